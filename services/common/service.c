@@ -1,0 +1,117 @@
+/*
+ * service: the shared program skeleton (see service.h). Signal handlers only
+ * set a flag; loops poll with bounded timeouts and check it.
+ */
+#include "service.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "log.h"
+
+static volatile sig_atomic_t stop_requested;
+
+/* SIGTERM / SIGINT: finish the current step and exit. */
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+void service_start(struct service *svc, int argc, char **argv)
+{
+	struct oro_error err = { 0 };
+	struct sigaction sa;
+	int level;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("%s\nConfiguration (file via --config FILE or $ORO_CONFIG; environment ORO_<KEY>; flags):\n",
+			       svc->manual);
+			config_print_help(svc->users, "  ");
+			exit(0);
+		}
+	}
+	if (config_load(&svc->cfg, svc->users, &argc, argv, &err) < 0) {
+		fprintf(stderr, "%s: configuration: %s: %s\n", svc->name, err.field, err.message);
+		exit(2);
+	}
+	if (argc > 1) {
+		fprintf(stderr, "%s: unexpected argument \"%s\" (see --help)\n", svc->name, argv[1]);
+		exit(2);
+	}
+	level = log_level_parse(svc->cfg.log_level);
+	if (level < 0) {
+		fprintf(stderr, "%s: configuration: log_level: expected debug, info, warn or error\n", svc->name);
+		exit(2);
+	}
+	log_init(svc->name, (enum log_level)level);
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+
+	svc->zmq = zmq_ctx_new();
+	if (svc->zmq == NULL)
+		log_fatal("zmq=context error=%s", log_quote(zmq_strerror(errno)));
+}
+
+bool service_running(void)
+{
+	return !stop_requested;
+}
+
+void *service_socket(struct service *svc, int type, const char *endpoint, bool bind)
+{
+	void *s = zmq_socket(svc->zmq, type);
+	int zero = 0, one = 1;
+	int64_t max = svc->cfg.max_message_size;
+
+	if (s == NULL)
+		log_fatal("zmq=socket error=%s", log_quote(zmq_strerror(errno)));
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof max);
+	if (type == ZMQ_ROUTER)
+		zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+	if (type == ZMQ_SUB)
+		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+	if (bind) {
+		/* ipc:// socket files are for this user only */
+		mode_t old = umask(077);
+		int rc = zmq_bind(s, endpoint);
+
+		umask(old);
+		if (rc != 0)
+			log_fatal("endpoint=%s bind=failed error=%s", log_quote(endpoint), log_quote(zmq_strerror(errno)));
+	} else if (zmq_connect(s, endpoint) != 0) {
+		log_fatal("endpoint=%s connect=failed error=%s", log_quote(endpoint), log_quote(zmq_strerror(errno)));
+	}
+	return s;
+}
+
+void service_stop(struct service *svc)
+{
+	if (svc->zmq != NULL)
+		zmq_ctx_term(svc->zmq);
+	svc->zmq = NULL;
+	config_clear(&svc->cfg);
+}
+
+int64_t service_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,48 @@
+/*
+ * service: the skeleton every Oro program shares: configuration and --help,
+ * logging, signals, the ZeroMQ context and socket set-up, and clocks. A
+ * daemon's main() declares what it is and runs its own poll loop between
+ * service_start() and service_stop().
+ */
+#ifndef ORO_SERVICE_H
+#define ORO_SERVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct service {
+	const char *name;   /* program name, e.g. "oro-intake" */
+	unsigned users;     /* CFG_* bit of this program */
+	const char *manual; /* the header comment's synopsis, printed by --help */
+	struct config cfg;
+	void *zmq;          /* ZeroMQ context */
+};
+
+/*
+ * Load configuration (printing --help or an error and exiting as needed),
+ * start logging, install SIGTERM/SIGINT handlers and create the ZeroMQ
+ * context. Exits with status 2 on a configuration error.
+ */
+void service_start(struct service *svc, int argc, char **argv);
+
+/* False once SIGTERM or SIGINT arrived. */
+bool service_running(void);
+
+/*
+ * A socket of `type` (ZMQ_ROUTER, ZMQ_PUB, ...) bound (bind true) or
+ * connected to endpoint, with Oro's options: no linger, the configured
+ * maximum message size, ROUTER_MANDATORY on ROUTER sockets, and for ipc://
+ * endpoints that we bind, a socket file only the owner may use. Fatal when
+ * the endpoint cannot be bound or connected.
+ */
+void *service_socket(struct service *svc, int type, const char *endpoint, bool bind);
+
+/* Close the context and free the configuration. */
+void service_stop(struct service *svc);
+
+/* Monotonic milliseconds. */
+int64_t service_now_ms(void);
+
+#endif

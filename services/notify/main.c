@@ -1,0 +1,661 @@
+/*
+ * oro-notify: puts each delivery in front of its department until
+ * acknowledged.
+ *
+ * One job: push every delivery to the connected clients of its department
+ * as soon as it exists, push every unacknowledged delivery again (same
+ * delivery id) to each client that subscribes later, and record
+ * acknowledgements (time and principal) and the first sending in the case
+ * timeline. It also answers a department's requests to list its inbox and
+ * show one delivery. A notice delivery never carries the description,
+ * identities or contact details: the SQL joins the sealed content only for
+ * view 'full', and the message builder copies it only for view 'full'.
+ *
+ * Prompts from oro-router only wake it early; it also sweeps for unsent
+ * deliveries at start and every sweep_interval_ms, so a lost prompt delays
+ * but loses nothing. Client subscriptions live in memory only: after a
+ * restart clients re-subscribe (they do every heartbeat) and get their
+ * backlog again.
+ *
+ * Endpoints:
+ *   notify_endpoint         ROUTER, bound: department clients (DEALER)
+ *   router_prompt_endpoint  SUB, connected: "deliveries_created" from oro-router
+ *
+ * Configuration (see --help): database, notify_endpoint,
+ * router_prompt_endpoint, sweep_interval_ms, heartbeat_ms (clients silent
+ * for three intervals are forgotten), max_message_size, db_retry_max_ms,
+ * log_level, instance.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "alloc.h"
+#include "concern.h"
+#include "db.h"
+#include "log.h"
+#include "service.h"
+#include "wire.h"
+
+#define NOTIFY_MAX_CLIENTS 4096
+#define NOTIFY_NAME_MAX 100
+
+/* The columns of a delivery as sent; the content columns are NULL unless view is full. */
+#define DELIVERY_COLUMNS                                                                                   \
+	"d.id, r.case_number, d.department, d.view, d.priority, " DB_RFC3339("d.deadline")              \
+	", d.disclosure_basis, d.state, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"  \
+	" r.district, r.association_grant, r.relatives_informed, " DB_RFC3339("r.observed_at") ", "      \
+	DB_RFC3339("r.filed_at") ", " DB_RFC3339("d.acknowledged_at") ", d.acknowledged_by,"             \
+	" c.description, c.subject_age, c.subject_name, c.subject_personal_number, c.subject_unit,"      \
+	" r.reporter_unit, c.reporter_phone, r.reporter"
+#define DELIVERY_FROM                                                                                      \
+	" FROM delivery d JOIN report r ON r.id = d.report_id"                                            \
+	" LEFT JOIN report_content c ON c.report_id = r.id AND d.view = 'full'"
+
+enum { COL_ID, COL_CASE, COL_DEPT, COL_VIEW, COL_PRIO, COL_DEADLINE, COL_BASIS, COL_STATE, COL_CATEGORY,
+       COL_URGENCY, COL_KIND, COL_BAND, COL_SETTING, COL_DISTRICT, COL_GRANT, COL_RELATIVES, COL_OBSERVED,
+       COL_FILED, COL_ACKED_AT, COL_ACKED_BY, COL_DESCRIPTION, COL_AGE, COL_NAME, COL_PN, COL_UNIT,
+       COL_REPORTER_UNIT, COL_PHONE, COL_REPORTER };
+
+static const struct db_statement statements[] = {
+	{ "department_exists", "SELECT 1 FROM department WHERE code = $1" },
+	{ "unsent", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
+		    " WHERE d.state = 'pending' AND d.department = ANY ($1::text[]) ORDER BY d.id LIMIT 500" },
+	{ "open_for_department", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
+				 " WHERE d.department = $1 AND d.state <> 'acknowledged' ORDER BY d.id" },
+	{ "show", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM " WHERE d.id = $1 AND d.department = $2" },
+	{ "inbox", "SELECT " DELIVERY_COLUMNS " FROM delivery d JOIN report r ON r.id = d.report_id"
+		   " LEFT JOIN report_content c ON false"
+		   " WHERE d.department = $1 AND ($2 OR d.state <> 'acknowledged') ORDER BY d.id DESC LIMIT $3" },
+	{ "count_open", "SELECT count(*) FROM delivery WHERE department = $1 AND state <> 'acknowledged'" },
+	/* Record a sending; the first one goes into the case timeline. */
+	{ "mark_sent",
+	  "WITH s AS ("
+	  "  UPDATE delivery SET state = CASE WHEN state = 'pending' THEN 'sent' ELSE state END,"
+	  "   first_sent_at = coalesce(first_sent_at, now()), last_sent_at = now(), send_count = send_count + 1"
+	  "  WHERE id = ANY ($1::bigint[]) AND state <> 'acknowledged'"
+	  "  RETURNING id, report_id, department, first_sent_at = now() AS first)"
+	  " INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
+	  " SELECT report_id, 'delivered', id, department, $2 FROM s WHERE first" },
+	{ "acknowledge",
+	  "WITH a AS ("
+	  "  UPDATE delivery SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $3"
+	  "  WHERE id = $1 AND department = $2 AND state <> 'acknowledged'"
+	  "  RETURNING id, report_id, department, acknowledged_at, acknowledged_by),"
+	  " t AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
+	  "  SELECT report_id, 'acknowledged', id, department, $3 FROM a)"
+	  " SELECT id, " DB_RFC3339("acknowledged_at") ", acknowledged_by FROM a" },
+	{ "ack_state",
+	  "SELECT state, " DB_RFC3339("acknowledged_at") ", acknowledged_by FROM delivery"
+	  " WHERE id = $1 AND department = $2" },
+};
+
+/* A subscribed department client connection. */
+struct client {
+	struct wire_peer peer;
+	char department[NOTIFY_NAME_MAX + 1];
+	char principal[NOTIFY_NAME_MAX + 1];
+	int64_t last_seen;
+};
+
+struct notify {
+	struct service svc;
+	struct db *db;
+	void *clients_sock;
+	void *prompts;
+	struct client *clients;
+	size_t n_clients;
+	int64_t next_sweep;
+	bool ready;
+};
+
+/* Fill d (and its sub-messages) from row of res; strings borrowed from res. */
+static void delivery_from_row(const struct db_result *res, int row, Oro__Delivery *d, Oro__Subject *s,
+			      Oro__Reporter *rep)
+{
+#define V(col) ((char *)db_result_value(res, row, (col)))
+	oro__delivery__init(d);
+	d->has_delivery_id = true;
+	d->delivery_id = db_result_int(res, row, COL_ID);
+	d->case_number = V(COL_CASE);
+	d->department = V(COL_DEPT);
+	d->view = V(COL_VIEW);
+	d->priority = V(COL_PRIO);
+	d->deadline = V(COL_DEADLINE);
+	d->state = V(COL_STATE);
+	d->category = V(COL_CATEGORY);
+	d->urgency = V(COL_URGENCY);
+	d->subject_kind = V(COL_KIND);
+	d->age_band = V(COL_BAND);
+	d->setting = V(COL_SETTING);
+	d->district = V(COL_DISTRICT);
+	d->filed_at = V(COL_FILED);
+	d->acknowledged_at = V(COL_ACKED_AT);
+	d->acknowledged_by = V(COL_ACKED_BY);
+	/* The full view only: everything beyond the de-identified notice. */
+	if (strcmp(d->view, "full") != 0)
+		return;
+	d->disclosure_basis = V(COL_BASIS);
+	d->association_grant = V(COL_GRANT);
+	d->relatives_informed = V(COL_RELATIVES);
+	d->observed_at = V(COL_OBSERVED);
+	d->description = V(COL_DESCRIPTION);
+	d->reporter_principal = V(COL_REPORTER);
+	oro__subject__init(s);
+	s->kind = V(COL_KIND);
+	s->age_band = V(COL_BAND);
+	s->has_age = db_result_value(res, row, COL_AGE) != NULL;
+	s->age = (uint32_t)db_result_int(res, row, COL_AGE);
+	s->name = V(COL_NAME);
+	s->personal_number = V(COL_PN);
+	s->unit = V(COL_UNIT);
+	d->subject = s;
+	oro__reporter__init(rep);
+	rep->unit = V(COL_REPORTER_UNIT);
+	rep->phone = V(COL_PHONE);
+	d->reporter = rep;
+#undef V
+}
+
+/* Send one delivery row to one client; false when the client is gone. */
+static bool send_delivery(struct notify *n, const struct wire_peer *peer, const struct db_result *res, int row,
+			  const char *request_id)
+{
+	Oro__Envelope env;
+	Oro__Delivery d;
+	Oro__Subject s;
+	Oro__Reporter rep;
+
+	delivery_from_row(res, row, &d, &s, &rep);
+	wire_envelope_init(&env);
+	env.request_id = (char *)request_id;
+	env.body_case = ORO__ENVELOPE__BODY_DELIVERY;
+	env.delivery = &d;
+	return wire_send_routed(n->clients_sock, peer, &env) == 0;
+}
+
+/* Index of the client with this peer identity, or -1. */
+static int client_find(const struct notify *n, const struct wire_peer *peer)
+{
+	for (size_t i = 0; i < n->n_clients; i++)
+		if (n->clients[i].peer.len == peer->len && memcmp(n->clients[i].peer.id, peer->id, peer->len) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Forget client i. */
+static void client_remove(struct notify *n, size_t i, const char *why)
+{
+	log_info("department=%s principal=%s event=client_gone reason=%s", n->clients[i].department,
+		 log_quote(n->clients[i].principal), why);
+	n->clients[i] = n->clients[--n->n_clients];
+}
+
+/* Record that the deliveries in ids were handed to `clients` client(s). */
+static void mark_sent(struct notify *n, const char **ids, size_t count)
+{
+	char *array;
+	const char *params[2];
+	int rc;
+
+	if (count == 0)
+		return;
+	array = db_text_array(ids, count);
+	params[0] = array;
+	params[1] = n->svc.cfg.instance;
+	rc = db_exec(n->db, "mark_sent", 2, params, NULL);
+	if (rc != DB_OK)
+		log_warn("deliveries=%zu event=mark_sent_failed sqlstate=%s error=%s", count, db_last_sqlstate(n->db),
+			 log_quote(db_last_error(n->db)));
+	free(array);
+}
+
+/*
+ * Send the rows of res to every connected client of each row's department
+ * (or only to `only`, when not NULL), and record the sendings.
+ */
+static void push_rows(struct notify *n, const struct db_result *res, const struct wire_peer *only)
+{
+	int rows = db_result_rows(res);
+	const char **sent = xcalloc((size_t)rows + 1, sizeof *sent);
+	size_t n_sent = 0;
+
+	for (int row = 0; row < rows; row++) {
+		const char *dept = db_result_value(res, row, COL_DEPT);
+		bool delivered = false;
+
+		for (size_t i = 0; i < n->n_clients;) {
+			struct client *c = &n->clients[i];
+
+			if (strcmp(c->department, dept) != 0 ||
+			    (only && (only->len != c->peer.len || memcmp(only->id, c->peer.id, only->len) != 0))) {
+				i++;
+				continue;
+			}
+			if (!send_delivery(n, &c->peer, res, row, NULL)) {
+				client_remove(n, i, "unreachable");
+				continue;
+			}
+			delivered = true;
+			i++;
+		}
+		if (delivered) {
+			sent[n_sent++] = db_result_value(res, row, COL_ID);
+			log_info("case=%s delivery=%s department=%s view=%s event=sent", db_result_value(res, row, COL_CASE),
+				 db_result_value(res, row, COL_ID), dept, db_result_value(res, row, COL_VIEW));
+		}
+	}
+	mark_sent(n, sent, n_sent);
+	free(sent);
+}
+
+/* Push deliveries not yet sent to anyone to the clients connected now. */
+static void push_unsent(struct notify *n)
+{
+	const char **depts;
+	const char *params[1];
+	struct db_result *res;
+	char *array;
+	int rc;
+
+	if (n->n_clients == 0 || !db_ready(n->db))
+		return;
+	depts = xcalloc(n->n_clients, sizeof *depts);
+	for (size_t i = 0; i < n->n_clients; i++)
+		depts[i] = n->clients[i].department;
+	array = db_text_array(depts, n->n_clients);
+	params[0] = array;
+	rc = db_exec(n->db, "unsent", 1, params, &res);
+	free(array);
+	free(depts);
+	if (rc != DB_OK) {
+		log_warn("event=sweep_failed sqlstate=%s error=%s", db_last_sqlstate(n->db), log_quote(db_last_error(n->db)));
+		return;
+	}
+	push_rows(n, res, NULL);
+	db_result_free(&res);
+}
+
+/* Reply with an error. */
+static void reply_error(struct notify *n, const struct wire_peer *peer, const char *request_id,
+			const struct oro_error *err)
+{
+	log_info("request=refused code=%s field=%s", err->code, log_quote(err->field));
+	wire_send_error(n->clients_sock, peer, request_id, err);
+}
+
+/* Check a department code or principal name given by a client. */
+static bool check_name(const char *value, const char *field, struct oro_error *err)
+{
+	if (value == NULL || *value == '\0') {
+		oro_error_set(err, ORO_E_MISSING, field, "%s is required", field);
+		return false;
+	}
+	if (strlen(value) > NOTIFY_NAME_MAX) {
+		oro_error_set(err, ORO_E_TOO_LONG, field, "at most %d bytes", NOTIFY_NAME_MAX);
+		return false;
+	}
+	return true;
+}
+
+/* Set err for a database failure. */
+static void db_failure(struct notify *n, const char *what, int rc, struct oro_error *err)
+{
+	if (rc == DB_ERR_CONNECTION) {
+		oro_error_set(err, ORO_E_UNAVAILABLE, "", "the case store is temporarily unavailable: try again");
+		return;
+	}
+	log_error("request=%s db=failed sqlstate=%s error=%s", what, db_last_sqlstate(n->db),
+		  log_quote(db_last_error(n->db)));
+	oro_error_set(err, ORO_E_INTERNAL, "", "the request failed on our side and was logged");
+}
+
+/* Is `code` a department? Returns 1, 0, or a negative db status. */
+static int department_exists(struct notify *n, const char *code)
+{
+	const char *params[1] = { code };
+	struct db_result *res;
+	int rc = db_ready(n->db) ? db_exec(n->db, "department_exists", 1, params, &res) : DB_ERR_CONNECTION;
+
+	if (rc != DB_OK)
+		return rc;
+	rc = db_result_rows(res) > 0;
+	db_result_free(&res);
+	return rc;
+}
+
+/* Subscribe: register (or refresh) the client; a new one gets its backlog. */
+static void handle_subscribe(struct notify *n, const struct wire_peer *peer, const char *request_id,
+			     const Oro__Subscribe *m)
+{
+	struct oro_error err = { 0 };
+	const char *params[1] = { m->department };
+	struct db_result *res = NULL;
+	int i = client_find(n, peer);
+	bool fresh = i < 0 || strcmp(n->clients[i].department, m->department ? m->department : "") != 0;
+	int rc;
+
+	if (!check_name(m->department, "department", &err) || !check_name(m->principal, "principal", &err))
+		goto refuse;
+	if (fresh) {
+		rc = department_exists(n, m->department);
+		if (rc == 0)
+			oro_error_set(&err, ORO_E_NOT_FOUND, "department", "no department has this code");
+		if (rc <= 0) {
+			if (rc < 0)
+				db_failure(n, "subscribe", rc, &err);
+			goto refuse;
+		}
+	}
+	rc = db_exec(n->db, fresh ? "open_for_department" : "count_open", 1, params, &res);
+	if (rc != DB_OK) {
+		db_failure(n, "subscribe", rc, &err);
+		goto refuse;
+	}
+	if (i < 0) {
+		if (n->n_clients == NOTIFY_MAX_CLIENTS) {
+			oro_error_set(&err, ORO_E_UNAVAILABLE, "", "too many connected clients: try again later");
+			db_result_free(&res);
+			goto refuse;
+		}
+		i = (int)n->n_clients++;
+		n->clients[i].peer = *peer;
+		log_info("department=%s principal=%s event=subscribed", m->department, log_quote(m->principal));
+	}
+	snprintf(n->clients[i].department, sizeof n->clients[i].department, "%s", m->department);
+	snprintf(n->clients[i].principal, sizeof n->clients[i].principal, "%s", m->principal);
+	n->clients[i].last_seen = service_now_ms();
+
+	Oro__Envelope env;
+	Oro__Subscribed sub;
+
+	wire_envelope_init(&env);
+	oro__subscribed__init(&sub);
+	sub.department = m->department;
+	sub.has_pending = sub.has_heartbeat_ms = true;
+	sub.pending = fresh ? (uint32_t)db_result_rows(res) : (uint32_t)db_result_int(res, 0, 0);
+	sub.heartbeat_ms = (uint32_t)n->svc.cfg.heartbeat_ms;
+	env.request_id = (char *)request_id;
+	env.body_case = ORO__ENVELOPE__BODY_SUBSCRIBED;
+	env.subscribed = &sub;
+	wire_send_routed(n->clients_sock, peer, &env);
+	if (fresh)
+		push_rows(n, res, peer);
+	db_result_free(&res);
+	return;
+refuse:
+	reply_error(n, peer, request_id, &err);
+}
+
+/* Parse a delivery id and department of a request. */
+static bool check_delivery_ref(bool has_id, int64_t id, const char *department, char idbuf[24],
+			       struct oro_error *err)
+{
+	if (!has_id) {
+		oro_error_set(err, ORO_E_MISSING, "delivery_id", "delivery_id is required");
+		return false;
+	}
+	if (id <= 0) {
+		oro_error_set(err, ORO_E_OUT_OF_RANGE, "delivery_id", "delivery ids are positive");
+		return false;
+	}
+	snprintf(idbuf, 24, "%lld", (long long)id);
+	return check_name(department, "department", err);
+}
+
+/* Acknowledge: record it once; a repeat is confirmed as `already`. */
+static void handle_ack(struct notify *n, const struct wire_peer *peer, const char *request_id,
+		       const Oro__Acknowledge *m)
+{
+	struct oro_error err = { 0 };
+	char id[24];
+	struct db_result *res = NULL;
+	const char *params[3] = { id, m->department, m->principal };
+	bool already = false;
+	int rc;
+
+	if (!check_delivery_ref(m->has_delivery_id, m->delivery_id, m->department, id, &err) ||
+	    !check_name(m->principal, "principal", &err))
+		goto refuse;
+	/* Autocommit: the acknowledgement and its timeline entry commit together before we confirm. */
+	rc = db_ready(n->db) ? db_exec(n->db, "acknowledge", 3, params, &res) : DB_ERR_CONNECTION;
+	if (rc == DB_OK && db_result_rows(res) == 0) {
+		db_result_free(&res);
+		already = true;
+		rc = db_exec(n->db, "ack_state", 2, params, &res);
+		if (rc == DB_OK && (db_result_rows(res) == 0 ||
+				    strcmp(db_result_value(res, 0, 0), "acknowledged") != 0)) {
+			oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id", "department %.40s has no delivery %s",
+				      m->department, id);
+			db_result_free(&res);
+			goto refuse;
+		}
+	}
+	if (rc != DB_OK) {
+		db_failure(n, "acknowledge", rc, &err);
+		goto refuse;
+	}
+
+	Oro__Envelope env;
+	Oro__AckConfirmed ack;
+
+	wire_envelope_init(&env);
+	oro__ack_confirmed__init(&ack);
+	ack.has_delivery_id = ack.has_already = true;
+	ack.delivery_id = m->delivery_id;
+	ack.acknowledged_at = (char *)db_result_value(res, 0, 1);
+	ack.acknowledged_by = (char *)db_result_value(res, 0, 2);
+	ack.already = already;
+	env.request_id = (char *)request_id;
+	env.body_case = ORO__ENVELOPE__BODY_ACK_CONFIRMED;
+	env.ack_confirmed = &ack;
+	if (!already)
+		log_info("delivery=%s department=%s principal=%s event=acknowledged", id, m->department,
+			 log_quote(m->principal));
+	wire_send_routed(n->clients_sock, peer, &env);
+	db_result_free(&res);
+	return;
+refuse:
+	reply_error(n, peer, request_id, &err);
+}
+
+/* ShowDelivery: one delivery of the asking department, with content if full. */
+static void handle_show(struct notify *n, const struct wire_peer *peer, const char *request_id,
+			const Oro__ShowDelivery *m)
+{
+	struct oro_error err = { 0 };
+	char id[24];
+	struct db_result *res = NULL;
+	const char *params[2] = { id, m->department };
+	int rc;
+
+	if (!check_delivery_ref(m->has_delivery_id, m->delivery_id, m->department, id, &err))
+		goto refuse;
+	rc = db_ready(n->db) ? db_exec(n->db, "show", 2, params, &res) : DB_ERR_CONNECTION;
+	if (rc != DB_OK) {
+		db_failure(n, "show", rc, &err);
+		goto refuse;
+	}
+	if (db_result_rows(res) == 0) {
+		oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id", "department %.40s has no delivery %s", m->department,
+			      id);
+		db_result_free(&res);
+		goto refuse;
+	}
+	send_delivery(n, peer, res, 0, request_id);
+	db_result_free(&res);
+	return;
+refuse:
+	reply_error(n, peer, request_id, &err);
+}
+
+/* ListInbox: the department's deliveries, notice-level fields only. */
+static void handle_inbox(struct notify *n, const struct wire_peer *peer, const char *request_id,
+			 const Oro__ListInbox *m)
+{
+	struct oro_error err = { 0 };
+	char limit[16];
+	struct db_result *res = NULL;
+	const char *params[3] = { m->department, m->include_acknowledged ? "true" : "false", limit };
+	int rc;
+
+	if (!check_name(m->department, "department", &err))
+		goto refuse;
+	if (m->has_limit && (m->limit < 1 || m->limit > 1000)) {
+		oro_error_set(&err, ORO_E_OUT_OF_RANGE, "limit", "limit is 1..1000");
+		goto refuse;
+	}
+	snprintf(limit, sizeof limit, "%u", m->has_limit ? m->limit : 100);
+	rc = department_exists(n, m->department);
+	if (rc == 0)
+		oro_error_set(&err, ORO_E_NOT_FOUND, "department", "no department has this code");
+	if (rc == 1)
+		rc = db_exec(n->db, "inbox", 3, params, &res);
+	else if (rc == 0)
+		goto refuse;
+	if (rc != DB_OK) {
+		db_failure(n, "inbox", rc, &err);
+		goto refuse;
+	}
+
+	int rows = db_result_rows(res);
+	Oro__Envelope env;
+	Oro__Inbox inbox;
+	Oro__Delivery *items = xcalloc((size_t)rows + 1, sizeof *items);
+	Oro__Delivery **ptrs = xcalloc((size_t)rows + 1, sizeof *ptrs);
+	Oro__Subject s;
+	Oro__Reporter rep;
+
+	wire_envelope_init(&env);
+	oro__inbox__init(&inbox);
+	for (int i = 0; i < rows; i++) {
+		delivery_from_row(res, i, &items[i], &s, &rep);
+		/* a list shows notice-level fields only, whatever the view */
+		items[i].subject = NULL;
+		items[i].reporter = NULL;
+		ptrs[i] = &items[i];
+	}
+	inbox.department = m->department;
+	inbox.n_deliveries = (size_t)rows;
+	inbox.deliveries = ptrs;
+	env.request_id = (char *)request_id;
+	env.body_case = ORO__ENVELOPE__BODY_INBOX;
+	env.inbox = &inbox;
+	wire_send_routed(n->clients_sock, peer, &env);
+	free(items);
+	free(ptrs);
+	db_result_free(&res);
+	return;
+refuse:
+	reply_error(n, peer, request_id, &err);
+}
+
+/* One message from a department client: the dispatcher. Returns false when none was waiting. */
+static bool handle_request(struct notify *n)
+{
+	struct wire_peer peer;
+	struct oro_error err = { 0 };
+	char request_id[64];
+	Oro__Envelope *env = NULL;
+
+	switch (wire_recv_routed(n->clients_sock, &peer, &env, &err, request_id)) {
+	case WIRE_NONE:
+		return false;
+	case WIRE_REFUSED:
+		reply_error(n, &peer, request_id, &err);
+		return true;
+	case WIRE_DROPPED:
+		log_warn("request=dropped code=%s", err.code);
+		return true;
+	case WIRE_OK:
+		break;
+	}
+	switch (env->body_case) {
+	case ORO__ENVELOPE__BODY_SUBSCRIBE:
+		handle_subscribe(n, &peer, request_id, env->subscribe);
+		break;
+	case ORO__ENVELOPE__BODY_ACKNOWLEDGE:
+		handle_ack(n, &peer, request_id, env->acknowledge);
+		break;
+	case ORO__ENVELOPE__BODY_SHOW_DELIVERY:
+		handle_show(n, &peer, request_id, env->show_delivery);
+		break;
+	case ORO__ENVELOPE__BODY_LIST_INBOX:
+		handle_inbox(n, &peer, request_id, env->list_inbox);
+		break;
+	default:
+		oro_error_set(&err, ORO_E_UNKNOWN_TYPE, "body",
+			      "message type %d is not served by oro-notify (subscribe, acknowledge, show_delivery, list_inbox)",
+			      (int)env->body_case);
+		reply_error(n, &peer, request_id, &err);
+		break;
+	}
+	wire_envelope_free(&env);
+	return true;
+}
+
+/* Forget clients that stopped sending heartbeats. */
+static void expire_clients(struct notify *n)
+{
+	int64_t limit = service_now_ms() - 3 * (int64_t)n->svc.cfg.heartbeat_ms;
+
+	for (size_t i = 0; i < n->n_clients;) {
+		if (n->clients[i].last_seen < limit)
+			client_remove(n, i, "silent");
+		else
+			i++;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct notify n = {
+		.svc = {
+			.name = "oro-notify",
+			.users = CFG_NOTIFY,
+			.manual = "usage: oro-notify [--config FILE] [--KEY VALUE]...\n"
+				  "Delivers routed cases to the connected clients of each department until\n"
+				  "acknowledged, and records acknowledgements.",
+		},
+	};
+
+	service_start(&n.svc, argc, argv);
+	n.db = db_new(n.svc.cfg.database, n.svc.name, statements, sizeof statements / sizeof statements[0],
+		      n.svc.cfg.db_retry_max_ms);
+	n.clients = xcalloc(NOTIFY_MAX_CLIENTS, sizeof *n.clients);
+	n.clients_sock = service_socket(&n.svc, ZMQ_ROUTER, n.svc.cfg.notify_endpoint, true);
+	n.prompts = service_socket(&n.svc, ZMQ_SUB, n.svc.cfg.router_prompt_endpoint, false);
+
+	while (service_running()) {
+		zmq_pollitem_t items[] = { { n.clients_sock, 0, ZMQ_POLLIN, 0 }, { n.prompts, 0, ZMQ_POLLIN, 0 } };
+		int64_t wait = n.next_sweep - service_now_ms();
+
+		if (wait < 0)
+			wait = 0;
+		if (wait > 1000)
+			wait = 1000;
+		if (zmq_poll(items, 2, (long)wait) > 0) {
+			for (int i = 0; i < 256 && handle_request(&n); i++)
+				;
+			if (wire_drain_prompts(n.prompts, 1000))
+				push_unsent(&n);
+		}
+		if (service_now_ms() >= n.next_sweep) {
+			n.next_sweep = service_now_ms() + n.svc.cfg.sweep_interval_ms;
+			if (db_ready(n.db) && !n.ready) {
+				n.ready = true;
+				log_info("event=ready endpoint=%s", n.svc.cfg.notify_endpoint);
+			}
+			expire_clients(&n);
+			push_unsent(&n);
+		}
+	}
+	log_info("event=stopping");
+	zmq_close(n.clients_sock);
+	zmq_close(n.prompts);
+	free(n.clients);
+	db_destroy(&n.db);
+	service_stop(&n.svc);
+	return 0;
+}

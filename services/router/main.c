@@ -1,0 +1,267 @@
+/*
+ * oro-router: decides which departments get each filed concern.
+ *
+ * One job: for every report still in state 'received', evaluate the active
+ * ruleset and record, in one transaction, the decision (ruleset version and
+ * matched rules), one delivery per recipient department, the timeline
+ * entry and the report's new state; then prompt oro-notify. Prompts from
+ * intake only wake it early: it also sweeps the database at start and every
+ * sweep_interval_ms, so a lost prompt or a restart only delays routing.
+ * Reports are claimed with FOR UPDATE SKIP LOCKED, so several routers may
+ * share one database without routing a report twice.
+ *
+ * Endpoints:
+ *   intake_prompt_endpoint  SUB, connected: "report_filed" prompts from oro-intake
+ *   router_prompt_endpoint  PUB, bound: "deliveries_created" prompts to oro-notify
+ *
+ * Configuration (see --help): database, intake_prompt_endpoint,
+ * router_prompt_endpoint, sweep_interval_ms, max_message_size,
+ * db_retry_max_ms, log_level, instance.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include <jansson.h>
+
+#include "alloc.h"
+#include "db.h"
+#include "log.h"
+#include "rules.h"
+#include "service.h"
+#include "strategy.h"
+#include "wire.h"
+
+static const struct db_statement statements[] = {
+	STRATEGY_STATEMENTS,
+	/* Claim the next unrouted report after $1; SKIP LOCKED lets other routers take others. */
+	{ "claim_report",
+	  "SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"
+	  " r.district, r.association_grant, r.relatives_informed, c.subject_age"
+	  " FROM report r LEFT JOIN report_content c ON c.report_id = r.id"
+	  " WHERE r.state = 'received' AND r.id > $1 ORDER BY r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED" },
+	{ "record_decision",
+	  "WITH d AS ("
+	  "  INSERT INTO decision (report_id, ruleset_version, matched_rules, fallback, decided_by)"
+	  "  VALUES ($1, $2, $3::int[], $4, $5)),"
+	  " u AS (UPDATE report SET state = 'routed', routed_at = now() WHERE id = $1),"
+	  " x AS ("
+	  "  INSERT INTO delivery (report_id, department, view, priority, ack_within, deadline, disclosure_basis)"
+	  "  SELECT $1, dep, vw, pr, aw, now() + make_interval(secs => aw), basis"
+	  "  FROM unnest($6::text[], $7::text[], $8::text[], $9::int[], $10::text[]) AS t(dep, vw, pr, aw, basis)"
+	  "  RETURNING id),"
+	  " t AS ("
+	  "  INSERT INTO timeline (report_id, event, actor, detail)"
+	  "  VALUES ($1, 'routed', $5, jsonb_build_object('ruleset_version', $2::int, 'matched_rules', $3::int[],"
+	  "   'fallback', $4::boolean, 'departments', $6::text[])))"
+	  " SELECT count(*) FROM x" },
+};
+
+struct router {
+	struct service svc;
+	struct db *db;
+	struct ruleset *rs;
+	void *prompts_in;
+	void *prompts_out;
+	struct route route; /* reused across reports */
+	int64_t next_sweep;
+	bool ready;
+};
+
+/* Rebuild the routing attributes of a claimed report row into c. */
+static void concern_from_row(const struct router *r, const struct db_result *res, struct concern *c)
+{
+	const char *age = db_result_value(res, 0, 10);
+
+	memset(c, 0, sizeof *c);
+	/* The CHECK constraints in sql/ guarantee these names are in the vocabulary. */
+	c->v.category = (enum category)VOCAB_LOOKUP(category_names, db_result_value(res, 0, 2));
+	c->v.urgency = (enum urgency)VOCAB_LOOKUP(urgency_names, db_result_value(res, 0, 3));
+	c->v.kind = (enum subject_kind)VOCAB_LOOKUP(subject_kind_names, db_result_value(res, 0, 4));
+	c->v.band = (enum age_band)VOCAB_LOOKUP(age_band_names, db_result_value(res, 0, 5));
+	c->v.setting = (enum setting)VOCAB_LOOKUP(setting_names, db_result_value(res, 0, 6));
+	/* a district the active ruleset no longer lists matches no district condition */
+	c->v.district = ruleset_district_index(r->rs, db_result_value(res, 0, 7));
+	c->v.grant = (enum tristate)VOCAB_LOOKUP(tristate_names, db_result_value(res, 0, 8));
+	c->v.relatives = (enum tristate)VOCAB_LOOKUP(tristate_names, db_result_value(res, 0, 9));
+	c->has_age = age != NULL;
+	c->age = age ? atoi(age) : 0;
+}
+
+/* Record the decision for the claimed report in res (transaction open). */
+static int record(struct router *r, const struct db_result *res)
+{
+	struct route *route = &r->route;
+	struct concern c;
+	size_t n;
+	const char **dep, **view, **prio, **basis;
+	char **aw;
+	char *matched, *a_dep, *a_view, *a_prio, *a_aw, *a_basis;
+	char version[16];
+	char *p;
+	int rc;
+
+	concern_from_row(r, res, &c);
+	ruleset_evaluate(r->rs, &c, route);
+	n = route->n_recipients;
+	dep = xcalloc(n + 1, sizeof *dep);
+	view = xcalloc(n + 1, sizeof *view);
+	prio = xcalloc(n + 1, sizeof *prio);
+	basis = xcalloc(n + 1, sizeof *basis);
+	aw = xcalloc(n + 1, sizeof *aw);
+	for (size_t i = 0; i < n; i++) {
+		dep[i] = route->recipients[i].department;
+		view[i] = view_names[route->recipients[i].view];
+		prio[i] = priority_names[route->recipients[i].priority];
+		basis[i] = route->recipients[i].disclosure_basis;
+		aw[i] = xasprintf("%lld", (long long)route->recipients[i].ack_within);
+	}
+	matched = xmalloc(route->n_matched * 12 + 3);
+	p = matched;
+	*p++ = '{';
+	for (size_t i = 0; i < route->n_matched; i++)
+		p += sprintf(p, "%s%d", i ? "," : "", route->matched[i]);
+	strcpy(p, "}");
+	snprintf(version, sizeof version, "%d", ruleset_version(r->rs));
+	a_dep = db_text_array(dep, n);
+	a_view = db_text_array(view, n);
+	a_prio = db_text_array(prio, n);
+	a_aw = db_text_array((const char *const *)aw, n);
+	a_basis = db_text_array(basis, n);
+
+	const char *params[10] = { db_result_value(res, 0, 0),
+				   version,
+				   matched,
+				   route->fallback ? "true" : "false",
+				   r->svc.cfg.instance,
+				   a_dep,
+				   a_view,
+				   a_prio,
+				   a_aw,
+				   a_basis };
+
+	rc = db_exec(r->db, "record_decision", 10, params, NULL);
+	if (rc == DB_OK)
+		log_info("case=%s event=routed ruleset=%s rules=%s deliveries=%zu fallback=%d",
+			 db_result_value(res, 0, 1), version, matched, n, route->fallback);
+	for (size_t i = 0; i < n; i++)
+		free(aw[i]);
+	free(aw);
+	free(dep);
+	free(view);
+	free(prio);
+	free(basis);
+	free(matched);
+	free(a_dep);
+	free(a_view);
+	free(a_prio);
+	free(a_aw);
+	free(a_basis);
+	return rc;
+}
+
+/*
+ * Route every report still unrouted, one transaction each. A report whose
+ * routing fails is skipped for the rest of this sweep (and retried in the
+ * next), so one bad row cannot hold up the others.
+ */
+static void sweep(struct router *r)
+{
+	char after[24] = "0";
+	int routed = 0;
+
+	while (service_running() && r->rs != NULL) {
+		const char *params[1] = { after };
+		struct db_result *res = NULL;
+		int rc = db_begin(r->db);
+
+		if (rc == DB_OK)
+			rc = db_exec(r->db, "claim_report", 1, params, &res);
+		if (rc == DB_OK && db_result_rows(res) == 0) {
+			db_rollback(r->db);
+			db_result_free(&res);
+			break;
+		}
+		if (rc == DB_OK) {
+			snprintf(after, sizeof after, "%s", db_result_value(res, 0, 0));
+			rc = record(r, res);
+		}
+		if (rc == DB_OK)
+			rc = db_commit(r->db);
+		if (rc == DB_OK) {
+			routed++;
+		} else {
+			log_error("case=%s event=route_failed sqlstate=%s error=%s",
+				  res ? db_result_value(res, 0, 1) : "-", db_last_sqlstate(r->db),
+				  log_quote(db_last_error(r->db)));
+			db_rollback(r->db);
+		}
+		db_result_free(&res);
+		if (rc == DB_ERR_CONNECTION)
+			break;
+	}
+	/* The deliveries are committed: only now may notify be told they exist. */
+	if (routed > 0)
+		wire_publish_prompt(r->prompts_out, "deliveries_created", 0);
+}
+
+/* Reconnect if needed, follow the active ruleset and route what is waiting. */
+static void work(struct router *r)
+{
+	if (!db_ready(r->db))
+		return;
+	r->next_sweep = service_now_ms() + r->svc.cfg.sweep_interval_ms;
+	if (strategy_refresh(r->db, &r->rs) == DB_OK && r->rs == NULL) {
+		log_warn("ruleset=none event=waiting reason=\"no active ruleset: import one with oro rules import\"");
+		return;
+	}
+	if (!r->ready && r->rs != NULL) {
+		r->ready = true;
+		log_info("event=ready ruleset=%d", ruleset_version(r->rs));
+	}
+	sweep(r);
+}
+
+int main(int argc, char **argv)
+{
+	struct router r = {
+		.svc = {
+			.name = "oro-router",
+			.users = CFG_ROUTER,
+			.manual = "usage: oro-router [--config FILE] [--KEY VALUE]...\n"
+				  "Routes each filed concern under the active ruleset: records the decision and\n"
+				  "one delivery per department in one transaction, then prompts oro-notify.",
+		},
+	};
+
+	service_start(&r.svc, argc, argv);
+	r.db = db_new(r.svc.cfg.database, r.svc.name, statements, sizeof statements / sizeof statements[0],
+		      r.svc.cfg.db_retry_max_ms);
+	r.prompts_in = service_socket(&r.svc, ZMQ_SUB, r.svc.cfg.intake_prompt_endpoint, false);
+	r.prompts_out = service_socket(&r.svc, ZMQ_PUB, r.svc.cfg.router_prompt_endpoint, true);
+
+	while (service_running()) {
+		zmq_pollitem_t items[] = { { r.prompts_in, 0, ZMQ_POLLIN, 0 } };
+		int64_t wait = r.next_sweep - service_now_ms();
+
+		if (!db_ready(r.db))
+			wait = db_retry_in_ms(r.db) + 1;
+		if (wait < 0)
+			wait = 0;
+		if (wait > 1000)
+			wait = 1000;
+		if (zmq_poll(items, 1, (long)wait) > 0 && wire_drain_prompts(r.prompts_in, 1000))
+			r.next_sweep = 0; /* a prompt: look now */
+		if (service_now_ms() >= r.next_sweep)
+			work(&r);
+	}
+	log_info("event=stopping");
+	zmq_close(r.prompts_in);
+	zmq_close(r.prompts_out);
+	route_free(&r.route);
+	ruleset_destroy(&r.rs);
+	db_destroy(&r.db);
+	service_stop(&r.svc);
+	return 0;
+}

@@ -1,0 +1,273 @@
+# shellcheck shell=bash
+# tests/lib/stack.sh: a throwaway Oro stack for one integration test.
+#
+# Source it from a bash test, then:
+#
+#   stack_init                 private directory $ORO_TEST_DIR under /tmp; teardown on exit
+#   stack_pg_start             PostgreSQL cluster (fsync off), migrations, $ORO_TEST_DIR/oro.conf;
+#                              exports ORO_CONFIG so that every oro program uses that file
+#   stack_pg_stop              stop the cluster (stack_pg_start starts it again, data kept)
+#   stack_import [FILE]        oro rules import FILE (default sql/strategy/solna-v1.json)
+#   daemon_start NAME [ARGS]   start oro-NAME (intake, router, notify) and wait for event=ready
+#   daemon_stop NAME [SIGNAL]  signal it (default TERM), wait; SIGKILL after 10 s
+#   daemon_pid NAME            print its process id
+#   stack_up                   stack_pg_start + stack_import + the three daemons
+#   oro ARGS...                $ORO_BIN/oro
+#   psql_q SQL                 run SQL against the cluster, print the rows (unaligned, tuples only)
+#   wait_for CMD...            poll CMD until it succeeds (WAIT_FOR_TRIES x 0.1 s, default 100)
+#   fail MSG                   print MSG and exit 1
+#   check COND MSG             eval COND; print "ok: MSG", or fail with MSG
+#   stack_teardown             stop daemons and cluster, remove $ORO_TEST_DIR (kept when
+#                              ORO_KEEP_TEST_DIR is set); after a failure, print the logs' tails
+#
+# Daemons talk over ipc:// sockets in $ORO_TEST_DIR, so tests run in
+# parallel without port clashes. Each daemon's stdout and stderr go to
+# $ORO_TEST_DIR/NAME.log, appended across restarts. ORO_BIN, the directory
+# of the built programs, comes from the caller (CTest sets it) and defaults
+# to build/bin of this repository.
+set -euo pipefail
+
+ORO_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+ORO_BIN=${ORO_BIN:-$ORO_REPO/build/bin}
+export ORO_REPO ORO_BIN
+ORO_DAEMONS=(intake router notify)
+ORO_STOP_WAIT_TRIES=100 # x 0.1 s before SIGKILL
+ORO_READY_TRIES=${ORO_READY_TRIES:-300} # x 0.1 s for event=ready (sanitizer builds start slowly)
+stack_torn_down=0
+# shellcheck disable=SC2034 # read by tests
+daemon_exit_status= # exit status of the daemon last stopped by daemon_stop, when it was our child
+
+# Print MSG to stderr and end the test with status 1.
+fail() {
+	printf 'FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
+# Evaluate COND (a shell expression); on success print "ok: MSG", else fail.
+check() {
+	(($# == 2)) || fail "check: usage: check COND MSG"
+	if eval "$1"; then
+		printf 'ok: %s\n' "$2"
+	else
+		fail "$2 (check failed: $1)"
+	fi
+}
+
+# Poll CMD... every 0.1 s until it succeeds; return 1 after WAIT_FOR_TRIES tries.
+wait_for() {
+	local tries=${WAIT_FOR_TRIES:-100} i
+	for ((i = 0; i < tries; i++)); do
+		if "$@"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	printf 'wait_for: gave up after %d tries: %s\n' "$tries" "$*" >&2
+	return 1
+}
+
+# The oro client, configured by $ORO_CONFIG.
+oro() {
+	"$ORO_BIN/oro" "$@"
+}
+
+# Make $ORO_TEST_DIR and arrange for stack_teardown at exit.
+stack_init() {
+	ORO_TEST_DIR=$(mktemp -d /tmp/oro-test.XXXXXX)
+	# The postgres system user runs the cluster when we are root: let it in.
+	chmod 755 "$ORO_TEST_DIR"
+	export ORO_TEST_DIR
+	stack_torn_down=0
+	trap 'stack__on_exit' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+stack__on_exit() {
+	local rc=$?
+	stack_teardown "$rc"
+	exit "$rc"
+}
+
+stack__need_init() {
+	[[ -n ${ORO_TEST_DIR:-} && -d $ORO_TEST_DIR ]] || fail "call stack_init first"
+}
+
+# Start (or restart) the cluster, migrate, and write the configuration.
+stack_pg_start() {
+	stack__need_init
+	local out
+	"$ORO_REPO/deploy/pg" start "$ORO_TEST_DIR/pg" --fast || fail "deploy/pg start failed"
+	ORO_DB=$("$ORO_REPO/deploy/pg" conninfo "$ORO_TEST_DIR/pg")
+	export ORO_DB
+	if ! out=$("$ORO_REPO/deploy/migrate" "$ORO_DB" 2>&1); then
+		printf '%s\n' "$out" >&2
+		fail "deploy/migrate failed"
+	fi
+	cat >"$ORO_TEST_DIR/oro.conf" <<EOF
+# Written by tests/lib/stack.sh for one test.
+database = $ORO_DB
+instance = test
+intake_endpoint = ipc://$ORO_TEST_DIR/intake.sock
+intake_prompt_endpoint = ipc://$ORO_TEST_DIR/intake-prompt.sock
+notify_endpoint = ipc://$ORO_TEST_DIR/notify.sock
+router_prompt_endpoint = ipc://$ORO_TEST_DIR/router-prompt.sock
+sweep_interval_ms = 500
+heartbeat_ms = 500
+request_timeout_ms = 5000
+EOF
+	export ORO_CONFIG=$ORO_TEST_DIR/oro.conf
+}
+
+# Stop the cluster; its data stays for the next stack_pg_start.
+stack_pg_stop() {
+	stack__need_init
+	"$ORO_REPO/deploy/pg" stop "$ORO_TEST_DIR/pg" || fail "deploy/pg stop failed"
+}
+
+# Import a ruleset document (default: the seeded strategy).
+stack_import() {
+	stack__need_init
+	local file=${1:-$ORO_REPO/sql/strategy/solna-v1.json} out
+	if ! out=$("$ORO_BIN/oro" rules import "$file" 2>&1); then
+		printf '%s\n' "$out" >&2
+		fail "oro rules import $file failed"
+	fi
+}
+
+stack__check_name() {
+	case ${1:-} in
+	intake | router | notify) ;;
+	*) fail "unknown daemon '${1:-}' (intake, router, notify)" ;;
+	esac
+}
+
+# True when process $1 exists and is not a zombie.
+stack__alive() {
+	local stat
+	[[ -n $1 ]] || return 1
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} != Z ]]
+}
+
+# Print the process id of daemon NAME (empty when never started).
+daemon_pid() {
+	stack__check_name "${1:-}"
+	cat "$ORO_TEST_DIR/$1.pid" 2>/dev/null || true
+}
+
+# Print the last lines of a log file to stderr.
+stack__log_tail() {
+	local file=$1 lines=${2:-40}
+	[[ -s $file ]] || return 0
+	printf -- '--- last %d lines of %s\n' "$lines" "$file" >&2
+	tail -n "$lines" "$file" >&2 || true
+}
+
+# Start oro-NAME with ARGS, wait for event=ready in its log.
+daemon_start() {
+	stack__need_init
+	local name=${1:-}
+	stack__check_name "$name"
+	shift
+	local log=$ORO_TEST_DIR/$name.log pid offset i
+	[[ -x $ORO_BIN/oro-$name ]] || fail "$ORO_BIN/oro-$name is not built"
+	pid=$(daemon_pid "$name")
+	if stack__alive "$pid"; then
+		fail "oro-$name is already running (pid $pid)"
+	fi
+	touch "$log"
+	offset=$(stat -c %s "$log")
+	"$ORO_BIN/oro-$name" "$@" >>"$log" 2>&1 </dev/null &
+	pid=$!
+	echo "$pid" >"$ORO_TEST_DIR/$name.pid"
+	for ((i = 0; i < ORO_READY_TRIES; i++)); do
+		if [[ $(tail -c +"$((offset + 1))" "$log") == *event=ready* ]]; then
+			return 0
+		fi
+		if ! stack__alive "$pid"; then
+			stack__log_tail "$log"
+			fail "oro-$name exited before it was ready"
+		fi
+		sleep 0.1
+	done
+	stack__log_tail "$log"
+	fail "oro-$name not ready after $((ORO_READY_TRIES / 10)) s"
+}
+
+# Send SIGNAL (default TERM) to oro-NAME and wait for it to end; SIGKILL
+# after 10 s. Sets daemon_exit_status when the daemon was our child.
+daemon_stop() {
+	stack__need_init
+	local name=${1:-} sig=${2:-TERM} pid i
+	stack__check_name "$name"
+	daemon_exit_status=
+	pid=$(daemon_pid "$name")
+	[[ -n $pid ]] || return 0
+	if stack__alive "$pid"; then
+		kill -s "$sig" "$pid" 2>/dev/null || true
+		for ((i = 0; i < ORO_STOP_WAIT_TRIES; i++)); do
+			stack__alive "$pid" || break
+			sleep 0.1
+		done
+		if stack__alive "$pid"; then
+			printf 'daemon_stop: oro-%s ignored SIG%s for 10 s: SIGKILL\n' "$name" "$sig" >&2
+			kill -s KILL "$pid" 2>/dev/null || true
+			for ((i = 0; i < 50; i++)); do
+				stack__alive "$pid" || break
+				sleep 0.1
+			done
+		fi
+	fi
+	# Reap it (it is our child unless started in a subshell) for its status.
+	local status=0
+	wait "$pid" 2>/dev/null || status=$?
+	# shellcheck disable=SC2034 # read by tests
+	daemon_exit_status=$status
+	rm -f "$ORO_TEST_DIR/$name.pid"
+}
+
+# The whole stack: cluster, strategy, the three daemons.
+stack_up() {
+	stack_pg_start
+	stack_import "$ORO_REPO/sql/strategy/solna-v1.json"
+	local d
+	for d in "${ORO_DAEMONS[@]}"; do
+		daemon_start "$d"
+	done
+}
+
+# Run SQL against the test database; print the rows, unaligned.
+psql_q() {
+	(($# >= 1)) || fail "psql_q: usage: psql_q SQL"
+	[[ -n ${ORO_DB:-} ]] || fail "psql_q: call stack_pg_start first"
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$ORO_DB" -c "$1"
+}
+
+# Stop everything and remove $ORO_TEST_DIR. $1 is the test's exit status
+# (non-zero prints the logs' tails). Safe to call twice.
+stack_teardown() {
+	local rc=${1:-0} d
+	((stack_torn_down == 0)) || return 0
+	stack_torn_down=1
+	[[ -n ${ORO_TEST_DIR:-} && -d $ORO_TEST_DIR ]] || return 0
+	set +e
+	for d in "${ORO_DAEMONS[@]}"; do
+		[[ -f $ORO_TEST_DIR/$d.pid ]] && daemon_stop "$d"
+	done
+	if ((rc != 0)); then
+		for d in "${ORO_DAEMONS[@]}"; do
+			stack__log_tail "$ORO_TEST_DIR/$d.log" 40
+		done
+		stack__log_tail "$ORO_TEST_DIR/pg/postgres.log" 20
+	fi
+	"$ORO_REPO/deploy/pg" stop "$ORO_TEST_DIR/pg"
+	if [[ -n ${ORO_KEEP_TEST_DIR:-} ]]; then
+		printf 'stack: kept %s\n' "$ORO_TEST_DIR" >&2
+	else
+		rm -rf "$ORO_TEST_DIR"
+	fi
+	set -e
+	return 0
+}
