@@ -15,8 +15,10 @@
 #   oro ARGS...                $ORO_BIN/oro
 #   psql_q SQL                 run SQL against the cluster, print the rows (unaligned, tuples only)
 #   wait_for CMD...            poll CMD until it succeeds (WAIT_FOR_TRIES x 0.1 s, default 100)
+#   wait_sql EXPECTED SQL      poll until SQL prints EXPECTED (same tries)
 #   fail MSG                   print MSG and exit 1
 #   check COND MSG             eval COND; print "ok: MSG", or fail with MSG
+#   check_json JSON FILTER MSG jq -e FILTER on the text JSON; print "ok: MSG", or fail
 #   stack_teardown             stop daemons and cluster, remove $ORO_TEST_DIR (kept when
 #                              ORO_KEEP_TEST_DIR is set); after a failure, print the logs' tails
 #
@@ -53,6 +55,16 @@ check() {
 	fi
 }
 
+# Check that jq FILTER holds for the JSON text JSON; print "ok: MSG" or fail.
+check_json() {
+	(($# == 3)) || fail "check_json: usage: check_json JSON FILTER MSG"
+	if jq -e "$2" <<<"$1" >/dev/null 2>&1; then
+		printf 'ok: %s\n' "$3"
+	else
+		fail "$3 (jq $2 does not hold for: $1)"
+	fi
+}
+
 # Poll CMD... every 0.1 s until it succeeds; return 1 after WAIT_FOR_TRIES tries.
 wait_for() {
 	local tries=${WAIT_FOR_TRIES:-100} i
@@ -63,6 +75,20 @@ wait_for() {
 		sleep 0.1
 	done
 	printf 'wait_for: gave up after %d tries: %s\n' "$tries" "$*" >&2
+	return 1
+}
+
+# Poll until SQL prints EXPECTED (same tries as wait_for); return 1 if it never does.
+wait_sql() {
+	local expected=$1 sql=$2 tries=${WAIT_FOR_TRIES:-100} i got=
+	for ((i = 0; i < tries; i++)); do
+		got=$(psql_q "$sql" 2>/dev/null || true)
+		if [ "$got" = "$expected" ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	printf 'wait_sql: wanted "%s", still "%s" after %d tries: %s\n' "$expected" "$got" "$tries" "$sql" >&2
 	return 1
 }
 

@@ -185,6 +185,7 @@ static void test_parse_errors(void **state)
 		{ "{\"category\": \"\xc3\x28\"}", ORO_E_INVALID_UTF8, "" },
 		{ "[1, 2]", ORO_E_WRONG_TYPE, "" },
 		{ "{\"colour\": \"red\"}", ORO_E_UNKNOWN_FIELD, "colour" },
+		{ "{\"f\\u00e4rg\\u0001\": \"r\"}", ORO_E_UNKNOWN_FIELD, "f??rg?" },
 		{ "{\"reporter_principal\": \"x\"}", ORO_E_UNKNOWN_FIELD, "reporter_principal" },
 		{ "{\"subject\": {\"shoe_size\": 4}}", ORO_E_UNKNOWN_FIELD, "subject.shoe_size" },
 		{ "{\"reporter\": {\"email\": \"a@b\"}}", ORO_E_UNKNOWN_FIELD, "reporter.email" },
