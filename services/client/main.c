@@ -591,13 +591,11 @@ static int64_t parse_delivery_id(const char *s)
 	return v;
 }
 
-/* Send Acknowledge on sock; prints the confirmation. Returns an exit code. */
-static int acknowledge(void *sock, int64_t id)
+/* Send Acknowledge for delivery id on sock (request id "ack"). */
+static int send_ack(void *sock, int64_t id)
 {
-	Oro__Envelope env, *reply;
+	Oro__Envelope env;
 	Oro__Acknowledge m;
-	struct oro_error err = { 0 };
-	int rc = EXIT_DONE;
 
 	wire_envelope_init(&env);
 	oro__acknowledge__init(&m);
@@ -605,40 +603,28 @@ static int acknowledge(void *sock, int64_t id)
 	m.delivery_id = id;
 	m.department = (char *)my_department();
 	m.principal = (char *)my_principal();
+	env.request_id = "ack";
 	env.body_case = ORO__ENVELOPE__BODY_ACKNOWLEDGE;
 	env.acknowledge = &m;
-	if (wire_send_request(sock, &env) < 0)
-		return report_error(&(struct oro_error){ ORO_E_UNAVAILABLE, "", "cannot send" });
-	/* on a shared follow socket, deliveries may arrive before the confirmation */
-	for (;;) {
-		reply = await_reply(sock, svc.cfg.request_timeout_ms, &err);
-		if (reply == NULL || reply->body_case != ORO__ENVELOPE__BODY_DELIVERY)
-			break;
-		wire_envelope_free(&reply); /* pushed again later if still open */
-	}
-	if (reply == NULL || is_error(reply, &err)) {
-		rc = report_error(&err);
-	} else if (reply->body_case != ORO__ENVELOPE__BODY_ACK_CONFIRMED) {
-		rc = report_error(&(struct oro_error){ ORO_E_MALFORMED, "", "unexpected reply type" });
+	return wire_send_request(sock, &env);
+}
+
+/* Print an AckConfirmed (one JSON line with --json). */
+static void print_ack(const Oro__AckConfirmed *a)
+{
+	if (json_output) {
+		json_t *j = json_pack("{s:{s:I, s:s?, s:s?, s:b}}", "acknowledged", "delivery_id", (json_int_t)a->delivery_id,
+				      "acknowledged_at", a->acknowledged_at, "acknowledged_by", a->acknowledged_by,
+				      "already", a->already);
+
+		json_dumpf(j, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(j);
 	} else {
-		const Oro__AckConfirmed *a = reply->ack_confirmed;
-
-		if (json_output) {
-			json_t *j = json_pack("{s:{s:I, s:s?, s:s?, s:b}}", "acknowledged", "delivery_id",
-					      (json_int_t)a->delivery_id, "acknowledged_at", a->acknowledged_at,
-					      "acknowledged_by", a->acknowledged_by, "already", a->already);
-
-			json_dumpf(j, stdout, JSON_COMPACT);
-			putchar('\n');
-			json_decref(j);
-		} else {
-			printf("Acknowledged delivery %lld at %s by %s%s\n", (long long)a->delivery_id, a->acknowledged_at,
-			       a->acknowledged_by, a->already ? " (earlier)" : "");
-		}
+		printf("Acknowledged delivery %lld at %s by %s%s\n", (long long)a->delivery_id, a->acknowledged_at,
+		       a->acknowledged_by, a->already ? " (earlier)" : "");
 	}
 	fflush(stdout);
-	wire_envelope_free(&reply);
-	return rc;
 }
 
 static const char ack_help[] =
@@ -653,13 +639,25 @@ static int cmd_ack(int argc, char **argv)
 {
 	const char *pos[1];
 	struct opt opts[] = { { NULL, false, NULL, NULL } };
+	struct oro_error err = { 0 };
+	Oro__Envelope *reply = NULL;
 	void *sock;
-	int rc;
+	int rc = EXIT_DONE;
 
 	if (parse_opts(argc, argv, 2, opts, pos, 1, ack_help) != 1)
 		usage_error("ack needs a DELIVERY id");
 	sock = client_socket(svc.cfg.notify_endpoint);
-	rc = acknowledge(sock, parse_delivery_id(pos[0]));
+	if (send_ack(sock, parse_delivery_id(pos[0])) < 0)
+		oro_error_set(&err, ORO_E_UNAVAILABLE, "", "cannot send to %s", svc.cfg.notify_endpoint);
+	else
+		reply = await_reply(sock, svc.cfg.request_timeout_ms, &err);
+	if (reply == NULL || is_error(reply, &err))
+		rc = report_error(&err);
+	else if (reply->body_case != ORO__ENVELOPE__BODY_ACK_CONFIRMED)
+		rc = report_error(&(struct oro_error){ ORO_E_MALFORMED, "", "unexpected reply type" });
+	else
+		print_ack(reply->ack_confirmed);
+	wire_envelope_free(&reply);
 	zmq_close(sock);
 	return rc;
 }
@@ -727,22 +725,28 @@ static void subscribe(void *sock)
 	oro__subscribe__init(&m);
 	m.department = (char *)my_department();
 	m.principal = (char *)my_principal();
+	env.request_id = "subscribe";
 	env.body_case = ORO__ENVELOPE__BODY_SUBSCRIBE;
 	env.subscribe = &m;
 	wire_send_request(sock, &env);
 }
 
-/* oro inbox --follow */
+/*
+ * oro inbox --follow: subscribe, heartbeat, print what arrives and, with
+ * ack, acknowledge it without waiting (confirmations arrive in the same
+ * stream as further deliveries). Ends after max deliveries (and their
+ * confirmations), after for_s seconds, or on a signal.
+ */
 static int inbox_follow(bool ack, long max, long for_s)
 {
 	void *sock = client_socket(svc.cfg.notify_endpoint);
 	int64_t end = for_s > 0 ? service_now_ms() + for_s * 1000 : INT64_MAX;
 	int64_t next_beat = 0, last_heard = service_now_ms();
 	int hb = svc.cfg.heartbeat_ms;
-	long seen = 0;
+	long seen = 0, unconfirmed = 0;
 	int rc = EXIT_DONE;
 
-	while (service_running() && (max <= 0 || seen < max)) {
+	while (service_running() && (max <= 0 || seen < max || unconfirmed > 0)) {
 		zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
 		int64_t now = service_now_ms();
 		Oro__Envelope *env;
@@ -754,29 +758,24 @@ static int inbox_follow(bool ack, long max, long for_s)
 			break;
 		}
 		if (now - last_heard > 3 * (int64_t)hb) {
-			/* oro-notify went silent: start a new connection, which gets the backlog again */
+			/* oro-notify went silent: a new connection gets the backlog again */
 			zmq_close(sock);
 			sock = client_socket(svc.cfg.notify_endpoint);
 			last_heard = now;
 			next_beat = 0;
+			unconfirmed = 0;
 		}
 		if (now >= next_beat) {
 			subscribe(sock);
 			next_beat = now + hb;
 		}
-		if (zmq_poll(&item, 1, (long)(next_beat - now < end - now ? next_beat - now : end - now)) <= 0)
+		if (zmq_poll(&item, 1, (long)(next_beat < end ? next_beat - now : end - now)) <= 0)
 			continue;
 		if (wire_recv_reply(sock, &env, &err) != WIRE_OK)
 			continue;
 		last_heard = service_now_ms();
-		if (is_error(env, &err)) {
-			rc = report_error(&err);
-			wire_envelope_free(&env);
-			break;
-		}
-		if (env->body_case == ORO__ENVELOPE__BODY_DELIVERY) {
-			int64_t id = env->delivery->delivery_id;
-
+		switch (env->body_case) {
+		case ORO__ENVELOPE__BODY_DELIVERY:
 			seen++;
 			if (json_output) {
 				json_t *j = json_pack("{s:o}", "delivery", delivery_json(env->delivery));
@@ -788,13 +787,28 @@ static int inbox_follow(bool ack, long max, long for_s)
 				print_delivery(env->delivery, false);
 			}
 			fflush(stdout);
-			wire_envelope_free(&env);
-			if (ack && acknowledge(sock, id) != EXIT_DONE)
-				rc = EXIT_UNAVAILABLE;
-			continue;
+			if (ack && send_ack(sock, env->delivery->delivery_id) == 0)
+				unconfirmed++;
+			break;
+		case ORO__ENVELOPE__BODY_ACK_CONFIRMED:
+			unconfirmed--;
+			print_ack(env->ack_confirmed);
+			break;
+		case ORO__ENVELOPE__BODY_ERROR:
+			is_error(env, &err);
+			rc = report_error(&err);
+			if (env->request_id == NULL || strcmp(env->request_id, "ack") != 0) {
+				wire_envelope_free(&env);
+				goto out; /* a refused subscription: nothing to follow */
+			}
+			unconfirmed--;
+			break;
+		default: /* Subscribed: the heartbeat's answer */
+			break;
 		}
 		wire_envelope_free(&env);
 	}
+out:
 	zmq_close(sock);
 	return rc;
 }
