@@ -24,8 +24,8 @@
 
 /* Clock skew tolerated for observed_at in the future. */
 #define CONCERN_FUTURE_SKEW 3600
-#define CONCERN_PHONE_MIN 5
-#define CONCERN_PHONE_MAX 40
+#define CONCERN_PHONE_MIN   5
+#define CONCERN_PHONE_MAX   40
 
 /* A string member of struct concern, by JSON key, for table-driven reading. */
 struct string_field {
@@ -34,28 +34,28 @@ struct string_field {
 };
 
 static const struct string_field top_fields[] = {
-	{ "client_key", offsetof(struct concern, client_key) },
-	{ "category", offsetof(struct concern, category) },
-	{ "urgency", offsetof(struct concern, urgency) },
-	{ "setting", offsetof(struct concern, setting) },
-	{ "district", offsetof(struct concern, district) },
-	{ "association_grant", offsetof(struct concern, association_grant) },
-	{ "description", offsetof(struct concern, description) },
-	{ "observed_at", offsetof(struct concern, observed_at) },
-	{ "relatives_informed", offsetof(struct concern, relatives_informed) },
+        {"client_key", offsetof(struct concern, client_key)},
+        {"category", offsetof(struct concern, category)},
+        {"urgency", offsetof(struct concern, urgency)},
+        {"setting", offsetof(struct concern, setting)},
+        {"district", offsetof(struct concern, district)},
+        {"association_grant", offsetof(struct concern, association_grant)},
+        {"description", offsetof(struct concern, description)},
+        {"observed_at", offsetof(struct concern, observed_at)},
+        {"relatives_informed", offsetof(struct concern, relatives_informed)},
 };
 
 static const struct string_field subject_fields[] = {
-	{ "kind", offsetof(struct concern, subject_kind) },
-	{ "age_band", offsetof(struct concern, age_band) },
-	{ "name", offsetof(struct concern, subject_name) },
-	{ "personal_number", offsetof(struct concern, personal_number) },
-	{ "unit", offsetof(struct concern, subject_unit) },
+        {"kind", offsetof(struct concern, subject_kind)},
+        {"age_band", offsetof(struct concern, age_band)},
+        {"name", offsetof(struct concern, subject_name)},
+        {"personal_number", offsetof(struct concern, personal_number)},
+        {"unit", offsetof(struct concern, subject_unit)},
 };
 
 static const struct string_field reporter_fields[] = {
-	{ "unit", offsetof(struct concern, reporter_unit) },
-	{ "phone", offsetof(struct concern, reporter_phone) },
+        {"unit", offsetof(struct concern, reporter_unit)},
+        {"phone", offsetof(struct concern, reporter_phone)},
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -85,18 +85,24 @@ static int read_string(json_t *v, char **dst, const char *path, struct oro_error
 
 /* Read the string keys of object obj listed in fields into c; extra keys
  * (handled by the caller) are reported through *other. */
-static int read_object(json_t *obj, const struct string_field *fields, size_t n,
-		       const char *prefix, struct concern *c, struct oro_error *err,
-		       int (*other)(const char *key, json_t *v, struct concern *c,
-				    struct oro_error *err))
+static int read_object(json_t *obj, const struct string_field *fields, size_t n, const char *prefix, struct concern *c,
+                       struct oro_error *err,
+                       int (*other)(const char *key, json_t *v, struct concern *c, struct oro_error *err))
 {
 	const char *key;
 	json_t *v;
 	char path[96];
 	size_t i;
 
-	json_object_foreach(obj, key, v) {
-		snprintf(path, sizeof path, "%s%s", prefix, key);
+	json_object_foreach(obj, key, v)
+	{
+		char *q;
+
+		/* the key may be anything: keep the path printable ASCII */
+		snprintf(path, sizeof path, "%s%.60s", prefix, key);
+		for (q = path; *q; q++)
+			if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
+				*q = '?';
 		for (i = 0; i < n; i++)
 			if (strcmp(fields[i].key, key) == 0)
 				break;
@@ -141,9 +147,9 @@ static int subject_other(const char *key, json_t *v, struct concern *c, struct o
 }
 
 /* A nested object: subject or reporter. */
-static int read_nested(json_t *v, const char *name, const struct string_field *fields, size_t n,
-		       struct concern *c, struct oro_error *err,
-		       int (*other)(const char *, json_t *, struct concern *, struct oro_error *))
+static int read_nested(json_t *v, const char *name, const struct string_field *fields, size_t n, struct concern *c,
+                       struct oro_error *err,
+                       int (*other)(const char *, json_t *, struct concern *, struct oro_error *))
 {
 	char prefix[32];
 
@@ -159,11 +165,9 @@ static int read_nested(json_t *v, const char *name, const struct string_field *f
 static int top_other(const char *key, json_t *v, struct concern *c, struct oro_error *err)
 {
 	if (strcmp(key, "subject") == 0)
-		return read_nested(v, "subject", subject_fields, NELEM(subject_fields), c, err,
-				   subject_other);
+		return read_nested(v, "subject", subject_fields, NELEM(subject_fields), c, err, subject_other);
 	if (strcmp(key, "reporter") == 0)
-		return read_nested(v, "reporter", reporter_fields, NELEM(reporter_fields), c, err,
-				   NULL);
+		return read_nested(v, "reporter", reporter_fields, NELEM(reporter_fields), c, err, NULL);
 	return 1;
 }
 
@@ -182,12 +186,10 @@ int concern_parse(const char *text, size_t len, struct concern *c, struct oro_er
 
 	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (doc == NULL) {
-		const char *code = json_error_code(&jerr) == json_error_invalid_utf8
-					   ? ORO_E_INVALID_UTF8
-					   : ORO_E_INVALID_JSON;
+		const char *code =
+		        json_error_code(&jerr) == json_error_invalid_utf8 ? ORO_E_INVALID_UTF8 : ORO_E_INVALID_JSON;
 
-		return oro_error_set(err, code, "", "line %d column %d: %s", jerr.line,
-				     jerr.column, jerr.text);
+		return oro_error_set(err, code, "", "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
 	}
 	r = concern_from_json(doc, c, err);
 	json_decref(doc);
@@ -247,16 +249,15 @@ static int check_text(const char *s, size_t max, const char *path, struct oro_er
 	size_t len = strlen(s);
 
 	if (!utf8_valid_text(s, len))
-		return oro_error_set(err, ORO_E_INVALID_UTF8, path,
-				     "must be UTF-8 text without control characters");
+		return oro_error_set(err, ORO_E_INVALID_UTF8, path, "must be UTF-8 text without control characters");
 	if (len > max)
 		return oro_error_set(err, ORO_E_TOO_LONG, path, "longer than %zu bytes", max);
 	return 0;
 }
 
 /* Look s up in names; fills *out. Absent is an error only when required. */
-static int check_enum(const char *s, const char *const *names, size_t n, bool required,
-		      const char *path, int *out, struct oro_error *err)
+static int check_enum(const char *s, const char *const *names, size_t n, bool required, const char *path, int *out,
+                      struct oro_error *err)
 {
 	char allowed[200];
 	size_t i, used = 0;
@@ -271,8 +272,7 @@ static int check_enum(const char *s, const char *const *names, size_t n, bool re
 		return 0;
 	allowed[0] = '\0';
 	for (i = 0; i < n && used < sizeof allowed; i++) {
-		int w = snprintf(allowed + used, sizeof allowed - used, "%s%s", i ? ", " : "",
-				 names[i]);
+		int w = snprintf(allowed + used, sizeof allowed - used, "%s%s", i ? ", " : "", names[i]);
 
 		if (w < 0)
 			break;
@@ -284,7 +284,7 @@ static int check_enum(const char *s, const char *const *names, size_t n, bool re
 /* Days in month m (1..12) of year y, Gregorian. */
 static int days_in_month(int y, int m)
 {
-	static const int dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 
 	return m == 2 && leap ? 29 : dim[m - 1];
@@ -374,8 +374,8 @@ static bool rfc3339_parse(const char *s, int64_t *out)
 	int y, mo, d, h, mi, sec, oh, om, sign;
 	const char *p;
 
-	if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-	    s[13] != ':' || s[16] != ':')
+	if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+	    s[16] != ':')
 		return false;
 	y = digits(s, 4);
 	mo = digits(s + 5, 2);
@@ -383,8 +383,8 @@ static bool rfc3339_parse(const char *s, int64_t *out)
 	h = digits(s + 11, 2);
 	mi = digits(s + 14, 2);
 	sec = digits(s + 17, 2);
-	if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h < 0 || h > 23 ||
-	    mi < 0 || mi > 59 || sec < 0 || sec > 60)
+	if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    sec < 0 || sec > 60)
 		return false;
 	p = s + 19;
 	if (*p == '.') {
@@ -406,8 +406,7 @@ static bool rfc3339_parse(const char *s, int64_t *out)
 	} else {
 		return false;
 	}
-	*out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
-	       sign * (oh * 3600 + om * 60);
+	*out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - sign * (oh * 3600 + om * 60);
 	return true;
 }
 
@@ -457,12 +456,10 @@ static int check_client_key(const char *s, unsigned flags, struct oro_error *err
 	if (len == 0)
 		return oro_error_set(err, ORO_E_INVALID_VALUE, "client_key", "must not be empty");
 	if (len > CONCERN_CLIENT_KEY_MAX)
-		return oro_error_set(err, ORO_E_TOO_LONG, "client_key", "longer than %d bytes",
-				     CONCERN_CLIENT_KEY_MAX);
+		return oro_error_set(err, ORO_E_TOO_LONG, "client_key", "longer than %d bytes", CONCERN_CLIENT_KEY_MAX);
 	for (i = 0; i < len; i++)
 		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-			return oro_error_set(err, ORO_E_INVALID_VALUE, "client_key",
-					     "must be printable ASCII");
+			return oro_error_set(err, ORO_E_INVALID_VALUE, "client_key", "must be printable ASCII");
 	return 0;
 }
 
@@ -471,45 +468,39 @@ static int check_subject(struct concern *c, struct oro_error *err)
 {
 	int kind = -1, band = BAND_UNKNOWN;
 
-	if (check_enum(c->subject_kind, subject_kind_names, KIND_COUNT, true, "subject.kind", &kind,
-		       err) < 0)
+	if (check_enum(c->subject_kind, subject_kind_names, KIND_COUNT, true, "subject.kind", &kind, err) < 0)
 		return -1;
 	c->v.kind = (enum subject_kind)kind;
 	if (c->has_age && (c->age < 0 || c->age > CONCERN_AGE_MAX))
-		return oro_error_set(err, ORO_E_OUT_OF_RANGE, "subject.age",
-				     "must be 0..%d years", CONCERN_AGE_MAX);
-	if (check_enum(c->age_band, age_band_names, BAND_COUNT, false, "subject.age_band", &band,
-		       err) < 0)
+		return oro_error_set(err, ORO_E_OUT_OF_RANGE, "subject.age", "must be 0..%d years", CONCERN_AGE_MAX);
+	if (check_enum(c->age_band, age_band_names, BAND_COUNT, false, "subject.age_band", &band, err) < 0)
 		return -1;
 	if (c->has_age) {
 		enum age_band of = age_band_of(c->age);
 
 		if (c->age_band != NULL && (enum age_band)band != of)
 			return oro_error_set(err, ORO_E_INVALID_VALUE, "subject.age_band",
-					     "age %d is in band %s, not %s", c->age,
-					     age_band_names[of], age_band_names[band]);
+			                     "age %d is in band %s, not %s", c->age, age_band_names[of],
+			                     age_band_names[band]);
 		band = of;
 	}
 	if (c->v.kind == KIND_CHILD) {
 		if (c->has_age && c->age >= 18)
-			return oro_error_set(err, ORO_E_OUT_OF_RANGE, "subject.age",
-					     "a child is under 18");
+			return oro_error_set(err, ORO_E_OUT_OF_RANGE, "subject.age", "a child is under 18");
 		if (band == BAND_18_20 || band == BAND_21_PLUS)
-			return oro_error_set(err, ORO_E_INVALID_VALUE, "subject.age_band",
-					     "a child is under 18");
+			return oro_error_set(err, ORO_E_INVALID_VALUE, "subject.age_band", "a child is under 18");
 	}
 	c->v.band = (enum age_band)band;
 	if (check_opt_text(c->subject_name, "subject.name", err) < 0)
 		return -1;
 	if (c->personal_number != NULL && !personal_number_valid(c->personal_number))
 		return oro_error_set(err, ORO_E_INVALID_VALUE, "subject.personal_number",
-				     "must be YYMMDD-NNNN, YYMMDD+NNNN, YYYYMMDDNNNN or "
-				     "YYYYMMDD-NNNN with a valid date and check digit");
+		                     "must be YYMMDD-NNNN, YYMMDD+NNNN, YYYYMMDDNNNN or "
+		                     "YYYYMMDD-NNNN with a valid date and check digit");
 	return check_opt_text(c->subject_unit, "subject.unit", err);
 }
 
-int concern_validate(struct concern *c, const struct ruleset *rs, unsigned flags,
-		     struct oro_error *err)
+int concern_validate(struct concern *c, const struct ruleset *rs, unsigned flags, struct oro_error *err)
 {
 	int v;
 
@@ -542,13 +533,11 @@ int concern_validate(struct concern *c, const struct ruleset *rs, unsigned flags
 	if (rs != NULL) {
 		c->v.district = ruleset_district_index(rs, c->district);
 		if (c->v.district < 0)
-			return oro_error_set(err, ORO_E_INVALID_VALUE, "district",
-					     "not a district of the ruleset");
+			return oro_error_set(err, ORO_E_INVALID_VALUE, "district", "not a district of the ruleset");
 	}
 
 	v = TRI_UNKNOWN;
-	if (check_enum(c->association_grant, tristate_names, TRI_COUNT, false,
-		       "association_grant", &v, err) < 0)
+	if (check_enum(c->association_grant, tristate_names, TRI_COUNT, false, "association_grant", &v, err) < 0)
 		return -1;
 	c->v.grant = (enum tristate)v;
 
@@ -559,23 +548,20 @@ int concern_validate(struct concern *c, const struct ruleset *rs, unsigned flags
 		if (check_text(c->description, CONCERN_DESCRIPTION_MAX, "description", err) < 0)
 			return -1;
 		if (!(flags & CONCERN_ROUTING_ONLY) && !has_content(c->description))
-			return oro_error_set(err, ORO_E_INVALID_VALUE, "description",
-					     "must not be empty");
+			return oro_error_set(err, ORO_E_INVALID_VALUE, "description", "must not be empty");
 	}
 
 	if (c->observed_at != NULL) {
 		if (!rfc3339_parse(c->observed_at, &c->v.observed_at))
 			return oro_error_set(err, ORO_E_INVALID_VALUE, "observed_at",
-					     "must be an RFC 3339 time such as "
-					     "2026-11-27T14:05:00+01:00");
+			                     "must be an RFC 3339 time such as "
+			                     "2026-11-27T14:05:00+01:00");
 		if (c->v.observed_at > (int64_t)time(NULL) + CONCERN_FUTURE_SKEW)
-			return oro_error_set(err, ORO_E_OUT_OF_RANGE, "observed_at",
-					     "is in the future");
+			return oro_error_set(err, ORO_E_OUT_OF_RANGE, "observed_at", "is in the future");
 	}
 
 	v = TRI_UNKNOWN;
-	if (check_enum(c->relatives_informed, tristate_names, TRI_COUNT, false,
-		       "relatives_informed", &v, err) < 0)
+	if (check_enum(c->relatives_informed, tristate_names, TRI_COUNT, false, "relatives_informed", &v, err) < 0)
 		return -1;
 	c->v.relatives = (enum tristate)v;
 
@@ -583,8 +569,8 @@ int concern_validate(struct concern *c, const struct ruleset *rs, unsigned flags
 		return -1;
 	if (c->reporter_phone != NULL && !phone_valid(c->reporter_phone))
 		return oro_error_set(err, ORO_E_INVALID_VALUE, "reporter.phone",
-				     "must be %d..%d characters: digits, spaces, +, -, ( or )",
-				     CONCERN_PHONE_MIN, CONCERN_PHONE_MAX);
+		                     "must be %d..%d characters: digits, spaces, +, -, ( or )", CONCERN_PHONE_MIN,
+		                     CONCERN_PHONE_MAX);
 	return 0;
 }
 
@@ -603,8 +589,7 @@ json_t *concern_to_json(const struct concern *c)
 	size_t i;
 
 	for (i = 0; i < NELEM(top_fields); i++) {
-		put_string(doc, top_fields[i].key,
-			   *field_ptr((struct concern *)c, &top_fields[i]));
+		put_string(doc, top_fields[i].key, *field_ptr((struct concern *)c, &top_fields[i]));
 		/* keep the document's order: subject follows urgency */
 		if (strcmp(top_fields[i].key, "urgency") == 0)
 			json_object_set(doc, "subject", subject);
@@ -613,11 +598,9 @@ json_t *concern_to_json(const struct concern *c)
 	if (c->has_age)
 		json_object_set_new(subject, "age", json_integer(c->age));
 	for (i = 1; i < NELEM(subject_fields); i++)
-		put_string(subject, subject_fields[i].key,
-			   *field_ptr((struct concern *)c, &subject_fields[i]));
+		put_string(subject, subject_fields[i].key, *field_ptr((struct concern *)c, &subject_fields[i]));
 	for (i = 0; i < NELEM(reporter_fields); i++)
-		put_string(reporter, reporter_fields[i].key,
-			   *field_ptr((struct concern *)c, &reporter_fields[i]));
+		put_string(reporter, reporter_fields[i].key, *field_ptr((struct concern *)c, &reporter_fields[i]));
 	if (json_object_size(subject) == 0)
 		json_object_del(doc, "subject");
 	if (json_object_size(reporter) > 0)

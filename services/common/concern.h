@@ -90,8 +90,9 @@ int concern_parse(const char *text, size_t len, struct concern *c, struct oro_er
  * Check every value and fill c->v. rs gives the district list; with rs NULL
  * any district name of valid length is accepted and v.district is -1.
  * Checks: required fields, allowed values, UTF-8 and lengths of every
- * string, age 0..CONCERN_AGE_MAX, a child aged 18 or more, age and age_band
- * that disagree, personal number format and check digit, phone format,
+ * string, age 0..CONCERN_AGE_MAX, a child aged 18 or more (or in band
+ * 18-20 or 21+), age and age_band that disagree, personal number format,
+ * date and check digit (coordination numbers accepted), phone format,
  * observed_at format and not in the future (1 hour of clock skew allowed),
  * client_key printable ASCII. Returns 0, or -1 with err naming the field.
  */

@@ -30,23 +30,23 @@
 
 #include "alloc.h"
 
-#define RULES_FORMAT 1               /* the oro_ruleset value this code reads */
-#define RULES_NAME_MAX 63            /* rule names and department codes */
-#define RULES_TITLE_MAX 200          /* ruleset and department names */
-#define RULES_TEXT_MAX 2000          /* descriptions, guidance, disclosure bases */
-#define RULES_DEPTH_MAX 8            /* nesting of "any" */
+#define RULES_FORMAT       1    /* the oro_ruleset value this code reads */
+#define RULES_NAME_MAX     63   /* rule names and department codes */
+#define RULES_TITLE_MAX    200  /* ruleset and department names */
+#define RULES_TEXT_MAX     2000 /* descriptions, guidance, disclosure bases */
+#define RULES_DEPTH_MAX    8    /* nesting of "any" */
 #define RULES_DURATION_MAX (366 * 86400)
-#define RULES_FILE_MAX (16 * 1024 * 1024)
+#define RULES_FILE_MAX     (16 * 1024 * 1024)
 
 /* Feature bit layout: one group of bits per closed vocabulary. */
-#define FB_CAT 0
-#define FB_URG (FB_CAT + CAT_COUNT)
-#define FB_KIND (FB_URG + URG_COUNT)
-#define FB_SET (FB_KIND + KIND_COUNT)
-#define FB_BAND (FB_SET + SET_COUNT)
+#define FB_CAT   0
+#define FB_URG   (FB_CAT + CAT_COUNT)
+#define FB_KIND  (FB_URG + URG_COUNT)
+#define FB_SET   (FB_KIND + KIND_COUNT)
+#define FB_BAND  (FB_SET + SET_COUNT)
 #define FB_GRANT (FB_BAND + BAND_COUNT)
-#define FB_END (FB_GRANT + TRI_COUNT)
-#define FB_ALL ((UINT64_C(1) << FB_END) - 1)
+#define FB_END   (FB_GRANT + TRI_COUNT)
+#define FB_ALL   ((UINT64_C(1) << FB_END) - 1)
 /* Set for an out-of-range attribute: in no condition, so nothing matches. */
 #define FB_INVALID (UINT64_C(1) << 63)
 
@@ -150,7 +150,7 @@ static void strset_put(struct strset *t, const char *s)
 	size_t i;
 
 	if (2 * (t->n + 1) > t->cap) {
-		struct strset bigger = { NULL, t->cap ? 2 * t->cap : 64, 0 };
+		struct strset bigger = {NULL, t->cap ? 2 * t->cap : 64, 0};
 
 		bigger.slot = xcalloc(bigger.cap, sizeof *bigger.slot);
 		for (i = 0; i < t->cap; i++)
@@ -165,6 +165,7 @@ static void strset_put(struct strset *t, const char *s)
 	t->n++;
 }
 
+/* Free the table (not the strings, which it borrows). */
 static void strset_free(struct strset *t)
 {
 	free(t->slot);
@@ -182,23 +183,38 @@ static const char *rs_own(struct ruleset *rs, const char *s)
 	return rs->pool[rs->n_pool++];
 }
 
-/* Cut s so that it does not end inside a UTF-8 sequence (after snprintf
- * truncation), keeping messages valid JSON strings. */
-static void utf8_trim(char *s)
+/* Replace in place every byte of s that is not part of valid UTF-8 text
+ * (broken or truncated sequences, control characters) by '?', so that
+ * messages and paths built from document keys and cut by snprintf stay
+ * valid JSON strings. */
+static void utf8_scrub(char *s)
 {
-	size_t len = strlen(s), i = len, need;
-	unsigned char b;
+	unsigned char *p = (unsigned char *)s;
 
-	while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80 && len - i < 3)
-		i--;
-	if (i == 0)
-		return;
-	b = (unsigned char)s[i - 1];
-	if (b < 0x80)
-		return;
-	need = b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : 1;
-	if (len - i < need)
-		s[i - 1] = '\0';
+	while (*p) {
+		size_t need = 0, k;
+
+		if (*p < 0x80) {
+			if (*p < 0x20 || *p == 0x7f)
+				*p = '?';
+			p++;
+			continue;
+		}
+		if (*p >= 0xc2 && *p <= 0xdf)
+			need = 1;
+		else if (*p >= 0xe0 && *p <= 0xef)
+			need = 2;
+		else if (*p >= 0xf0 && *p <= 0xf4)
+			need = 3;
+		for (k = 1; need && k <= need; k++)
+			if ((p[k] & 0xc0) != 0x80)
+				need = 0;
+		if (need == 0 || !utf8_valid_text((const char *)p, need + 1)) {
+			*p++ = '?';
+			continue;
+		}
+		p += need + 1;
+	}
 }
 
 /* ---- diagnostics ---- */
@@ -214,10 +230,9 @@ struct parse {
 };
 
 /* Append one finding to p->diags. */
-static void diag(struct parse *p, bool warning, const char *code, const char *field,
-		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void diag(struct parse *p, bool warning, const char *code, const char *field,
-		 const char *fmt, ...)
+static void diag(struct parse *p, bool warning, const char *code, const char *field, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
+static void diag(struct parse *p, bool warning, const char *code, const char *field, const char *fmt, ...)
 {
 	struct rules_diags *d = p->diags;
 	struct rules_diag *g;
@@ -234,9 +249,9 @@ static void diag(struct parse *p, bool warning, const char *code, const char *fi
 	va_start(ap, fmt);
 	vsnprintf(g->message, sizeof g->message, fmt, ap);
 	va_end(ap);
-	utf8_trim(g->rule_name);
-	utf8_trim(g->field);
-	utf8_trim(g->message);
+	utf8_scrub(g->rule_name);
+	utf8_scrub(g->field);
+	utf8_scrub(g->message);
 	if (!warning)
 		d->errors++;
 }
@@ -262,8 +277,7 @@ void rules_diags_first_error(const struct rules_diags *d, struct oro_error *err)
 		if (g->warning)
 			continue;
 		if (g->rule > 0)
-			oro_error_set(err, g->code, g->field, "rule %d (%s): %s", g->rule,
-				      g->rule_name, g->message);
+			oro_error_set(err, g->code, g->field, "rule %d (%s): %s", g->rule, g->rule_name, g->message);
 		else
 			oro_error_set(err, g->code, g->field, "%s", g->message);
 		return;
@@ -278,17 +292,41 @@ json_t *rules_diags_to_json(const struct rules_diags *d)
 	for (i = 0; d != NULL && i < d->count; i++) {
 		const struct rules_diag *g = &d->items[i];
 
-		json_array_append_new(
-			a, json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "severity",
-				     g->warning ? "warning" : "error", "code", g->code, "rule",
-				     g->rule ? json_integer(g->rule) : json_null(), "rule_name",
-				     g->rule ? json_string(g->rule_name) : json_null(), "field",
-				     g->field, "message", g->message));
+		json_array_append_new(a, json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "severity",
+		                                   g->warning ? "warning" : "error", "code", g->code, "rule",
+		                                   g->rule ? json_integer(g->rule) : json_null(), "rule_name",
+		                                   g->rule ? json_string(g->rule_name) : json_null(), "field", g->field,
+		                                   "message", g->message));
 	}
 	return a;
 }
 
 /* ---- reading JSON values ---- */
+
+/* Format a field path into buf. Paths are for people: one cut short by
+ * the buffer is still a useful finding, so truncation is accepted here. */
+static const char *pathf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static const char *pathf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
+/* "path.key" into buf. */
+static const char *join(char *buf, size_t size, const char *path, const char *key)
+{
+	return pathf(buf, size, "%s%s%s", path, *path ? "." : "", key);
+}
+
+/* "path[i]" into buf. */
+static const char *join_index(char *buf, size_t size, const char *path, size_t i)
+{
+	return pathf(buf, size, "%s[%zu]", path, i);
+}
 
 /* Report every key of obj not in allowed (NULL-terminated). */
 static void check_keys(struct parse *p, json_t *obj, const char *path, const char *const *allowed)
@@ -298,29 +336,15 @@ static void check_keys(struct parse *p, json_t *obj, const char *path, const cha
 	char field[160];
 	size_t i;
 
-	json_object_foreach(obj, key, v) {
+	json_object_foreach(obj, key, v)
+	{
 		for (i = 0; allowed[i] != NULL; i++)
 			if (strcmp(allowed[i], key) == 0)
 				break;
 		if (allowed[i] != NULL)
 			continue;
-		snprintf(field, sizeof field, "%s%s%s", path, *path ? "." : "", key);
-		diag(p, false, ORO_E_UNKNOWN_FIELD, field, "unknown key \"%.60s\"", key);
+		diag(p, false, ORO_E_UNKNOWN_FIELD, join(field, sizeof field, path, key), "unknown key \"%.60s\"", key);
 	}
-}
-
-/* "path.key" into buf. */
-static const char *join(char *buf, size_t size, const char *path, const char *key)
-{
-	snprintf(buf, size, "%s%s%s", path, *path ? "." : "", key);
-	return buf;
-}
-
-/* "path[i]" into buf. */
-static const char *join_index(char *buf, size_t size, const char *path, size_t i)
-{
-	snprintf(buf, size, "%s[%zu]", path, i);
-	return buf;
 }
 
 /* A string value of 1..max bytes at field; NULL (reported) otherwise. */
@@ -345,8 +369,8 @@ static const char *want_string(struct parse *p, json_t *v, const char *field, si
 }
 
 /* obj[key] as a string; missing is reported when required. */
-static const char *get_string(struct parse *p, json_t *obj, const char *path, const char *key,
-			      bool required, size_t max)
+static const char *get_string(struct parse *p, json_t *obj, const char *path, const char *key, bool required,
+                              size_t max)
 {
 	char field[160];
 	json_t *v = json_object_get(obj, key);
@@ -370,8 +394,8 @@ static const char *get_ident(struct parse *p, json_t *obj, const char *path, con
 	if (s == NULL)
 		return NULL;
 	for (c = s; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		      (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.')) {
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+		      *c == '_' || *c == '.')) {
 			diag(p, false, ORO_E_INVALID_VALUE, join(field, sizeof field, path, key),
 			     "must be letters, digits, '-', '_' or '.'");
 			return NULL;
@@ -380,8 +404,8 @@ static const char *get_ident(struct parse *p, json_t *obj, const char *path, con
 }
 
 /* obj[key] as a vocabulary value; -1 (reported) when absent or unknown. */
-static int get_enum(struct parse *p, json_t *obj, const char *path, const char *key,
-		    const char *what, const char *const *names, size_t n)
+static int get_enum(struct parse *p, json_t *obj, const char *path, const char *key, const char *what,
+                    const char *const *names, size_t n)
 {
 	char field[160];
 	const char *s = get_string(p, obj, path, key, true, 64);
@@ -391,8 +415,8 @@ static int get_enum(struct parse *p, json_t *obj, const char *path, const char *
 		return -1;
 	v = vocab_lookup(names, n, s);
 	if (v < 0)
-		diag(p, false, ORO_E_INVALID_VALUE, join(field, sizeof field, path, key),
-		     "unknown %s \"%.40s\"", what, s);
+		diag(p, false, ORO_E_INVALID_VALUE, join(field, sizeof field, path, key), "unknown %s \"%.40s\"", what,
+		     s);
 	return v;
 }
 
@@ -412,11 +436,21 @@ static int64_t parse_duration(struct parse *p, json_t *v, const char *field)
 		for (c = s; *c >= '0' && *c <= '9' && c - s < 10; c++)
 			n = n * 10 + (*c - '0');
 		switch (*c) {
-		case 's': unit = 1; break;
-		case 'm': unit = 60; break;
-		case 'h': unit = 3600; break;
-		case 'd': unit = 86400; break;
-		default: unit = 0; break;
+		case 's':
+			unit = 1;
+			break;
+		case 'm':
+			unit = 60;
+			break;
+		case 'h':
+			unit = 3600;
+			break;
+		case 'd':
+			unit = 86400;
+			break;
+		default:
+			unit = 0;
+			break;
 		}
 		if (c == s || unit == 0 || c[1] != '\0') {
 			diag(p, false, ORO_E_INVALID_VALUE, field,
@@ -453,8 +487,8 @@ static int64_t get_duration(struct parse *p, json_t *obj, const char *path, cons
 
 /* An array at obj[key]; NULL when absent (reported when required) or not an
  * array (reported). An empty array is reported when !may_be_empty. */
-static json_t *get_array(struct parse *p, json_t *obj, const char *path, const char *key,
-			 bool required, bool may_be_empty)
+static json_t *get_array(struct parse *p, json_t *obj, const char *path, const char *key, bool required,
+                         bool may_be_empty)
 {
 	char field[160];
 	json_t *v = json_object_get(obj, key);
@@ -500,19 +534,18 @@ struct cond_attr {
 };
 
 static const struct cond_attr cond_attrs[] = {
-	{ "category", "category", category_names, CAT_COUNT, FB_CAT },
-	{ "urgency", "urgency", urgency_names, URG_COUNT, FB_URG },
-	{ "subject_kind", "subject kind", subject_kind_names, KIND_COUNT, FB_KIND },
-	{ "setting", "setting", setting_names, SET_COUNT, FB_SET },
-	{ "age_band", "age band", age_band_names, BAND_COUNT, FB_BAND },
-	{ "association_grant", "grant value", tristate_names, TRI_COUNT, FB_GRANT },
+        {"category", "category", category_names, CAT_COUNT, FB_CAT},
+        {"urgency", "urgency", urgency_names, URG_COUNT, FB_URG},
+        {"subject_kind", "subject kind", subject_kind_names, KIND_COUNT, FB_KIND},
+        {"setting", "setting", setting_names, SET_COUNT, FB_SET},
+        {"age_band", "age band", age_band_names, BAND_COUNT, FB_BAND},
+        {"association_grant", "grant value", tristate_names, TRI_COUNT, FB_GRANT},
 };
 
 #define N_COND_ATTRS (sizeof cond_attrs / sizeof cond_attrs[0])
 
-static const char *const cond_keys[] = { "category", "urgency", "subject_kind", "setting",
-					 "age_band", "association_grant", "district", "age",
-					 "any", NULL };
+static const char *const cond_keys[] = {"category",          "urgency",  "subject_kind", "setting", "age_band",
+                                        "association_grant", "district", "age",          "any",     NULL};
 
 /* Bits base..base+n-1. */
 static uint64_t group_mask(int base, size_t n)
@@ -520,6 +553,7 @@ static uint64_t group_mask(int base, size_t n)
 	return ((UINT64_C(1) << n) - 1) << base;
 }
 
+/* Free k's alternatives, recursively (k itself belongs to its rule). */
 static void cond_free(struct cond *k)
 {
 	size_t i;
@@ -534,9 +568,9 @@ static void cond_free(struct cond *k)
 /* The age range {"min", "max"} of a condition. */
 static void parse_age(struct parse *p, json_t *v, const char *path, struct cond *k)
 {
-	static const char *const keys[] = { "min", "max", NULL };
-	const char *which[2] = { "min", "max" };
-	int bound[2] = { 0, CONCERN_AGE_MAX };
+	static const char *const keys[] = {"min", "max", NULL};
+	const char *which[2] = {"min", "max"};
+	int bound[2] = {0, CONCERN_AGE_MAX};
 	char field[160];
 	bool ok = true;
 	int i;
@@ -559,10 +593,8 @@ static void parse_age(struct parse *p, json_t *v, const char *path, struct cond 
 		if (!json_is_integer(b)) {
 			diag(p, false, ORO_E_WRONG_TYPE, field, "must be an integer");
 			ok = false;
-		} else if (json_integer_value(b) < 0 ||
-			   json_integer_value(b) > CONCERN_AGE_MAX) {
-			diag(p, false, ORO_E_OUT_OF_RANGE, field, "must be 0..%d",
-			     CONCERN_AGE_MAX);
+		} else if (json_integer_value(b) < 0 || json_integer_value(b) > CONCERN_AGE_MAX) {
+			diag(p, false, ORO_E_OUT_OF_RANGE, field, "must be 0..%d", CONCERN_AGE_MAX);
 			ok = false;
 		} else {
 			bound[i] = (int)json_integer_value(b);
@@ -570,7 +602,6 @@ static void parse_age(struct parse *p, json_t *v, const char *path, struct cond 
 	}
 	if (ok && bound[0] > bound[1]) {
 		diag(p, false, ORO_E_OUT_OF_RANGE, path, "min is greater than max");
-		ok = false;
 	}
 	k->has_age = true;
 	k->age_min = bound[0];
@@ -586,7 +617,8 @@ static void parse_districts(struct parse *p, json_t *arr, const char *path, stru
 
 	k->has_districts = true;
 	k->districts = 0;
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		const char *s;
 		int d;
 
@@ -596,8 +628,7 @@ static void parse_districts(struct parse *p, json_t *arr, const char *path, stru
 			continue;
 		d = ruleset_district_index(p->rs, s);
 		if (d < 0)
-			diag(p, false, ORO_E_INVALID_VALUE, field,
-			     "\"%.60s\" is not in the ruleset's districts", s);
+			diag(p, false, ORO_E_INVALID_VALUE, field, "\"%.60s\" is not in the ruleset's districts", s);
 		else
 			k->districts |= UINT64_C(1) << d;
 	}
@@ -625,7 +656,8 @@ static void parse_cond(struct parse *p, json_t *v, const char *path, struct cond
 		if (arr == NULL)
 			continue;
 		join(field, sizeof field, path, ca->key);
-		json_array_foreach(arr, i, e) {
+		json_array_foreach(arr, i, e)
+		{
 			const char *s;
 			int x;
 
@@ -635,8 +667,7 @@ static void parse_cond(struct parse *p, json_t *v, const char *path, struct cond
 				continue;
 			x = vocab_lookup(ca->names, ca->n, s);
 			if (x < 0)
-				diag(p, false, ORO_E_INVALID_VALUE, item, "unknown %s \"%.40s\"",
-				     ca->what, s);
+				diag(p, false, ORO_E_INVALID_VALUE, item, "unknown %s \"%.40s\"", ca->what, s);
 			else
 				bits |= UINT64_C(1) << (ca->base + x);
 		}
@@ -653,14 +684,12 @@ static void parse_cond(struct parse *p, json_t *v, const char *path, struct cond
 		return;
 	join(field, sizeof field, path, "any");
 	if (depth >= RULES_DEPTH_MAX) {
-		diag(p, false, ORO_E_TOO_LONG, field, "\"any\" nested more than %d deep",
-		     RULES_DEPTH_MAX);
+		diag(p, false, ORO_E_TOO_LONG, field, "\"any\" nested more than %d deep", RULES_DEPTH_MAX);
 		return;
 	}
 	k->n_any = json_array_size(arr);
 	k->any = xcalloc(k->n_any, sizeof *k->any);
-	json_array_foreach(arr, i, e)
-		parse_cond(p, e, join_index(item, sizeof item, field, i), &k->any[i], depth + 1);
+	json_array_foreach(arr, i, e) parse_cond(p, e, join_index(item, sizeof item, field, i), &k->any[i], depth + 1);
 }
 
 /* True when k holds for every concern. */
@@ -682,19 +711,15 @@ static bool cond_always(const struct ruleset *rs, const struct cond *k)
 
 /* ---- document sections ---- */
 
-static const char *const top_keys[] = { "oro_ruleset", "name", "description", "departments",
-					"districts", "fallback", "rules", NULL };
-static const char *const dept_keys[] = { "code", "name", "escalates_to",
-					 "disclosure_basis_required", NULL };
-static const char *const fallback_keys[] = { "department", "priority", "ack_within",
-					     "disclosure_basis", NULL };
-static const char *const rule_keys[] = { "name", "description", "when", "recipients",
-					 "priority", "ack_within", "variants", "guidance",
-					 "final", NULL };
-static const char *const recipient_keys[] = { "department", "view", "disclosure_basis",
-					      NULL };
-static const char *const variant_keys[] = { "when", "priority", "ack_within", NULL };
-static const char *const guidance_keys[] = { "sv", "en", NULL };
+static const char *const top_keys[] = {"oro_ruleset", "name",     "description", "departments",
+                                       "districts",   "fallback", "rules",       NULL};
+static const char *const dept_keys[] = {"code", "name", "escalates_to", "disclosure_basis_required", NULL};
+static const char *const fallback_keys[] = {"department", "priority", "ack_within", "disclosure_basis", NULL};
+static const char *const rule_keys[] = {"name",       "description", "when",     "recipients", "priority",
+                                        "ack_within", "variants",    "guidance", "final",      NULL};
+static const char *const recipient_keys[] = {"department", "view", "disclosure_basis", NULL};
+static const char *const variant_keys[] = {"when", "priority", "ack_within", NULL};
+static const char *const guidance_keys[] = {"sv", "en", NULL};
 
 /* Departments: codes unique; escalates_to resolved after all are read. */
 static void parse_departments(struct parse *p, json_t *doc)
@@ -702,6 +727,7 @@ static void parse_departments(struct parse *p, json_t *doc)
 	struct ruleset *rs = p->rs;
 	json_t *arr = get_array(p, doc, "", "departments", true, false);
 	const char *escalates[RULES_MAX_DEPARTMENTS];
+	size_t pos[RULES_MAX_DEPARTMENTS]; /* position in the document */
 	char path[160], field[160];
 	size_t i, j;
 	json_t *v;
@@ -709,9 +735,9 @@ static void parse_departments(struct parse *p, json_t *doc)
 	if (arr == NULL)
 		return;
 	if (json_array_size(arr) > RULES_MAX_DEPARTMENTS)
-		diag(p, false, ORO_E_TOO_LONG, "departments", "more than %d departments",
-		     RULES_MAX_DEPARTMENTS);
-	json_array_foreach(arr, i, v) {
+		diag(p, false, ORO_E_TOO_LONG, "departments", "more than %d departments", RULES_MAX_DEPARTMENTS);
+	json_array_foreach(arr, i, v)
+	{
 		const char *code, *name, *esc = NULL;
 		json_t *e;
 		bool req = false, ok = true;
@@ -728,8 +754,7 @@ static void parse_departments(struct parse *p, json_t *doc)
 		name = get_string(p, v, path, "name", true, RULES_TITLE_MAX);
 		e = json_object_get(v, "escalates_to");
 		if (e != NULL && !json_is_null(e)) {
-			esc = want_string(p, e, join(field, sizeof field, path, "escalates_to"),
-					  RULES_NAME_MAX);
+			esc = want_string(p, e, join(field, sizeof field, path, "escalates_to"), RULES_NAME_MAX);
 			ok = esc != NULL;
 		}
 		e = json_object_get(v, "disclosure_basis_required");
@@ -751,6 +776,7 @@ static void parse_departments(struct parse *p, json_t *doc)
 			continue;
 		}
 		escalates[rs->n_depts] = esc;
+		pos[rs->n_depts] = i;
 		rs->depts[rs->n_depts].code = rs_own(rs, code);
 		rs->depts[rs->n_depts].name = rs_own(rs, name);
 		rs->depts[rs->n_depts].escalates_to = NULL;
@@ -765,9 +791,8 @@ static void parse_departments(struct parse *p, json_t *doc)
 			continue;
 		t = ruleset_department_find(rs, escalates[i]);
 		if (t == NULL) {
-			snprintf(field, sizeof field, "departments[%zu].escalates_to", i);
-			diag(p, false, ORO_E_INVALID_VALUE, field, "unknown department \"%s\"",
-			     escalates[i]);
+			pathf(field, sizeof field, "departments[%zu].escalates_to", pos[i]);
+			diag(p, false, ORO_E_INVALID_VALUE, field, "unknown department \"%s\"", escalates[i]);
 			continue;
 		}
 		rs->depts[i].escalates_to = t->code;
@@ -788,9 +813,8 @@ static void parse_departments(struct parse *p, json_t *doc)
 		}
 		if (d->escalates_to == NULL || (size_t)(d - rs->depts) != i || lowest != i)
 			continue;
-		snprintf(field, sizeof field, "departments[%zu].escalates_to", i);
-		diag(p, false, RULES_E_CYCLE, field,
-		     "escalation from \"%s\" leads back to itself", rs->depts[i].code);
+		pathf(field, sizeof field, "departments[%zu].escalates_to", pos[i]);
+		diag(p, false, RULES_E_CYCLE, field, "escalation from \"%s\" leads back to itself", rs->depts[i].code);
 	}
 }
 
@@ -806,9 +830,9 @@ static void parse_district_list(struct parse *p, json_t *doc)
 	if (arr == NULL)
 		return;
 	if (json_array_size(arr) > RULES_MAX_DISTRICTS)
-		diag(p, false, ORO_E_TOO_LONG, "districts", "more than %d districts",
-		     RULES_MAX_DISTRICTS);
-	json_array_foreach(arr, i, v) {
+		diag(p, false, ORO_E_TOO_LONG, "districts", "more than %d districts", RULES_MAX_DISTRICTS);
+	json_array_foreach(arr, i, v)
+	{
 		const char *s;
 
 		if (i >= RULES_MAX_DISTRICTS)
@@ -818,8 +842,7 @@ static void parse_district_list(struct parse *p, json_t *doc)
 		if (s == NULL)
 			continue;
 		if (ruleset_district_index(rs, s) >= 0) {
-			diag(p, false, RULES_E_DUPLICATE, field, "district \"%.60s\" is listed twice",
-			     s);
+			diag(p, false, RULES_E_DUPLICATE, field, "district \"%.60s\" is listed twice", s);
 			continue;
 		}
 		rs->districts[rs->n_districts++] = rs_own(rs, s);
@@ -868,10 +891,8 @@ static void parse_fallback(struct parse *p, json_t *doc)
 	if (code == NULL)
 		return;
 	rs->fallback_dept = find_dept(p, code, "fallback.department");
-	if (rs->fallback_dept >= 0 && rs->depts[rs->fallback_dept].disclosure_basis_required &&
-	    basis == NULL)
-		diag(p, false, RULES_E_NO_BASIS, join(field, sizeof field, "fallback",
-						       "disclosure_basis"),
+	if (rs->fallback_dept >= 0 && rs->depts[rs->fallback_dept].disclosure_basis_required && basis == NULL)
+		diag(p, false, RULES_E_NO_BASIS, join(field, sizeof field, "fallback", "disclosure_basis"),
 		     "department \"%s\" needs a disclosure basis for the full view", code);
 }
 
@@ -880,7 +901,7 @@ static void parse_recipients(struct parse *p, json_t *r, const char *path, struc
 {
 	json_t *arr = get_array(p, r, path, "recipients", true, false);
 	char base[160], rpath[160], field[160];
-	bool seen[RULES_MAX_DEPARTMENTS] = { false };
+	bool seen[RULES_MAX_DEPARTMENTS] = {false};
 	size_t i;
 	json_t *v;
 
@@ -888,7 +909,8 @@ static void parse_recipients(struct parse *p, json_t *r, const char *path, struc
 		return;
 	join(base, sizeof base, path, "recipients");
 	rule->recipients = xcalloc(json_array_size(arr), sizeof *rule->recipients);
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		struct recipient_spec *rc = &rule->recipients[rule->n_recipients];
 		const char *code, *basis;
 		int dept = -1, view;
@@ -907,20 +929,17 @@ static void parse_recipients(struct parse *p, json_t *r, const char *path, struc
 		if (dept < 0 || view < 0)
 			continue;
 		if (seen[dept]) {
-			diag(p, false, RULES_E_DUPLICATE, join(field, sizeof field, rpath,
-							       "department"),
+			diag(p, false, RULES_E_DUPLICATE, join(field, sizeof field, rpath, "department"),
 			     "department \"%s\" is named twice in this rule", code);
 			continue;
 		}
 		seen[dept] = true;
 		join(field, sizeof field, rpath, "disclosure_basis");
-		if (view == VIEW_FULL && basis == NULL &&
-		    p->rs->depts[dept].disclosure_basis_required)
+		if (view == VIEW_FULL && basis == NULL && p->rs->depts[dept].disclosure_basis_required)
 			diag(p, false, RULES_E_NO_BASIS, field,
 			     "department \"%s\" needs a disclosure basis for the full view", code);
 		if (view == VIEW_NOTICE && basis != NULL)
-			diag(p, true, RULES_E_IGNORED, field,
-			     "a notice discloses nothing: the basis is not recorded");
+			diag(p, true, RULES_E_IGNORED, field, "a notice discloses nothing: the basis is not recorded");
 		rc->dept = dept;
 		rc->view = (enum view)view;
 		rc->basis = view == VIEW_FULL && basis != NULL ? intern(p, basis) : NULL;
@@ -941,7 +960,8 @@ static void parse_variants(struct parse *p, json_t *r, const char *path, struct 
 		return;
 	join(base, sizeof base, path, "variants");
 	rule->variants = xcalloc(json_array_size(arr) + 1, sizeof *rule->variants);
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		struct variant *va = &rule->variants[rule->n_variants];
 		int prio = rule->priority;
 
@@ -953,8 +973,7 @@ static void parse_variants(struct parse *p, json_t *r, const char *path, struct 
 		check_keys(p, v, vpath, variant_keys);
 		when = json_object_get(v, "when");
 		if (when == NULL) {
-			diag(p, false, ORO_E_MISSING, join(field, sizeof field, vpath, "when"),
-			     "is required");
+			diag(p, false, ORO_E_MISSING, join(field, sizeof field, vpath, "when"), "is required");
 			continue;
 		}
 		parse_cond(p, when, join(field, sizeof field, vpath, "when"), &va->when, 0);
@@ -963,8 +982,7 @@ static void parse_variants(struct parse *p, json_t *r, const char *path, struct 
 		if (json_object_get(v, "priority") == NULL && json_object_get(v, "ack_within") == NULL)
 			diag(p, false, ORO_E_MISSING, vpath, "needs priority or ack_within");
 		if (json_object_get(v, "priority") != NULL)
-			prio = get_enum(p, v, vpath, "priority", "priority", priority_names,
-					PRIO_COUNT);
+			prio = get_enum(p, v, vpath, "priority", "priority", priority_names, PRIO_COUNT);
 		if (json_object_get(v, "ack_within") != NULL)
 			va->ack_within = get_duration(p, v, vpath, "ack_within");
 		va->priority = prio >= 0 ? (enum priority)prio : rule->priority;
@@ -1013,7 +1031,7 @@ static void parse_rule(struct parse *p, json_t *r, size_t i, struct rule *rule)
 	v = json_object_get(r, "name");
 	if (json_is_string(v)) {
 		snprintf(p->rule_name, sizeof p->rule_name, "%s", json_string_value(v));
-		utf8_trim(p->rule_name);
+		utf8_scrub(p->rule_name);
 	}
 	check_keys(p, r, path, rule_keys);
 	name = get_ident(p, r, path, "name");
@@ -1065,7 +1083,8 @@ static void parse_rules(struct parse *p, json_t *doc)
 		n = RULES_MAX_RULES;
 	}
 	rs->rules = xcalloc(n, sizeof *rs->rules);
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		if (i >= n)
 			break;
 		parse_rule(p, v, i, &rs->rules[i]);
@@ -1078,10 +1097,9 @@ static void parse_rules(struct parse *p, json_t *doc)
 			continue;
 		p->rule = (int)i + 1;
 		snprintf(p->rule_name, sizeof p->rule_name, "%s", r->name ? r->name : "");
-		snprintf(field, sizeof field, "rules[%zu].final", i);
+		pathf(field, sizeof field, "rules[%zu].final", i);
 		diag(p, true, RULES_E_UNREACHABLE, field,
-		     "final rule always matches: rules %zu..%zu are never evaluated", i + 2,
-		     rs->n_rules);
+		     "final rule always matches: rules %zu..%zu are never evaluated", i + 2, rs->n_rules);
 		break;
 	}
 	p->rule = 0;
@@ -1124,7 +1142,7 @@ static void compute_bounds(struct ruleset *rs)
 
 struct ruleset *ruleset_parse(const char *text, size_t len, struct rules_diags *diags)
 {
-	struct rules_diags local = { NULL, 0, 0 };
+	struct rules_diags local = {NULL, 0, 0};
 	struct parse p;
 	json_error_t jerr;
 	json_t *doc, *v;
@@ -1136,9 +1154,8 @@ struct ruleset *ruleset_parse(const char *text, size_t len, struct rules_diags *
 	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (doc == NULL) {
 		diag(&p, false,
-		     json_error_code(&jerr) == json_error_invalid_utf8 ? ORO_E_INVALID_UTF8
-								       : ORO_E_INVALID_JSON,
-		     "", "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		     json_error_code(&jerr) == json_error_invalid_utf8 ? ORO_E_INVALID_UTF8 : ORO_E_INVALID_JSON, "",
+		     "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
 		rules_diags_free(&local);
 		return NULL;
 	}
@@ -1151,14 +1168,13 @@ struct ruleset *ruleset_parse(const char *text, size_t len, struct rules_diags *
 	check_keys(&p, doc, "", top_keys);
 	v = json_object_get(doc, "oro_ruleset");
 	if (v == NULL)
-		diag(&p, false, ORO_E_MISSING, "oro_ruleset", "is required (the format version, %d)",
-		     RULES_FORMAT);
+		diag(&p, false, ORO_E_MISSING, "oro_ruleset", "is required (the format version, %d)", RULES_FORMAT);
 	else if (!json_is_integer(v))
 		diag(&p, false, ORO_E_WRONG_TYPE, "oro_ruleset", "must be an integer");
 	else if (json_integer_value(v) != RULES_FORMAT)
 		diag(&p, false, ORO_E_INVALID_VALUE, "oro_ruleset",
-		     "format version %lld is not supported (this program reads %d)",
-		     (long long)json_integer_value(v), RULES_FORMAT);
+		     "format version %lld is not supported (this program reads %d)", (long long)json_integer_value(v),
+		     RULES_FORMAT);
 	p.rs->name = get_string(&p, doc, "", "name", true, RULES_TITLE_MAX);
 	if (p.rs->name != NULL)
 		p.rs->name = rs_own(p.rs, p.rs->name);
@@ -1184,7 +1200,7 @@ done:
 
 struct ruleset *ruleset_load_file(const char *path, struct rules_diags *diags)
 {
-	struct rules_diags local = { NULL, 0, 0 };
+	struct rules_diags local = {NULL, 0, 0};
 	struct parse p;
 	struct ruleset *rs;
 	char *buf = NULL;
@@ -1208,8 +1224,8 @@ struct ruleset *ruleset_load_file(const char *path, struct rules_diags *diags)
 		len += n;
 	} while (n > 0 && len <= RULES_FILE_MAX);
 	if (ferror(f) || len > RULES_FILE_MAX) {
-		diag(&p, false, RULES_E_IO, "", ferror(f) ? "cannot read %.150s" :
-			     "%.150s is larger than 16 MiB", path);
+		diag(&p, false, RULES_E_IO, "", ferror(f) ? "cannot read %.150s" : "%.150s is larger than 16 MiB",
+		     path);
 		fclose(f);
 		free(buf);
 		rules_diags_free(&local);
@@ -1332,12 +1348,9 @@ static uint64_t feature_bit(int base, int v, int n)
 /* The concern's attributes as a feature word. */
 static uint64_t concern_features(const struct concern *c)
 {
-	return feature_bit(FB_CAT, (int)c->v.category, CAT_COUNT) |
-	       feature_bit(FB_URG, (int)c->v.urgency, URG_COUNT) |
-	       feature_bit(FB_KIND, (int)c->v.kind, KIND_COUNT) |
-	       feature_bit(FB_SET, (int)c->v.setting, SET_COUNT) |
-	       feature_bit(FB_BAND, (int)c->v.band, BAND_COUNT) |
-	       feature_bit(FB_GRANT, (int)c->v.grant, TRI_COUNT);
+	return feature_bit(FB_CAT, (int)c->v.category, CAT_COUNT) | feature_bit(FB_URG, (int)c->v.urgency, URG_COUNT) |
+	       feature_bit(FB_KIND, (int)c->v.kind, KIND_COUNT) | feature_bit(FB_SET, (int)c->v.setting, SET_COUNT) |
+	       feature_bit(FB_BAND, (int)c->v.band, BAND_COUNT) | feature_bit(FB_GRANT, (int)c->v.grant, TRI_COUNT);
 }
 
 /* Does k hold for the concern c with features feat and district bit dbit? */
@@ -1382,14 +1395,14 @@ static void route_reserve(struct route *r, const struct ruleset *rs)
 
 /* Per-evaluation merge state, indexed by department. */
 struct merge {
-	int slot[RULES_MAX_DEPARTMENTS];    /* index in route.recipients, or -1 */
-	bool multi[RULES_MAX_DEPARTMENTS];  /* more than one distinct basis */
+	int slot[RULES_MAX_DEPARTMENTS];   /* index in route.recipients, or -1 */
+	bool multi[RULES_MAX_DEPARTMENTS]; /* more than one distinct basis */
 };
 
 /* Merge one contribution into the route: widest view, highest priority,
  * earliest deadline; the first basis is kept, more are joined later. */
-static void contribute(struct route *r, struct merge *m, const struct ruleset *rs, int dept,
-		       enum view view, enum priority prio, int64_t ack, const char *basis)
+static void contribute(struct route *r, struct merge *m, const struct ruleset *rs, int dept, enum view view,
+                       enum priority prio, int64_t ack, const char *basis)
 {
 	struct route_recipient *rc;
 
@@ -1478,8 +1491,7 @@ static void guidance_order(struct route *r)
 	}
 	for (i = 0; i < r->n_guidance; i++) {
 		for (j = 0; j < n; j++)
-			if (r->guidance[j].sv == r->guidance[i].sv &&
-			    r->guidance[j].en == r->guidance[i].en)
+			if (r->guidance[j].sv == r->guidance[i].sv && r->guidance[j].en == r->guidance[i].en)
 				break;
 		if (j == n)
 			r->guidance[n++] = r->guidance[i];
@@ -1487,13 +1499,14 @@ static void guidance_order(struct route *r)
 	r->n_guidance = n;
 }
 
+/* c must have been validated against rs: c->v.district indexes rs's list (a
+ * concern validated without a ruleset matches no district condition). */
 void ruleset_evaluate(const struct ruleset *rs, const struct concern *c, struct route *out)
 {
 	struct merge m;
 	uint64_t feat = concern_features(c);
-	uint64_t dbit = c->v.district >= 0 && (size_t)c->v.district < rs->n_districts
-				? UINT64_C(1) << c->v.district
-				: 0;
+	uint64_t dbit =
+	        c->v.district >= 0 && (size_t)c->v.district < rs->n_districts ? UINT64_C(1) << c->v.district : 0;
 	bool any_full = false;
 	size_t i, j, used = 0;
 
@@ -1535,8 +1548,8 @@ void ruleset_evaluate(const struct ruleset *rs, const struct concern *c, struct 
 			break;
 	}
 	if (!any_full && rs->fallback_dept >= 0) {
-		contribute(out, &m, rs, rs->fallback_dept, VIEW_FULL, rs->fallback_priority,
-			   rs->fallback_ack, rs->fallback_basis);
+		contribute(out, &m, rs, rs->fallback_dept, VIEW_FULL, rs->fallback_priority, rs->fallback_ack,
+		           rs->fallback_basis);
 		out->fallback = true;
 	}
 	for (i = 0; i < rs->n_depts; i++)
@@ -1569,24 +1582,29 @@ json_t *route_to_json(const struct route *r)
 		const struct route_recipient *rc = &r->recipients[i];
 
 		json_array_append_new(
-			recipients,
-			json_pack("{s:s, s:s, s:s, s:I, s:o}", "department", rc->department, "view",
-				  view_names[rc->view], "priority", priority_names[rc->priority],
-				  "ack_within", (json_int_t)rc->ack_within, "disclosure_basis",
-				  rc->disclosure_basis ? json_string(rc->disclosure_basis)
-						       : json_null()));
+		        recipients, json_pack("{s:s, s:s, s:s, s:I, s:o}", "department", rc->department, "view",
+		                              view_names[rc->view], "priority", priority_names[rc->priority],
+		                              "ack_within", (json_int_t)rc->ack_within, "disclosure_basis",
+		                              rc->disclosure_basis ? json_string(rc->disclosure_basis) : json_null()));
 	}
 	for (i = 0; i < r->n_guidance; i++)
-		json_array_append_new(guidance, json_pack("{s:s, s:s}", "sv", r->guidance[i].sv,
-							  "en", r->guidance[i].en));
-	return json_pack("{s:o, s:o, s:o, s:b}", "matched_rules", matched, "recipients",
-			 recipients, "guidance", guidance, "fallback", r->fallback);
+		json_array_append_new(guidance,
+		                      json_pack("{s:s, s:s}", "sv", r->guidance[i].sv, "en", r->guidance[i].en));
+	return json_pack("{s:o, s:o, s:o, s:b}", "matched_rules", matched, "recipients", recipients, "guidance",
+	                 guidance, "fallback", r->fallback);
 }
 
 json_t *oro_error_to_json(const struct oro_error *err)
 {
-	return json_pack("{s:s, s:s, s:s}", "code", err->code, "field", err->field, "message",
-			 err->message);
+	struct oro_error e = *err;
+
+	/* a field or message cut by snprintf may end inside a character */
+	e.code[sizeof e.code - 1] = e.field[sizeof e.field - 1] = '\0';
+	e.message[sizeof e.message - 1] = '\0';
+	utf8_scrub(e.code);
+	utf8_scrub(e.field);
+	utf8_scrub(e.message);
+	return json_pack("{s:s, s:s, s:s}", "code", e.code, "field", e.field, "message", e.message);
 }
 
 json_t *rules_test_cases(const struct ruleset *rs, json_t *cases)
@@ -1599,16 +1617,15 @@ json_t *rules_test_cases(const struct ruleset *rs, json_t *cases)
 		return NULL;
 	memset(&route, 0, sizeof route);
 	out = json_array();
-	json_array_foreach(cases, i, v) {
+	json_array_foreach(cases, i, v)
+	{
 		struct concern c;
 		struct oro_error err;
 
 		memset(&c, 0, sizeof c);
 		memset(&err, 0, sizeof err);
-		if (concern_from_json(v, &c, &err) < 0 ||
-		    concern_validate(&c, rs, CONCERN_ROUTING_ONLY, &err) < 0) {
-			json_array_append_new(out, json_pack("{s:o}", "error",
-							     oro_error_to_json(&err)));
+		if (concern_from_json(v, &c, &err) < 0 || concern_validate(&c, rs, CONCERN_ROUTING_ONLY, &err) < 0) {
+			json_array_append_new(out, json_pack("{s:o}", "error", oro_error_to_json(&err)));
 		} else {
 			ruleset_evaluate(rs, &c, &route);
 			json_array_append_new(out, route_to_json(&route));

@@ -26,11 +26,11 @@
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-#define SOLNA "sql/strategy/solna-v1.json"
-#define CASES "tests/unit/data/solna-v1-cases.json"
+#define SOLNA    "sql/strategy/solna-v1.json"
+#define CASES    "tests/unit/data/solna-v1-cases.json"
 #define EXPECTED "tests/unit/data/solna-v1-expected.json"
 
-#define MIN 60
+#define MIN  60
 #define HOUR 3600
 
 /* The disclosure bases of solna-v1.json. */
@@ -42,7 +42,7 @@ static struct ruleset *solna;
 
 static int setup_solna(void **state)
 {
-	struct rules_diags d = { NULL, 0, 0 };
+	struct rules_diags d = {NULL, 0, 0};
 
 	(void)state;
 	solna = ruleset_load_file(SOLNA, &d);
@@ -50,8 +50,7 @@ static int setup_solna(void **state)
 		size_t i;
 
 		for (i = 0; i < d.count; i++)
-			fprintf(stderr, "%s %s %s\n", d.items[i].code, d.items[i].field,
-				d.items[i].message);
+			fprintf(stderr, "%s %s %s\n", d.items[i].code, d.items[i].field, d.items[i].message);
 		rules_diags_free(&d);
 		return -1;
 	}
@@ -75,17 +74,16 @@ static void route_of(const struct ruleset *rs, const char *json, struct route *r
 
 	memset(&c, 0, sizeof c);
 	memset(&err, 0, sizeof err);
-	if (concern_parse(json, strlen(json), &c, &err) < 0 ||
-	    concern_validate(&c, rs, CONCERN_ROUTING_ONLY, &err) < 0)
+	if (concern_parse(json, strlen(json), &c, &err) < 0 || concern_validate(&c, rs, CONCERN_ROUTING_ONLY, &err) < 0)
 		fail_msg("concern %s: %s %s %s", json, err.code, err.field, err.message);
 	ruleset_evaluate(rs, &c, r);
 	concern_clear(&c);
 }
 
 /* A concern with defaults for what a case leaves out. */
-#define CONCERN(cat, urg, subject, setting, extra)                                         \
-	"{\"category\": \"" cat "\", \"urgency\": \"" urg "\", \"subject\": " subject         \
-	", \"setting\": \"" setting "\", \"district\": \"Hagalund\"" extra "}"
+#define CONCERN(cat, urg, subject, setting, extra)                                                                \
+	"{\"category\": \"" cat "\", \"urgency\": \"" urg "\", \"subject\": " subject ", \"setting\": \"" setting \
+	"\", \"district\": \"Hagalund\"" extra "}"
 
 struct want_rc {
 	const char *dept;
@@ -102,7 +100,7 @@ struct route_case {
 	struct want_rc rc[10]; /* dept NULL terminates */
 	int guidance[14];      /* rule positions in reply order, 0-terminated */
 	bool fallback;
-	const char *first_sv;  /* optional: the reply's guidance starts so */
+	const char *first_sv; /* optional: the reply's guidance starts so */
 };
 
 /* Compare r with the expectation of c. */
@@ -116,8 +114,7 @@ static void check_route(const struct route_case *c, const struct route *r)
 		fail_msg("%s: %zu rules matched, want %zu", c->what, r->n_matched, n);
 	for (i = 0; i < n; i++)
 		if (r->matched[i] != c->matched[i])
-			fail_msg("%s: matched[%zu] = %d, want %d", c->what, i, r->matched[i],
-				 c->matched[i]);
+			fail_msg("%s: matched[%zu] = %d, want %d", c->what, i, r->matched[i], c->matched[i]);
 	for (n = 0; c->rc[n].dept; n++)
 		;
 	if (r->n_recipients != n)
@@ -126,17 +123,15 @@ static void check_route(const struct route_case *c, const struct route *r)
 		const struct route_recipient *g = &r->recipients[i];
 		const struct want_rc *w = &c->rc[i];
 
-		if (strcmp(g->department, w->dept) != 0 || g->view != w->view ||
-		    g->priority != w->prio || g->ack_within != w->ack)
-			fail_msg("%s: recipient %zu is %s %s %s %lld, want %s %s %s %lld", c->what,
-				 i, g->department, view_names[g->view], priority_names[g->priority],
-				 (long long)g->ack_within, w->dept, view_names[w->view],
-				 priority_names[w->prio], (long long)w->ack);
+		if (strcmp(g->department, w->dept) != 0 || g->view != w->view || g->priority != w->prio ||
+		    g->ack_within != w->ack)
+			fail_msg("%s: recipient %zu is %s %s %s %lld, want %s %s %s %lld", c->what, i, g->department,
+			         view_names[g->view], priority_names[g->priority], (long long)g->ack_within, w->dept,
+			         view_names[w->view], priority_names[w->prio], (long long)w->ack);
 		if ((g->disclosure_basis == NULL) != (w->basis == NULL) ||
 		    (w->basis && strcmp(g->disclosure_basis, w->basis) != 0))
 			fail_msg("%s: %s basis \"%s\", want \"%s\"", c->what, w->dept,
-				 g->disclosure_basis ? g->disclosure_basis : "(null)",
-				 w->basis ? w->basis : "(null)");
+			         g->disclosure_basis ? g->disclosure_basis : "(null)", w->basis ? w->basis : "(null)");
 	}
 	for (n = 0; c->guidance[n]; n++)
 		;
@@ -144,8 +139,8 @@ static void check_route(const struct route_case *c, const struct route *r)
 		fail_msg("%s: %zu guidance texts, want %zu", c->what, r->n_guidance, n);
 	for (i = 0; i < n; i++) {
 		if (r->guidance[i].rule != c->guidance[i])
-			fail_msg("%s: guidance[%zu] from rule %d, want %d", c->what, i,
-				 r->guidance[i].rule, c->guidance[i]);
+			fail_msg("%s: guidance[%zu] from rule %d, want %d", c->what, i, r->guidance[i].rule,
+			         c->guidance[i]);
 		assert_non_null(r->guidance[i].sv);
 		assert_non_null(r->guidance[i].en);
 		if (i > 0)
@@ -153,287 +148,269 @@ static void check_route(const struct route_case *c, const struct route *r)
 	}
 	if (r->fallback != c->fallback)
 		fail_msg("%s: fallback %d, want %d", c->what, r->fallback, c->fallback);
-	if (c->first_sv != NULL &&
-	    (r->n_guidance == 0 || strncmp(r->guidance[0].sv, c->first_sv, strlen(c->first_sv))))
+	if (c->first_sv != NULL && (r->n_guidance == 0 || strncmp(r->guidance[0].sv, c->first_sv, strlen(c->first_sv))))
 		fail_msg("%s: guidance does not start with \"%s\"", c->what, c->first_sv);
 }
 
-#define FULL VIEW_FULL
+#define FULL   VIEW_FULL
 #define NOTICE VIEW_NOTICE
-#define P0 PRIO_P0
-#define P1 PRIO_P1
-#define P2 PRIO_P2
-#define P3 PRIO_P3
+#define P0     PRIO_P0
+#define P1     PRIO_P1
+#define P2     PRIO_P2
+#define P3     PRIO_P3
 
 /* STRATEGY.md's worked examples and one or more cases per rule. */
 static const struct route_case solna_cases[] = {
-	/* ---- worked examples ---- */
-	{ "example 1: 15-year-old in school, travel to a conflict zone",
-	  CONCERN("travel_conflict_zone", "concern", "{\"kind\": \"child\", \"age\": 15}",
-		  "school", ""),
-	  { 3, 6, 12, 13 },
-	  { { "soc-barn", FULL, P1, 4 * HOUR, NULL },
-	    { "polis", FULL, P1, 4 * HOUR, B_CRIME },
-	    { "slf-sakerhet", FULL, P1, 4 * HOUR, NULL },
-	    { "buf", NOTICE, P2, 72 * HOUR, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 3, 6, 13 },
-	  false,
-	  "Du är skyldig att anmäla genast" },
-	{ "example 2: adult posts propaganda online",
-	  CONCERN("propaganda", "concern", "{\"kind\": \"adult\"}", "online", ""),
-	  { 5, 13 },
-	  { { "slf-samordnare", FULL, P2, 72 * HOUR, NULL } },
-	  { 5, 13 },
-	  false,
-	  "Misstänker du brott" },
-	{ "example 3: stickers in a park, no person",
-	  CONCERN("extremist_symbols", "concern", "{\"kind\": \"material\"}", "public_space",
-		  ""),
-	  { 11, 13 },
-	  { { "slf-samordnare", FULL, P3, 120 * HOUR, NULL } },
-	  { 11, 13 },
-	  false,
-	  "Notera tid" },
-	{ "example 4: association with grants invites a violent speaker",
-	  CONCERN("violent_rhetoric", "concern", "{\"kind\": \"association\"}", "leisure",
-		  ", \"association_grant\": \"yes\""),
-	  { 10, 13 },
-	  { { "akf", FULL, P2, 120 * HOUR, NULL },
-	    { "slf-samordnare", NOTICE, P2, 120 * HOUR, NULL } },
-	  { 10, 13 },
-	  false,
-	  "Ange föreningens namn" },
-	{ "example 5: acute, adult",
-	  CONCERN("other", "acute", "{\"kind\": \"adult\", \"age\": 35}", "public_space", ""),
-	  { 1, 5, 13 },
-	  { { "polis", FULL, P0, 15 * MIN, B_ACUTE },
-	    { "slf-sakerhet", FULL, P0, 15 * MIN, NULL },
-	    { "slf-samordnare", FULL, P2, 72 * HOUR, NULL } },
-	  { 1, 5, 13 },
-	  false,
-	  "Ring 112 nu" },
-	{ "example 5: acute, unknown subject",
-	  CONCERN("extremist_contacts", "acute", "{\"kind\": \"unknown\"}", "online", ""),
-	  { 1, 13 },
-	  { { "polis", FULL, P0, 15 * MIN, B_ACUTE },
-	    { "slf-sakerhet", FULL, P0, 15 * MIN, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 1, 13 },
-	  false,
-	  "Ring 112 nu" },
-	/* ---- rule 1 acute-danger ---- */
-	{ "rule 1: planned attack, not acute",
-	  CONCERN("planned_attack", "urgent", "{\"kind\": \"group\"}", "online", ""),
-	  { 1, 13 },
-	  { { "polis", FULL, P0, 15 * MIN, B_ACUTE },
-	    { "slf-sakerhet", FULL, P0, 15 * MIN, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 1, 13 },
-	  false,
-	  "Ring 112 nu" },
-	/* ---- rule 2 acute-child ---- */
-	{ "rule 2: acute, child of 9",
-	  CONCERN("violent_rhetoric", "acute", "{\"kind\": \"child\", \"age\": 9}", "school",
-		  ""),
-	  { 1, 2, 3, 12, 13 },
-	  { { "polis", FULL, P0, 15 * MIN, B_ACUTE },
-	    { "slf-sakerhet", FULL, P0, 15 * MIN, NULL },
-	    { "soc-barn", FULL, P0, 15 * MIN, NULL },
-	    { "buf", NOTICE, P2, 72 * HOUR, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 1, 3, 13 },
-	  false,
-	  "Ring 112 nu" },
-	{ "rule 2: acute, age band 0-11 of unknown kind",
-	  CONCERN("other", "acute", "{\"kind\": \"unknown\", \"age_band\": \"0-11\"}",
-		  "leisure", ""),
-	  { 1, 2, 3, 13 },
-	  { { "polis", FULL, P0, 15 * MIN, B_ACUTE },
-	    { "slf-sakerhet", FULL, P0, 15 * MIN, NULL },
-	    { "soc-barn", FULL, P0, 15 * MIN, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 1, 3, 13 },
-	  false,
-	  NULL },
-	/* ---- rule 3 child ---- */
-	{ "rule 3: child by age band, P2 category",
-	  CONCERN("propaganda", "concern", "{\"kind\": \"unknown\", \"age_band\": \"12-17\"}",
-		  "online", ""),
-	  { 3, 13 },
-	  { { "soc-barn", FULL, P2, 24 * HOUR, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 3, 13 },
-	  false,
-	  NULL },
-	{ "rule 3: child without age, P2 category",
-	  CONCERN("returnee", "urgent", "{\"kind\": \"child\"}", "social_services", ""),
-	  { 3, 13 },
-	  { { "soc-barn", FULL, P2, 24 * HOUR, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 3, 13 },
-	  false,
-	  NULL },
-	{ "rule 3: an adult aged 15 is a child; weapons gives P1 4 h",
-	  CONCERN("weapons", "concern", "{\"kind\": \"adult\", \"age\": 15}", "sports_facility",
-		  ""),
-	  { 3, 6, 13 },
-	  { { "soc-barn", FULL, P1, 4 * HOUR, NULL },
-	    { "polis", FULL, P1, 4 * HOUR, B_CRIME },
-	    { "slf-sakerhet", FULL, P1, 4 * HOUR, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 3, 6, 13 },
-	  false,
-	  NULL },
-	/* ---- rule 4 young-adult ---- */
-	{ "rule 4: adult of 19",
-	  CONCERN("extremist_contacts", "concern", "{\"kind\": \"adult\", \"age\": 19}",
-		  "leisure", ""),
-	  { 4, 13 },
-	  { { "soc-vuxen", FULL, P2, 48 * HOUR, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 4, 13 },
-	  false,
-	  "Vuxna kan inte utredas" },
-	/* ---- rule 5 adult ---- */
-	{ "rule 5: age band 21+ of unknown kind",
-	  CONCERN("returnee", "concern", "{\"kind\": \"unknown\", \"age_band\": \"21+\"}",
-		  "other", ""),
-	  { 5, 13 },
-	  { { "slf-samordnare", FULL, P2, 72 * HOUR, NULL } },
-	  { 5, 13 },
-	  false,
-	  NULL },
-	{ "rule 5: adult with age band unknown given",
-	  CONCERN("returnee", "concern", "{\"kind\": \"adult\", \"age_band\": \"unknown\"}",
-		  "other", ""),
-	  { 5, 13 },
-	  { { "slf-samordnare", FULL, P2, 72 * HOUR, NULL } },
-	  { 5, 13 },
-	  false,
-	  NULL },
-	/* ---- rule 6 crime-indicators ---- */
-	{ "rule 6: financing by a group",
-	  CONCERN("financing", "urgent", "{\"kind\": \"group\"}", "online", ""),
-	  { 6, 13 },
-	  { { "polis", FULL, P1, 4 * HOUR, B_CRIME },
-	    { "slf-sakerhet", FULL, P1, 4 * HOUR, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 6, 13 },
-	  false,
-	  "Kontakta polisen" },
-	{ "rules 1, 5, 6: acute weapons, adult: two bases, guidance by priority",
-	  CONCERN("weapons", "acute", "{\"kind\": \"adult\", \"age\": 40}", "public_space", ""),
-	  { 1, 5, 6, 13 },
-	  { { "polis", FULL, P0, 15 * MIN, B_ACUTE "; " B_CRIME },
-	    { "slf-sakerhet", FULL, P0, 15 * MIN, NULL },
-	    { "slf-samordnare", FULL, P2, 72 * HOUR, NULL } },
-	  { 1, 6, 5, 13 },
-	  false,
-	  "Ring 112 nu" },
-	/* ---- rule 7 recruitment-of-minors ---- */
-	{ "rule 7: recruitment of a child of 14",
-	  CONCERN("recruitment", "concern", "{\"kind\": \"child\", \"age\": 14}", "leisure", ""),
-	  { 3, 7, 13 },
-	  { { "soc-barn", FULL, P1, 4 * HOUR, NULL },
-	    { "polis", FULL, P1, 4 * HOUR, B_CHILD },
-	    { "slf-sakerhet", NOTICE, P1, 4 * HOUR, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 3, 13 },
-	  false,
-	  NULL },
-	{ "rules 1, 2, 3, 7, 12: acute recruitment of a child at school",
-	  CONCERN("recruitment", "acute", "{\"kind\": \"child\", \"age\": 16}", "school", ""),
-	  { 1, 2, 3, 7, 12, 13 },
-	  { { "polis", FULL, P0, 15 * MIN, B_ACUTE "; " B_CHILD },
-	    { "slf-sakerhet", FULL, P0, 15 * MIN, NULL },
-	    { "soc-barn", FULL, P0, 15 * MIN, NULL },
-	    { "buf", NOTICE, P2, 72 * HOUR, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 1, 3, 13 },
-	  false,
-	  "Ring 112 nu" },
-	{ "rule 7 not for an adult recruiter",
-	  CONCERN("recruitment", "concern", "{\"kind\": \"adult\", \"age\": 30}", "online", ""),
-	  { 5, 13 },
-	  { { "slf-samordnare", FULL, P2, 72 * HOUR, NULL } },
-	  { 5, 13 },
-	  false,
-	  NULL },
-	/* ---- rule 8 threat-against-staff ---- */
-	{ "rule 8: threat against staff",
-	  CONCERN("threat_against_staff", "urgent", "{\"kind\": \"unknown\"}", "workplace", ""),
-	  { 8, 13 },
-	  { { "slf-sakerhet", FULL, P1, 8 * HOUR, NULL },
-	    { "hr", FULL, P1, 8 * HOUR, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 8, 13 },
-	  false,
-	  "Sätt dig i säkerhet" },
-	/* ---- rule 9 employee ---- */
-	{ "rule 9: employee without age",
-	  CONCERN("other", "concern", "{\"kind\": \"employee\"}", "workplace", ""),
-	  { 9, 13 },
-	  { { "hr", FULL, P1, 24 * HOUR, NULL },
-	    { "slf-sakerhet", FULL, P1, 24 * HOUR, NULL },
-	    { "slf-samordnare", NOTICE, P3, 120 * HOUR, NULL } },
-	  { 13 },
-	  false,
-	  NULL },
-	{ "rules 5, 9: employee of 45",
-	  CONCERN("violent_rhetoric", "concern", "{\"kind\": \"employee\", \"age\": 45}",
-		  "workplace", ""),
-	  { 5, 9, 13 },
-	  { { "slf-samordnare", FULL, P2, 72 * HOUR, NULL },
-	    { "hr", FULL, P1, 24 * HOUR, NULL },
-	    { "slf-sakerhet", FULL, P1, 24 * HOUR, NULL } },
-	  { 5, 13 },
-	  false,
-	  NULL },
-	/* ---- rule 10 association ---- */
-	{ "rule 10: association activity by a group",
-	  CONCERN("association_activity", "concern", "{\"kind\": \"group\"}", "sports_facility",
-		  ", \"association_grant\": \"unknown\""),
-	  { 10, 13 },
-	  { { "akf", FULL, P2, 120 * HOUR, NULL },
-	    { "slf-samordnare", NOTICE, P2, 120 * HOUR, NULL } },
-	  { 10, 13 },
-	  false,
-	  NULL },
-	/* ---- rule 11 material-only ---- */
-	{ "rule 11: propaganda material at school",
-	  CONCERN("propaganda", "urgent", "{\"kind\": \"material\"}", "school", ""),
-	  { 11, 12, 13 },
-	  { { "slf-samordnare", FULL, P3, 120 * HOUR, NULL },
-	    { "buf", NOTICE, P2, 72 * HOUR, NULL } },
-	  { 11, 13 },
-	  false,
-	  NULL },
-	/* ---- rule 12 school, and the fallback ---- */
-	{ "rule 12: group at school: notices only, so the fallback",
-	  CONCERN("other", "concern", "{\"kind\": \"group\"}", "school", ""),
-	  { 12, 13 },
-	  { { "buf", NOTICE, P2, 72 * HOUR, NULL },
-	    { "slf-samordnare", FULL, P2, 24 * HOUR, NULL } },
-	  { 13 },
-	  true,
-	  "Anhöriga kan få stöd" },
-	/* ---- rule 13 situation-picture ---- */
-	{ "rule 13 only: the coordinator ends full P2 24 h",
-	  CONCERN("other", "concern", "{\"kind\": \"group\"}", "online", ""),
-	  { 13 },
-	  { { "slf-samordnare", FULL, P2, 24 * HOUR, NULL } },
-	  { 13 },
-	  true,
-	  "Anhöriga kan få stöd" },
-	{ "rule 13 only: unknown subject, symbols",
-	  "{\"category\": \"extremist_symbols\", \"urgency\": \"urgent\", \"subject\":"
-	  " {\"kind\": \"unknown\"}, \"setting\": \"public_space\", \"district\": \"okänt\"}",
-	  { 13 },
-	  { { "slf-samordnare", FULL, P2, 24 * HOUR, NULL } },
-	  { 13 },
-	  true,
-	  NULL },
+        /* ---- worked examples ---- */
+        {"example 1: 15-year-old in school, travel to a conflict zone",
+         CONCERN("travel_conflict_zone", "concern", "{\"kind\": \"child\", \"age\": 15}", "school", ""),
+         {3, 6, 12, 13},
+         {{"soc-barn", FULL, P1, 4 * HOUR, NULL},
+          {"polis", FULL, P1, 4 * HOUR, B_CRIME},
+          {"slf-sakerhet", FULL, P1, 4 * HOUR, NULL},
+          {"buf", NOTICE, P2, 72 * HOUR, NULL},
+          {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {3, 6, 13},
+         false,
+         "Du är skyldig att anmäla genast"},
+        {"example 2: adult posts propaganda online",
+         CONCERN("propaganda", "concern", "{\"kind\": \"adult\"}", "online", ""),
+         {5, 13},
+         {{"slf-samordnare", FULL, P2, 72 * HOUR, NULL}},
+         {5, 13},
+         false,
+         "Misstänker du brott"},
+        {"example 3: stickers in a park, no person",
+         CONCERN("extremist_symbols", "concern", "{\"kind\": \"material\"}", "public_space", ""),
+         {11, 13},
+         {{"slf-samordnare", FULL, P3, 120 * HOUR, NULL}},
+         {11, 13},
+         false,
+         "Notera tid"},
+        {"example 4: association with grants invites a violent speaker",
+         CONCERN("violent_rhetoric", "concern", "{\"kind\": \"association\"}", "leisure",
+                 ", \"association_grant\": \"yes\""),
+         {10, 13},
+         {{"akf", FULL, P2, 120 * HOUR, NULL}, {"slf-samordnare", NOTICE, P2, 120 * HOUR, NULL}},
+         {10, 13},
+         false,
+         "Ange föreningens namn"},
+        {"example 5: acute, adult",
+         CONCERN("other", "acute", "{\"kind\": \"adult\", \"age\": 35}", "public_space", ""),
+         {1, 5, 13},
+         {{"polis", FULL, P0, 15 * MIN, B_ACUTE},
+          {"slf-sakerhet", FULL, P0, 15 * MIN, NULL},
+          {"slf-samordnare", FULL, P2, 72 * HOUR, NULL}},
+         {1, 5, 13},
+         false,
+         "Ring 112 nu"},
+        {"example 5: acute, unknown subject",
+         CONCERN("extremist_contacts", "acute", "{\"kind\": \"unknown\"}", "online", ""),
+         {1, 13},
+         {{"polis", FULL, P0, 15 * MIN, B_ACUTE},
+          {"slf-sakerhet", FULL, P0, 15 * MIN, NULL},
+          {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {1, 13},
+         false,
+         "Ring 112 nu"},
+        /* ---- rule 1 acute-danger ---- */
+        {"rule 1: planned attack, not acute",
+         CONCERN("planned_attack", "urgent", "{\"kind\": \"group\"}", "online", ""),
+         {1, 13},
+         {{"polis", FULL, P0, 15 * MIN, B_ACUTE},
+          {"slf-sakerhet", FULL, P0, 15 * MIN, NULL},
+          {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {1, 13},
+         false,
+         "Ring 112 nu"},
+        /* ---- rule 2 acute-child ---- */
+        {"rule 2: acute, child of 9",
+         CONCERN("violent_rhetoric", "acute", "{\"kind\": \"child\", \"age\": 9}", "school", ""),
+         {1, 2, 3, 12, 13},
+         {{"polis", FULL, P0, 15 * MIN, B_ACUTE},
+          {"slf-sakerhet", FULL, P0, 15 * MIN, NULL},
+          {"soc-barn", FULL, P0, 15 * MIN, NULL},
+          {"buf", NOTICE, P2, 72 * HOUR, NULL},
+          {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {1, 3, 13},
+         false,
+         "Ring 112 nu"},
+        {"rule 2: acute, age band 0-11 of unknown kind",
+         CONCERN("other", "acute", "{\"kind\": \"unknown\", \"age_band\": \"0-11\"}", "leisure", ""),
+         {1, 2, 3, 13},
+         {{"polis", FULL, P0, 15 * MIN, B_ACUTE},
+          {"slf-sakerhet", FULL, P0, 15 * MIN, NULL},
+          {"soc-barn", FULL, P0, 15 * MIN, NULL},
+          {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {1, 3, 13},
+         false,
+         NULL},
+        /* ---- rule 3 child ---- */
+        {"rule 3: child by age band, P2 category",
+         CONCERN("propaganda", "concern", "{\"kind\": \"unknown\", \"age_band\": \"12-17\"}", "online", ""),
+         {3, 13},
+         {{"soc-barn", FULL, P2, 24 * HOUR, NULL}, {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {3, 13},
+         false,
+         NULL},
+        {"rule 3: child without age, P2 category",
+         CONCERN("returnee", "urgent", "{\"kind\": \"child\"}", "social_services", ""),
+         {3, 13},
+         {{"soc-barn", FULL, P2, 24 * HOUR, NULL}, {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {3, 13},
+         false,
+         NULL},
+        {"rule 3: an adult aged 15 is a child; weapons gives P1 4 h",
+         CONCERN("weapons", "concern", "{\"kind\": \"adult\", \"age\": 15}", "sports_facility", ""),
+         {3, 6, 13},
+         {{"soc-barn", FULL, P1, 4 * HOUR, NULL},
+          {"polis", FULL, P1, 4 * HOUR, B_CRIME},
+          {"slf-sakerhet", FULL, P1, 4 * HOUR, NULL},
+          {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {3, 6, 13},
+         false,
+         NULL},
+        /* ---- rule 4 young-adult ---- */
+        {"rule 4: adult of 19",
+         CONCERN("extremist_contacts", "concern", "{\"kind\": \"adult\", \"age\": 19}", "leisure", ""),
+         {4, 13},
+         {{"soc-vuxen", FULL, P2, 48 * HOUR, NULL}, {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {4, 13},
+         false,
+         "Vuxna kan inte utredas"},
+        /* ---- rule 5 adult ---- */
+        {"rule 5: age band 21+ of unknown kind",
+         CONCERN("returnee", "concern", "{\"kind\": \"unknown\", \"age_band\": \"21+\"}", "other", ""),
+         {5, 13},
+         {{"slf-samordnare", FULL, P2, 72 * HOUR, NULL}},
+         {5, 13},
+         false,
+         NULL},
+        {"rule 5: adult with age band unknown given",
+         CONCERN("returnee", "concern", "{\"kind\": \"adult\", \"age_band\": \"unknown\"}", "other", ""),
+         {5, 13},
+         {{"slf-samordnare", FULL, P2, 72 * HOUR, NULL}},
+         {5, 13},
+         false,
+         NULL},
+        /* ---- rule 6 crime-indicators ---- */
+        {"rule 6: financing by a group",
+         CONCERN("financing", "urgent", "{\"kind\": \"group\"}", "online", ""),
+         {6, 13},
+         {{"polis", FULL, P1, 4 * HOUR, B_CRIME},
+          {"slf-sakerhet", FULL, P1, 4 * HOUR, NULL},
+          {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {6, 13},
+         false,
+         "Kontakta polisen"},
+        {"rules 1, 5, 6: acute weapons, adult: two bases, guidance by priority",
+         CONCERN("weapons", "acute", "{\"kind\": \"adult\", \"age\": 40}", "public_space", ""),
+         {1, 5, 6, 13},
+         {{"polis", FULL, P0, 15 * MIN, B_ACUTE "; " B_CRIME},
+          {"slf-sakerhet", FULL, P0, 15 * MIN, NULL},
+          {"slf-samordnare", FULL, P2, 72 * HOUR, NULL}},
+         {1, 6, 5, 13},
+         false,
+         "Ring 112 nu"},
+        /* ---- rule 7 recruitment-of-minors ---- */
+        {"rule 7: recruitment of a child of 14",
+         CONCERN("recruitment", "concern", "{\"kind\": \"child\", \"age\": 14}", "leisure", ""),
+         {3, 7, 13},
+         {{"soc-barn", FULL, P1, 4 * HOUR, NULL},
+          {"polis", FULL, P1, 4 * HOUR, B_CHILD},
+          {"slf-sakerhet", NOTICE, P1, 4 * HOUR, NULL},
+          {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {3, 13},
+         false,
+         NULL},
+        {"rules 1, 2, 3, 7, 12: acute recruitment of a child at school",
+         CONCERN("recruitment", "acute", "{\"kind\": \"child\", \"age\": 16}", "school", ""),
+         {1, 2, 3, 7, 12, 13},
+         {{"polis", FULL, P0, 15 * MIN, B_ACUTE "; " B_CHILD},
+          {"slf-sakerhet", FULL, P0, 15 * MIN, NULL},
+          {"soc-barn", FULL, P0, 15 * MIN, NULL},
+          {"buf", NOTICE, P2, 72 * HOUR, NULL},
+          {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {1, 3, 13},
+         false,
+         "Ring 112 nu"},
+        {"rule 7 not for an adult recruiter",
+         CONCERN("recruitment", "concern", "{\"kind\": \"adult\", \"age\": 30}", "online", ""),
+         {5, 13},
+         {{"slf-samordnare", FULL, P2, 72 * HOUR, NULL}},
+         {5, 13},
+         false,
+         NULL},
+        /* ---- rule 8 threat-against-staff ---- */
+        {"rule 8: threat against staff",
+         CONCERN("threat_against_staff", "urgent", "{\"kind\": \"unknown\"}", "workplace", ""),
+         {8, 13},
+         {{"slf-sakerhet", FULL, P1, 8 * HOUR, NULL},
+          {"hr", FULL, P1, 8 * HOUR, NULL},
+          {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {8, 13},
+         false,
+         "Sätt dig i säkerhet"},
+        /* ---- rule 9 employee ---- */
+        {"rule 9: employee without age",
+         CONCERN("other", "concern", "{\"kind\": \"employee\"}", "workplace", ""),
+         {9, 13},
+         {{"hr", FULL, P1, 24 * HOUR, NULL},
+          {"slf-sakerhet", FULL, P1, 24 * HOUR, NULL},
+          {"slf-samordnare", NOTICE, P3, 120 * HOUR, NULL}},
+         {13},
+         false,
+         NULL},
+        {"rules 5, 9: employee of 45",
+         CONCERN("violent_rhetoric", "concern", "{\"kind\": \"employee\", \"age\": 45}", "workplace", ""),
+         {5, 9, 13},
+         {{"slf-samordnare", FULL, P2, 72 * HOUR, NULL},
+          {"hr", FULL, P1, 24 * HOUR, NULL},
+          {"slf-sakerhet", FULL, P1, 24 * HOUR, NULL}},
+         {5, 13},
+         false,
+         NULL},
+        /* ---- rule 10 association ---- */
+        {"rule 10: association activity by a group",
+         CONCERN("association_activity", "concern", "{\"kind\": \"group\"}", "sports_facility",
+                 ", \"association_grant\": \"unknown\""),
+         {10, 13},
+         {{"akf", FULL, P2, 120 * HOUR, NULL}, {"slf-samordnare", NOTICE, P2, 120 * HOUR, NULL}},
+         {10, 13},
+         false,
+         NULL},
+        /* ---- rule 11 material-only ---- */
+        {"rule 11: propaganda material at school",
+         CONCERN("propaganda", "urgent", "{\"kind\": \"material\"}", "school", ""),
+         {11, 12, 13},
+         {{"slf-samordnare", FULL, P3, 120 * HOUR, NULL}, {"buf", NOTICE, P2, 72 * HOUR, NULL}},
+         {11, 13},
+         false,
+         NULL},
+        /* ---- rule 12 school, and the fallback ---- */
+        {"rule 12: group at school: notices only, so the fallback",
+         CONCERN("other", "concern", "{\"kind\": \"group\"}", "school", ""),
+         {12, 13},
+         {{"buf", NOTICE, P2, 72 * HOUR, NULL}, {"slf-samordnare", FULL, P2, 24 * HOUR, NULL}},
+         {13},
+         true,
+         "Anhöriga kan få stöd"},
+        /* ---- rule 13 situation-picture ---- */
+        {"rule 13 only: the coordinator ends full P2 24 h",
+         CONCERN("other", "concern", "{\"kind\": \"group\"}", "online", ""),
+         {13},
+         {{"slf-samordnare", FULL, P2, 24 * HOUR, NULL}},
+         {13},
+         true,
+         "Anhöriga kan få stöd"},
+        {"rule 13 only: unknown subject, symbols",
+         "{\"category\": \"extremist_symbols\", \"urgency\": \"urgent\", \"subject\":"
+         " {\"kind\": \"unknown\"}, \"setting\": \"public_space\", \"district\": \"okänt\"}",
+         {13},
+         {{"slf-samordnare", FULL, P2, 24 * HOUR, NULL}},
+         {13},
+         true,
+         NULL},
 };
 
 static void test_solna_table(void **state)
@@ -455,27 +432,35 @@ static void test_solna_table(void **state)
 static void test_solna_shape(void **state)
 {
 	static const char *const names[] = {
-		"acute-danger",	 "acute-child",	 "child",	"young-adult",
-		"adult",	 "crime-indicators", "recruitment-of-minors",
-		"threat-against-staff", "employee", "association", "material-only",
-		"school",	 "situation-picture",
+	        "acute-danger",
+	        "acute-child",
+	        "child",
+	        "young-adult",
+	        "adult",
+	        "crime-indicators",
+	        "recruitment-of-minors",
+	        "threat-against-staff",
+	        "employee",
+	        "association",
+	        "material-only",
+	        "school",
+	        "situation-picture",
 	};
 	static const struct {
 		const char *code, *escalates_to;
 		bool basis;
 	} depts[] = {
-		{ "soc-barn", "socialjour", false },	 { "soc-vuxen", "slf-samordnare", false },
-		{ "socialjour", "slf-sakerhet", false }, { "polis", "slf-sakerhet", true },
-		{ "buf", "slf-samordnare", false },	 { "akf", "slf-samordnare", false },
-		{ "hr", "slf-sakerhet", false },	 { "slf-sakerhet", "slf-samordnare", false },
-		{ "slf-samordnare", NULL, false },
+	        {"soc-barn", "socialjour", false},     {"soc-vuxen", "slf-samordnare", false},
+	        {"socialjour", "slf-sakerhet", false}, {"polis", "slf-sakerhet", true},
+	        {"buf", "slf-samordnare", false},      {"akf", "slf-samordnare", false},
+	        {"hr", "slf-sakerhet", false},         {"slf-sakerhet", "slf-samordnare", false},
+	        {"slf-samordnare", NULL, false},
 	};
 	static const char *const districts[] = {
-		"Arenastaden", "Bergshamra", "Frösunda",  "Hagalund",	   "Hagastaden",
-		"Huvudsta",    "Järva",	     "Råsunda",	  "Skytteholm",	   "Solna centrum",
-		"Ulriksdal",   "Västra Skogen", "okänt",
+	        "Arenastaden", "Bergshamra", "Frösunda",      "Hagalund",  "Hagastaden",    "Huvudsta", "Järva",
+	        "Råsunda",     "Skytteholm", "Solna centrum", "Ulriksdal", "Västra Skogen", "okänt",
 	};
-	bool seen[14] = { false };
+	bool seen[14] = {false};
 	struct route r;
 	size_t i, j;
 
@@ -540,11 +525,10 @@ static void test_acute_guidance_first(void **state)
 		for (kind = 0; kind < KIND_COUNT; kind++)
 			for (set = 0; set < SET_COUNT; set++) {
 				snprintf(doc, sizeof doc,
-					 "{\"category\": \"%s\", \"urgency\": \"acute\","
-					 " \"subject\": {\"kind\": \"%s\"}, \"setting\": \"%s\","
-					 " \"district\": \"Järva\"}",
-					 category_names[cat], subject_kind_names[kind],
-					 setting_names[set]);
+				         "{\"category\": \"%s\", \"urgency\": \"acute\","
+				         " \"subject\": {\"kind\": \"%s\"}, \"setting\": \"%s\","
+				         " \"district\": \"Järva\"}",
+				         category_names[cat], subject_kind_names[kind], setting_names[set]);
 				route_of(solna, doc, &r);
 				assert_true(r.n_guidance > 0);
 				if (strncmp(r.guidance[0].sv, "Ring 112 nu", 11) != 0)
@@ -598,8 +582,8 @@ static void check_invariants(const char *doc, struct route *r)
  * spread of ages. */
 static void test_solna_invariants(void **state)
 {
-	static const char *const ages[] = { "", ", \"age\": 5", ", \"age\": 15", ", \"age\": 19",
-					    ", \"age\": 60", ", \"age_band\": \"12-17\"" };
+	static const char *const ages[] = {
+	        "", ", \"age\": 5", ", \"age\": 15", ", \"age\": 19", ", \"age\": 60", ", \"age_band\": \"12-17\""};
 	struct route r;
 	size_t n, cat, urg, kind, set, age;
 	char doc[512];
@@ -615,10 +599,10 @@ static void test_solna_invariants(void **state)
 		if (kind == KIND_CHILD && (age == 3 || age == 4))
 			continue; /* a child of 19 or 60 is refused by validation */
 		snprintf(doc, sizeof doc,
-			 "{\"category\": \"%s\", \"urgency\": \"%s\", \"subject\":"
-			 " {\"kind\": \"%s\"%s}, \"setting\": \"%s\", \"district\": \"Råsunda\"}",
-			 category_names[cat], urgency_names[urg], subject_kind_names[kind],
-			 ages[age], setting_names[set]);
+		         "{\"category\": \"%s\", \"urgency\": \"%s\", \"subject\":"
+		         " {\"kind\": \"%s\"%s}, \"setting\": \"%s\", \"district\": \"Råsunda\"}",
+		         category_names[cat], urgency_names[urg], subject_kind_names[kind], ages[age],
+		         setting_names[set]);
 		check_invariants(doc, &r);
 	}
 	route_free(&r);
@@ -655,31 +639,30 @@ static void test_route_warm(void **state)
 
 /* ---- small inline rulesets ---- */
 
-#define T_DEPTS                                                                             \
-	"\"departments\": [{\"code\": \"a\", \"name\": \"A\", \"disclosure_basis_required\":" \
+#define T_DEPTS                                                                                 \
+	"\"departments\": [{\"code\": \"a\", \"name\": \"A\", \"disclosure_basis_required\":"   \
 	" true, \"escalates_to\": \"c\"}, {\"code\": \"b\", \"name\": \"B\", \"escalates_to\":" \
 	" \"c\"}, {\"code\": \"c\", \"name\": \"C\", \"escalates_to\": null}]"
-#define T_DISTRICTS "\"districts\": [\"North\", \"South\"]"
-#define T_FALLBACK "\"fallback\": {\"department\": \"c\", \"priority\": \"P2\", \"ack_within\": \"1d\"}"
-#define T_HEAD "\"oro_ruleset\": 1, \"name\": \"test\", " T_DEPTS ", " T_DISTRICTS ", " T_FALLBACK
+#define T_DISTRICTS  "\"districts\": [\"North\", \"South\"]"
+#define T_FALLBACK   "\"fallback\": {\"department\": \"c\", \"priority\": \"P2\", \"ack_within\": \"1d\"}"
+#define T_HEAD       "\"oro_ruleset\": 1, \"name\": \"test\", " T_DEPTS ", " T_DISTRICTS ", " T_FALLBACK
 #define T_DOC(rules) "{" T_HEAD ", \"rules\": [" rules "]}"
-#define T_RC(d, v) "{\"department\": \"" d "\", \"view\": \"" v "\"}"
-#define T_RULE(name, when, rcs, prio, ack, more)                                            \
-	"{\"name\": \"" name "\", \"when\": " when ", \"recipients\": [" rcs                     \
-	"], \"priority\": \"" prio "\", \"ack_within\": \"" ack "\"" more "}"
+#define T_RC(d, v)   "{\"department\": \"" d "\", \"view\": \"" v "\"}"
+#define T_RULE(name, when, rcs, prio, ack, more)                                                        \
+	"{\"name\": \"" name "\", \"when\": " when ", \"recipients\": [" rcs "], \"priority\": \"" prio \
+	"\", \"ack_within\": \"" ack "\"" more "}"
 #define T_OK T_RULE("r1", "{}", T_RC("b", "full"), "P1", "1h", "")
 
 /* Parse text; asserts it is valid with exactly n_warnings warnings. */
 static struct ruleset *parse_ok(const char *text, size_t n_warnings)
 {
-	struct rules_diags d = { NULL, 0, 0 };
+	struct rules_diags d = {NULL, 0, 0};
 	struct ruleset *rs = ruleset_parse(text, strlen(text), &d);
 	size_t i;
 
 	if (rs == NULL || d.count != n_warnings) {
 		for (i = 0; i < d.count; i++)
-			fprintf(stderr, "  %s %s %s\n", d.items[i].code, d.items[i].field,
-				d.items[i].message);
+			fprintf(stderr, "  %s %s %s\n", d.items[i].code, d.items[i].field, d.items[i].message);
 		fail_msg("%zu findings, want %zu warnings: %s", d.count, n_warnings, text);
 	}
 	rules_diags_free(&d);
@@ -687,29 +670,46 @@ static struct ruleset *parse_ok(const char *text, size_t n_warnings)
 }
 
 /* A concern for the inline rulesets; T_CONCERN() takes the defaults. */
-#define TC(cat, urg, subject, district, extra)                                              \
-	"{\"category\": \"" cat "\", \"urgency\": \"" urg "\", \"subject\": " subject           \
+#define TC(cat, urg, subject, district, extra)                                        \
+	"{\"category\": \"" cat "\", \"urgency\": \"" urg "\", \"subject\": " subject \
 	", \"setting\": \"online\", \"district\": \"" district "\"" extra "}"
-#define ADULT "{\"kind\": \"adult\"}"
+#define ADULT            "{\"kind\": \"adult\"}"
 #define T_CONCERN(extra) TC("other", "concern", ADULT, "North", extra)
 
 /* `final` stops evaluation after a matching rule; not after one that
  * did not match; the fallback still applies. */
 static void test_final(void **state)
 {
-	static const char doc[] = T_DOC(
-		T_RULE("stop-north", "{\"district\": [\"North\"]}", T_RC("b", "notice"), "P1", "1h",
-		       ", \"final\": true, \"guidance\": {\"sv\": \"N\", \"en\": \"N\"}") ","
-		T_RULE("all", "{}", T_RC("b", "full"), "P2", "2h", "") ","
-		T_RULE("all-c", "{}", T_RC("c", "notice"), "P3", "3h",
-		       ", \"final\": false"));
+	static const char doc[] = T_DOC(T_RULE(
+	        "stop-north", "{\"district\": [\"North\"]}", T_RC("b", "notice"), "P1", "1h",
+	        ", \"final\": true, \"guidance\": {\"sv\": \"N\", \"en\": \"N\"}") "," T_RULE("all", "{}",
+	                                                                                      T_RC("b", "full"), "P2",
+	                                                                                      "2h",
+	                                                                                      "") "," T_RULE("all-c",
+	                                                                                                     "{}",
+	                                                                                                     T_RC("c",
+	                                                                                                          "noti"
+	                                                                                                          "ce"),
+	                                                                                                     "P3", "3h",
+	                                                                                                     ", "
+	                                                                                                     "\"final\""
+	                                                                                                     ": "
+	                                                                                                     "false"));
 	static const struct route_case cases[] = {
-		{ "north: final matched", T_CONCERN(""), { 1 },
-		  { { "b", NOTICE, P1, HOUR, NULL }, { "c", FULL, P2, 86400, NULL } }, { 1 },
-		  true, "N" },
-		{ "south: final did not match", TC("other", "concern", ADULT, "South", ""), { 2, 3 },
-		  { { "b", FULL, P2, 2 * HOUR, NULL }, { "c", NOTICE, P3, 3 * HOUR, NULL } }, { 0 },
-		  false, NULL },
+	        {"north: final matched",
+	         T_CONCERN(""),
+	         {1},
+	         {{"b", NOTICE, P1, HOUR, NULL}, {"c", FULL, P2, 86400, NULL}},
+	         {1},
+	         true,
+	         "N"},
+	        {"south: final did not match",
+	         TC("other", "concern", ADULT, "South", ""),
+	         {2, 3},
+	         {{"b", FULL, P2, 2 * HOUR, NULL}, {"c", NOTICE, P3, 3 * HOUR, NULL}},
+	         {0},
+	         false,
+	         NULL},
 	};
 	struct ruleset *rs = parse_ok(doc, 0);
 	struct route r;
@@ -730,49 +730,77 @@ static void test_final(void **state)
 static void test_conditions(void **state)
 {
 	static const char doc[] = T_DOC(
-		/* 1 */ T_RULE("teen", "{\"age\": {\"min\": 13, \"max\": 15}}", T_RC("a", "notice"),
-				"P3", "1h", "") ","
-		/* 2 */ T_RULE("grant", "{\"association_grant\": [\"yes\"]}", T_RC("b", "notice"),
-				"P3", "1h", "") ","
-		/* 3 */ T_RULE("south-online",
-				"{\"district\": [\"South\"], \"setting\": [\"online\", \"school\"]}",
-				T_RC("c", "notice"), "P3", "1h", "") ","
-		/* 4 */ T_RULE("nested",
-				"{\"urgency\": [\"urgent\"], \"any\": [{\"category\": [\"weapons\"]},"
-				" {\"any\": [{\"subject_kind\": [\"group\"]}, {\"age\": {\"min\": 70}}]}]}",
-				T_RC("b", "full"), "P2", "10h",
-				", \"variants\": [{\"when\": {\"category\": [\"weapons\"]},"
-				" \"priority\": \"P0\"}, {\"when\": {\"subject_kind\": [\"group\"]},"
-				" \"ack_within\": 60}, {\"when\": {}, \"priority\": \"P3\"}]") ","
-		/* 5 */ T_RULE("old", "{\"age\": {\"max\": 2}}", T_RC("c", "notice"), "P3", "1h", ""));
+	        /* 1 */ T_RULE("teen", "{\"age\": {\"min\": 13, \"max\": 15}}", T_RC("a", "notice"), "P3", "1h", "") ","
+	        /* 2 */ T_RULE("grant", "{\"association_grant\": [\"yes\"]}", T_RC("b", "notice"), "P3", "1h", "") ","
+	        /* 3 */ T_RULE("south-online", "{\"district\": [\"South\"], \"setting\": [\"online\", \"school\"]}",
+	                       T_RC("c", "notice"), "P3", "1h", "") ","
+	        /* 4 */ T_RULE("nested",
+	                       "{\"urgency\": [\"urgent\"], \"any\": [{\"category\": [\"weapons\"]},"
+	                       " {\"any\": [{\"subject_kind\": [\"group\"]}, {\"age\": {\"min\": 70}}]}]}",
+	                       T_RC("b", "full"), "P2", "10h",
+	                       ", \"variants\": [{\"when\": {\"category\": [\"weapons\"]},"
+	                       " \"priority\": \"P0\"}, {\"when\": {\"subject_kind\": [\"group\"]},"
+	                       " \"ack_within\": 60}, {\"when\": {}, \"priority\": \"P3\"}]") ","
+	        /* 5 */ T_RULE("old", "{\"age\": {\"max\": 2}}", T_RC("c", "notice"), "P3", "1h", ""));
 	static const struct route_case cases[] = {
-		{ "no age: age rules do not match", T_CONCERN(""), { 0 },
-		  { { "c", FULL, P2, 86400, NULL } }, { 0 }, true, NULL },
-		{ "age 14", TC("other", "concern", "{\"kind\": \"adult\", \"age\": 14}", "North", ""),
-		  { 1 },
-		  { { "a", NOTICE, P3, HOUR, NULL }, { "c", FULL, P2, 86400, NULL } }, { 0 }, true,
-		  NULL },
-		{ "age 16", TC("other", "concern", "{\"kind\": \"adult\", \"age\": 16}", "North", ""),
-		  { 0 },
-		  { { "c", FULL, P2, 86400, NULL } }, { 0 }, true, NULL },
-		{ "age 0 and grant: the fallback merges with a notice",
-		  TC("other", "concern", "{\"kind\": \"child\", \"age\": 0}", "North",
-		     ", \"association_grant\": \"yes\""),
-		  { 2, 5 },
-		  { { "b", NOTICE, P3, HOUR, NULL }, { "c", FULL, P2, HOUR, NULL } }, { 0 }, true,
-		  NULL },
-		{ "south online", TC("other", "concern", ADULT, "South", ""), { 3 },
-		  { { "c", FULL, P2, HOUR, NULL } }, { 0 }, true, NULL },
-		{ "urgent weapons: first variant", TC("weapons", "urgent", ADULT, "North", ""),
-		  { 4 }, { { "b", FULL, P0, 10 * HOUR, NULL } }, { 0 }, false, NULL },
-		{ "urgent group: second variant",
-		  TC("other", "urgent", "{\"kind\": \"group\"}", "North", ""), { 4 },
-		  { { "b", FULL, P2, 60, NULL } }, { 0 }, false, NULL },
-		{ "urgent, 75: nested age, catch-all variant",
-		  TC("other", "urgent", "{\"kind\": \"adult\", \"age\": 75}", "North", ""),
-		  { 4 }, { { "b", FULL, P3, 10 * HOUR, NULL } }, { 0 }, false, NULL },
-		{ "concern weapons: not urgent", TC("weapons", "concern", ADULT, "North", ""), { 0 },
-		  { { "c", FULL, P2, 86400, NULL } }, { 0 }, true, NULL },
+	        {"no age: age rules do not match", T_CONCERN(""), {0}, {{"c", FULL, P2, 86400, NULL}}, {0}, true, NULL},
+	        {"age 14",
+	         TC("other", "concern", "{\"kind\": \"adult\", \"age\": 14}", "North", ""),
+	         {1},
+	         {{"a", NOTICE, P3, HOUR, NULL}, {"c", FULL, P2, 86400, NULL}},
+	         {0},
+	         true,
+	         NULL},
+	        {"age 16",
+	         TC("other", "concern", "{\"kind\": \"adult\", \"age\": 16}", "North", ""),
+	         {0},
+	         {{"c", FULL, P2, 86400, NULL}},
+	         {0},
+	         true,
+	         NULL},
+	        {"age 0 and grant: the fallback merges with a notice",
+	         TC("other", "concern", "{\"kind\": \"child\", \"age\": 0}", "North",
+	            ", \"association_grant\": \"yes\""),
+	         {2, 5},
+	         {{"b", NOTICE, P3, HOUR, NULL}, {"c", FULL, P2, HOUR, NULL}},
+	         {0},
+	         true,
+	         NULL},
+	        {"south online",
+	         TC("other", "concern", ADULT, "South", ""),
+	         {3},
+	         {{"c", FULL, P2, HOUR, NULL}},
+	         {0},
+	         true,
+	         NULL},
+	        {"urgent weapons: first variant",
+	         TC("weapons", "urgent", ADULT, "North", ""),
+	         {4},
+	         {{"b", FULL, P0, 10 * HOUR, NULL}},
+	         {0},
+	         false,
+	         NULL},
+	        {"urgent group: second variant",
+	         TC("other", "urgent", "{\"kind\": \"group\"}", "North", ""),
+	         {4},
+	         {{"b", FULL, P2, 60, NULL}},
+	         {0},
+	         false,
+	         NULL},
+	        {"urgent, 75: nested age, catch-all variant",
+	         TC("other", "urgent", "{\"kind\": \"adult\", \"age\": 75}", "North", ""),
+	         {4},
+	         {{"b", FULL, P3, 10 * HOUR, NULL}},
+	         {0},
+	         false,
+	         NULL},
+	        {"concern weapons: not urgent",
+	         TC("weapons", "concern", ADULT, "North", ""),
+	         {0},
+	         {{"c", FULL, P2, 86400, NULL}},
+	         {0},
+	         true,
+	         NULL},
 	};
 	struct ruleset *rs = parse_ok(doc, 0);
 	struct route r;
@@ -794,29 +822,27 @@ static void test_conditions(void **state)
 static void test_merge(void **state)
 {
 	static const char doc[] = T_DOC(
-		/* 1 */ T_RULE("one", "{}", T_RC("c", "notice") ", " T_RC("b", "notice"), "P3", "5h",
-				", \"guidance\": {\"sv\": \"Samma\", \"en\": \"Same\"}") ","
-		/* 2 */ T_RULE("two", "{}",
-				"{\"department\": \"a\", \"view\": \"full\", \"disclosure_basis\": \"X\"}",
-				"P2", "9h",
-				", \"guidance\": {\"sv\": \"Annan\", \"en\": \"Other\"}") ","
-		/* 3 */ T_RULE("three", "{}",
-				"{\"department\": \"a\", \"view\": \"full\", \"disclosure_basis\": \"Y\"},"
-				" {\"department\": \"b\", \"view\": \"full\", \"disclosure_basis\": \"Z\"}",
-				"P1", "7h",
-				", \"guidance\": {\"sv\": \"Samma\", \"en\": \"Same\"}") ","
-		/* 4 */ T_RULE("four", "{}",
-				"{\"department\": \"a\", \"view\": \"full\", \"disclosure_basis\": \"X\"}",
-				"P3", "1h", ", \"guidance\": {\"sv\": \"Samma\", \"en\": \"Not same\"}") ","
-		/* 5 */ T_RULE("five", "{}", "{\"department\": \"c\", \"view\": \"notice\"}", "P0",
-				"8h", ", \"variants\": [{\"when\": {}, \"priority\": \"P3\"}],"
-				" \"guidance\": {\"sv\": \"Sist\", \"en\": \"Last\"}"));
+	        /* 1 */ T_RULE("one", "{}", T_RC("c", "notice") ", " T_RC("b", "notice"), "P3", "5h",
+	                       ", \"guidance\": {\"sv\": \"Samma\", \"en\": \"Same\"}") ","
+	        /* 2 */ T_RULE("two", "{}", "{\"department\": \"a\", \"view\": \"full\", \"disclosure_basis\": \"X\"}",
+	                       "P2", "9h", ", \"guidance\": {\"sv\": \"Annan\", \"en\": \"Other\"}") ","
+	        /* 3 */ T_RULE("three", "{}",
+	                       "{\"department\": \"a\", \"view\": \"full\", \"disclosure_basis\": \"Y\"},"
+	                       " {\"department\": \"b\", \"view\": \"full\", \"disclosure_basis\": \"Z\"}",
+	                       "P1", "7h", ", \"guidance\": {\"sv\": \"Samma\", \"en\": \"Same\"}") ","
+	        /* 4 */ T_RULE("four", "{}", "{\"department\": \"a\", \"view\": \"full\", \"disclosure_basis\": \"X\"}",
+	                       "P3", "1h", ", \"guidance\": {\"sv\": \"Samma\", \"en\": \"Not same\"}") ","
+	        /* 5 */ T_RULE("five", "{}", "{\"department\": \"c\", \"view\": \"notice\"}", "P0", "8h",
+	                       ", \"variants\": [{\"when\": {}, \"priority\": \"P3\"}],"
+	                       " \"guidance\": {\"sv\": \"Sist\", \"en\": \"Last\"}"));
 	static const struct route_case c = {
-		"merge", T_CONCERN(""), { 1, 2, 3, 4, 5 },
-		{ { "c", NOTICE, P3, 5 * HOUR, NULL },
-		  { "b", FULL, P1, 5 * HOUR, "Z" },
-		  { "a", FULL, P1, HOUR, "X; Y" } },
-		{ 3, 2, 4, 5 }, false, "Samma" };
+	        "merge",
+	        T_CONCERN(""),
+	        {1, 2, 3, 4, 5},
+	        {{"c", NOTICE, P3, 5 * HOUR, NULL}, {"b", FULL, P1, 5 * HOUR, "Z"}, {"a", FULL, P1, HOUR, "X; Y"}},
+	        {3, 2, 4, 5},
+	        false,
+	        "Samma"};
 	struct ruleset *rs = parse_ok(doc, 0);
 	struct route r;
 
@@ -836,14 +862,17 @@ static void test_merge(void **state)
  * an existing notice and keeps the fallback's basis. */
 static void test_fallback_basis(void **state)
 {
-	static const char doc[] =
-		"{\"oro_ruleset\": 1, \"name\": \"fb\", " T_DEPTS ", " T_DISTRICTS ","
-		" \"fallback\": {\"department\": \"a\", \"priority\": \"P1\", \"ack_within\": 7200,"
-		" \"disclosure_basis\": \"Fallback basis\"},"
-		" \"rules\": [" T_RULE("n", "{}", T_RC("a", "notice"), "P3", "3d", "") "]}";
-	static const struct route_case c = {
-		"fallback with basis", T_CONCERN(""), { 1 },
-		{ { "a", FULL, P1, 2 * HOUR, "Fallback basis" } }, { 0 }, true, NULL };
+	static const char doc[] = "{\"oro_ruleset\": 1, \"name\": \"fb\", " T_DEPTS ", " T_DISTRICTS ","
+	                          " \"fallback\": {\"department\": \"a\", \"priority\": \"P1\", \"ack_within\": 7200,"
+	                          " \"disclosure_basis\": \"Fallback basis\"},"
+	                          " \"rules\": [" T_RULE("n", "{}", T_RC("a", "notice"), "P3", "3d", "") "]}";
+	static const struct route_case c = {"fallback with basis",
+	                                    T_CONCERN(""),
+	                                    {1},
+	                                    {{"a", FULL, P1, 2 * HOUR, "Fallback basis"}},
+	                                    {0},
+	                                    true,
+	                                    NULL};
 	struct ruleset *rs = parse_ok(doc, 0);
 	struct route r;
 
@@ -858,9 +887,8 @@ static void test_fallback_basis(void **state)
 /* An empty rule list is valid: everything goes to the fallback. */
 static void test_no_rules(void **state)
 {
-	static const struct route_case c = { "no rules", T_CONCERN(""), { 0 },
-					     { { "c", FULL, P2, 86400, NULL } }, { 0 }, true,
-					     NULL };
+	static const struct route_case c = {"no rules", T_CONCERN(""), {0}, {{"c", FULL, P2, 86400, NULL}},
+	                                    {0},        true,          NULL};
 	struct ruleset *rs = parse_ok(T_DOC(""), 0);
 	struct route r;
 
@@ -879,18 +907,16 @@ static void test_durations(void **state)
 		const char *json;
 		int64_t seconds;
 	} cases[] = {
-		{ "\"30s\"", 30 },     { "\"15m\"", 900 },	{ "\"4h\"", 14400 },
-		{ "\"2d\"", 172800 },  { "\"120h\"", 432000 }, { "1", 1 },
-		{ "86400", 86400 },    { "\"366d\"", 366 * 86400 },
+	        {"\"30s\"", 30},      {"\"15m\"", 900}, {"\"4h\"", 14400}, {"\"2d\"", 172800},
+	        {"\"120h\"", 432000}, {"1", 1},         {"86400", 86400},  {"\"366d\"", 366 * 86400},
 	};
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < NELEM(cases); i++) {
-		char *doc = xasprintf(
-			"{" T_HEAD ", \"rules\": [{\"name\": \"d\", \"recipients\": [" T_RC("b", "full")
-			"], \"priority\": \"P1\", \"ack_within\": %s}]}",
-			cases[i].json);
+		char *doc = xasprintf("{" T_HEAD ", \"rules\": [{\"name\": \"d\", \"recipients\": [" T_RC(
+		                              "b", "full") "], \"priority\": \"P1\", \"ack_within\": %s}]}",
+		                      cases[i].json);
 		struct ruleset *rs = parse_ok(doc, 0);
 		struct route r;
 
@@ -913,235 +939,217 @@ struct bad_case {
 	bool warning; /* the finding is a warning and the ruleset valid */
 };
 
-#define R1(more) T_DOC("{\"name\": \"r1\", \"recipients\": [" T_RC("b", "full") "], \"priority\": \"P1\", \"ack_within\": \"1h\"" more "}")
+#define R1(more)                                           \
+	T_DOC("{\"name\": \"r1\", \"recipients\": [" T_RC( \
+	        "b", "full") "], \"priority\": \"P1\", \"ack_within\": \"1h\"" more "}")
 #define RW(when) R1(", \"when\": " when)
-#define RR(rcs) T_DOC("{\"name\": \"r1\", \"recipients\": " rcs ", \"priority\": \"P1\", \"ack_within\": \"1h\"}")
-#define RP(prio, ack) T_DOC("{\"name\": \"r1\", \"recipients\": [" T_RC("b", "full") "], \"priority\": " prio ", \"ack_within\": " ack "}")
+#define RR(rcs)  T_DOC("{\"name\": \"r1\", \"recipients\": " rcs ", \"priority\": \"P1\", \"ack_within\": \"1h\"}")
+#define RP(prio, ack)                                                                           \
+	T_DOC("{\"name\": \"r1\", \"recipients\": [" T_RC("b", "full") "], \"priority\": " prio \
+	                                                               ", \"ack_within\": " ack "}")
 #define TOP(depts, districts, fallback) \
 	"{\"oro_ruleset\": 1, \"name\": \"t\", " depts ", " districts ", " fallback ", \"rules\": [" T_OK "]}"
-#define D3(a, b, c) "\"departments\": [" a ", " b ", " c "]"
+#define D3(a, b, c)     "\"departments\": [" a ", " b ", " c "]"
 #define DEP(code, more) "{\"code\": \"" code "\", \"name\": \"N\"" more "}"
 
 static const struct bad_case bad_cases[] = {
-	/* JSON */
-	{ "{", ORO_E_INVALID_JSON, "", 0, false },
-	{ "", ORO_E_INVALID_JSON, "", 0, false },
-	{ "{\"name\": \"a\", \"name\": \"b\"}", ORO_E_INVALID_JSON, "", 0, false },
-	{ "{\"name\": \"\xff\"}", ORO_E_INVALID_UTF8, "", 0, false },
-	{ "[]", ORO_E_WRONG_TYPE, "", 0, false },
-	/* top level */
-	{ "{\"name\": \"t\", " T_DEPTS ", " T_DISTRICTS ", " T_FALLBACK ", \"rules\": []}",
-	  ORO_E_MISSING, "oro_ruleset", 0, false },
-	{ "{\"oro_ruleset\": 2, \"name\": \"t\", " T_DEPTS ", " T_DISTRICTS ", " T_FALLBACK
-	  ", \"rules\": []}", ORO_E_INVALID_VALUE, "oro_ruleset", 0, false },
-	{ "{\"oro_ruleset\": \"1\", \"name\": \"t\", " T_DEPTS ", " T_DISTRICTS ", " T_FALLBACK
-	  ", \"rules\": []}", ORO_E_WRONG_TYPE, "oro_ruleset", 0, false },
-	{ "{\"oro_ruleset\": 1, " T_DEPTS ", " T_DISTRICTS ", " T_FALLBACK ", \"rules\": []}",
-	  ORO_E_MISSING, "name", 0, false },
-	{ "{\"oro_ruleset\": 1, \"name\": 7, " T_DEPTS ", " T_DISTRICTS ", " T_FALLBACK
-	  ", \"rules\": []}", ORO_E_WRONG_TYPE, "name", 0, false },
-	{ "{" T_HEAD ", \"rules\": [], \"colour\": \"red\"}", ORO_E_UNKNOWN_FIELD, "colour", 0,
-	  false },
-	{ "{" T_HEAD ", \"description\": 5, \"rules\": []}", ORO_E_WRONG_TYPE, "description", 0,
-	  false },
-	{ "{" T_HEAD "}", ORO_E_MISSING, "rules", 0, false },
-	{ "{" T_HEAD ", \"rules\": {}}", ORO_E_WRONG_TYPE, "rules", 0, false },
-	/* departments */
-	{ "{\"oro_ruleset\": 1, \"name\": \"t\", " T_DISTRICTS ", " T_FALLBACK ", \"rules\": []}",
-	  ORO_E_MISSING, "departments", 0, false },
-	{ TOP("\"departments\": []", T_DISTRICTS, T_FALLBACK), RULES_E_EMPTY, "departments", 0,
-	  false },
-	{ TOP("\"departments\": {}", T_DISTRICTS, T_FALLBACK), ORO_E_WRONG_TYPE, "departments", 0,
-	  false },
-	{ TOP(D3("\"b\"", DEP("b", ""), DEP("c", "")), T_DISTRICTS, T_FALLBACK),
-	  ORO_E_WRONG_TYPE, "departments[0]", 0, false },
-	{ TOP(D3(DEP("a", ", \"colour\": 1"), DEP("b", ""), DEP("c", "")), T_DISTRICTS,
-	      T_FALLBACK), ORO_E_UNKNOWN_FIELD, "departments[0].colour", 0, false },
-	{ TOP(D3("{\"name\": \"N\"}", DEP("b", ""), DEP("c", "")), T_DISTRICTS, T_FALLBACK),
-	  ORO_E_MISSING, "departments[0].code", 0, false },
-	{ TOP(D3(DEP("a b", ""), DEP("b", ""), DEP("c", "")), T_DISTRICTS, T_FALLBACK),
-	  ORO_E_INVALID_VALUE, "departments[0].code", 0, false },
-	{ TOP(D3(DEP("", ""), DEP("b", ""), DEP("c", "")), T_DISTRICTS, T_FALLBACK),
-	  ORO_E_INVALID_VALUE, "departments[0].code", 0, false },
-	{ TOP(D3("{\"code\": \"a\"}", DEP("b", ""), DEP("c", "")), T_DISTRICTS, T_FALLBACK),
-	  ORO_E_MISSING, "departments[0].name", 0, false },
-	{ TOP(D3(DEP("a", ""), DEP("b", ""), DEP("b", "")), T_DISTRICTS, T_FALLBACK),
-	  RULES_E_DUPLICATE, "departments[2].code", 0, false },
-	{ TOP(D3(DEP("a", ", \"escalates_to\": \"zz\""), DEP("b", ""), DEP("c", "")), T_DISTRICTS,
-	      T_FALLBACK), ORO_E_INVALID_VALUE, "departments[0].escalates_to", 0, false },
-	{ TOP(D3(DEP("a", ", \"escalates_to\": 3"), DEP("b", ""), DEP("c", "")), T_DISTRICTS,
-	      T_FALLBACK), ORO_E_WRONG_TYPE, "departments[0].escalates_to", 0, false },
-	{ TOP(D3(DEP("a", ", \"escalates_to\": \"b\""), DEP("b", ", \"escalates_to\": \"c\""),
-		 DEP("c", ", \"escalates_to\": \"a\"")), T_DISTRICTS, T_FALLBACK),
-	  RULES_E_CYCLE, "departments[0].escalates_to", 0, false },
-	{ TOP(D3(DEP("a", ""), DEP("b", ", \"escalates_to\": \"b\""), DEP("c", "")), T_DISTRICTS,
-	      T_FALLBACK), RULES_E_CYCLE, "departments[1].escalates_to", 0, false },
-	{ TOP(D3(DEP("a", ", \"disclosure_basis_required\": \"yes\""), DEP("b", ""),
-		 DEP("c", "")), T_DISTRICTS, T_FALLBACK),
-	  ORO_E_WRONG_TYPE, "departments[0].disclosure_basis_required", 0, false },
-	/* districts */
-	{ TOP(T_DEPTS, "\"districts\": []", T_FALLBACK), RULES_E_EMPTY, "districts", 0, false },
-	{ TOP(T_DEPTS, "\"districts\": \"North\"", T_FALLBACK), ORO_E_WRONG_TYPE, "districts", 0,
-	  false },
-	{ TOP(T_DEPTS, "\"districts\": [\"North\", 2]", T_FALLBACK), ORO_E_WRONG_TYPE,
-	  "districts[1]", 0, false },
-	{ TOP(T_DEPTS, "\"districts\": [\"North\", \"\"]", T_FALLBACK), ORO_E_INVALID_VALUE,
-	  "districts[1]", 0, false },
-	{ TOP(T_DEPTS, "\"districts\": [\"North\", \"South\", \"North\"]", T_FALLBACK),
-	  RULES_E_DUPLICATE, "districts[2]", 0, false },
-	{ "{\"oro_ruleset\": 1, \"name\": \"t\", " T_DEPTS ", " T_FALLBACK ", \"rules\": []}",
-	  ORO_E_MISSING, "districts", 0, false },
-	/* fallback */
-	{ "{\"oro_ruleset\": 1, \"name\": \"t\", " T_DEPTS ", " T_DISTRICTS ", \"rules\": []}",
-	  ORO_E_MISSING, "fallback", 0, false },
-	{ TOP(T_DEPTS, T_DISTRICTS, "\"fallback\": \"c\""), ORO_E_WRONG_TYPE, "fallback", 0,
-	  false },
-	{ TOP(T_DEPTS, T_DISTRICTS,
-	      "\"fallback\": {\"department\": \"zz\", \"priority\": \"P2\", \"ack_within\": \"1d\"}"),
-	  ORO_E_INVALID_VALUE, "fallback.department", 0, false },
-	{ TOP(T_DEPTS, T_DISTRICTS, "\"fallback\": {\"priority\": \"P2\", \"ack_within\": \"1d\"}"),
-	  ORO_E_MISSING, "fallback.department", 0, false },
-	{ TOP(T_DEPTS, T_DISTRICTS,
-	      "\"fallback\": {\"department\": \"c\", \"priority\": \"P5\", \"ack_within\": \"1d\"}"),
-	  ORO_E_INVALID_VALUE, "fallback.priority", 0, false },
-	{ TOP(T_DEPTS, T_DISTRICTS,
-	      "\"fallback\": {\"department\": \"c\", \"priority\": \"P2\", \"ack_within\": \"soon\"}"),
-	  ORO_E_INVALID_VALUE, "fallback.ack_within", 0, false },
-	{ TOP(T_DEPTS, T_DISTRICTS, "\"fallback\": {\"department\": \"c\", \"priority\": \"P2\"}"),
-	  ORO_E_MISSING, "fallback.ack_within", 0, false },
-	{ TOP(T_DEPTS, T_DISTRICTS,
-	      "\"fallback\": {\"department\": \"c\", \"priority\": \"P2\", \"ack_within\": \"1d\","
-	      " \"view\": \"full\"}"),
-	  ORO_E_UNKNOWN_FIELD, "fallback.view", 0, false },
-	{ TOP(T_DEPTS, T_DISTRICTS,
-	      "\"fallback\": {\"department\": \"a\", \"priority\": \"P2\", \"ack_within\": \"1d\"}"),
-	  RULES_E_NO_BASIS, "fallback.disclosure_basis", 0, false },
-	/* rules: shape */
-	{ T_DOC("\"r1\""), ORO_E_WRONG_TYPE, "rules[0]", 1, false },
-	{ R1(", \"colour\": 1"), ORO_E_UNKNOWN_FIELD, "rules[0].colour", 1, false },
-	{ T_DOC("{\"recipients\": [" T_RC("b", "full") "], \"priority\": \"P1\", \"ack_within\": 60}"),
-	  ORO_E_MISSING, "rules[0].name", 1, false },
-	{ T_DOC("{\"name\": \"r 1\", \"recipients\": [" T_RC("b", "full")
-		"], \"priority\": \"P1\", \"ack_within\": 60}"),
-	  ORO_E_INVALID_VALUE, "rules[0].name", 1, false },
-	{ T_DOC(T_OK ", " T_OK), RULES_E_DUPLICATE, "rules[1].name", 2, false },
-	{ R1(", \"description\": 5"), ORO_E_WRONG_TYPE, "rules[0].description", 1, false },
-	{ R1(", \"final\": \"yes\""), ORO_E_WRONG_TYPE, "rules[0].final", 1, false },
-	/* conditions */
-	{ RW("[]"), ORO_E_WRONG_TYPE, "rules[0].when", 1, false },
-	{ RW("{\"colour\": [\"red\"]}"), ORO_E_UNKNOWN_FIELD, "rules[0].when.colour", 1, false },
-	{ RW("{\"category\": [\"gossip\"]}"), ORO_E_INVALID_VALUE, "rules[0].when.category[0]", 1,
-	  false },
-	{ RW("{\"category\": \"weapons\"}"), ORO_E_WRONG_TYPE, "rules[0].when.category", 1, false },
-	{ RW("{\"category\": []}"), RULES_E_EMPTY, "rules[0].when.category", 1, false },
-	{ RW("{\"category\": [\"weapons\", 3]}"), ORO_E_WRONG_TYPE, "rules[0].when.category[1]", 1,
-	  false },
-	{ RW("{\"urgency\": [\"now\"]}"), ORO_E_INVALID_VALUE, "rules[0].when.urgency[0]", 1,
-	  false },
-	{ RW("{\"subject_kind\": [\"person\"]}"), ORO_E_INVALID_VALUE,
-	  "rules[0].when.subject_kind[0]", 1, false },
-	{ RW("{\"setting\": [\"school\", \"beach\"]}"), ORO_E_INVALID_VALUE,
-	  "rules[0].when.setting[1]", 1, false },
-	{ RW("{\"age_band\": [\"13-19\"]}"), ORO_E_INVALID_VALUE, "rules[0].when.age_band[0]", 1,
-	  false },
-	{ RW("{\"district\": [\"East\"]}"), ORO_E_INVALID_VALUE, "rules[0].when.district[0]", 1,
-	  false },
-	{ RW("{\"association_grant\": [\"true\"]}"), ORO_E_INVALID_VALUE,
-	  "rules[0].when.association_grant[0]", 1, false },
-	{ RW("{\"age\": {}}"), ORO_E_MISSING, "rules[0].when.age", 1, false },
-	{ RW("{\"age\": [1, 2]}"), ORO_E_WRONG_TYPE, "rules[0].when.age", 1, false },
-	{ RW("{\"age\": {\"min\": \"5\"}}"), ORO_E_WRONG_TYPE, "rules[0].when.age.min", 1, false },
-	{ RW("{\"age\": {\"max\": 200}}"), ORO_E_OUT_OF_RANGE, "rules[0].when.age.max", 1, false },
-	{ RW("{\"age\": {\"min\": -1}}"), ORO_E_OUT_OF_RANGE, "rules[0].when.age.min", 1, false },
-	{ RW("{\"age\": {\"min\": 18, \"max\": 17}}"), ORO_E_OUT_OF_RANGE, "rules[0].when.age", 1,
-	  false },
-	{ RW("{\"age\": {\"min\": 1, \"from\": 2}}"), ORO_E_UNKNOWN_FIELD,
-	  "rules[0].when.age.from", 1, false },
-	{ RW("{\"any\": []}"), RULES_E_EMPTY, "rules[0].when.any", 1, false },
-	{ RW("{\"any\": [{\"urgency\": [\"acute\"]}, {\"kind\": [\"child\"]}]}"),
-	  ORO_E_UNKNOWN_FIELD, "rules[0].when.any[1].kind", 1, false },
-	{ RW("{\"any\": [{\"any\": [{\"setting\": [\"pool\"]}]}]}"), ORO_E_INVALID_VALUE,
-	  "rules[0].when.any[0].any[0].setting[0]", 1, false },
-	{ RW("{\"any\": [{\"any\": [{\"any\": [{\"any\": [{\"any\": [{\"any\": [{\"any\": [{\"any\":"
-	     " [{\"any\": [{}]}]}]}]}]}]}]}]}]}"),
-	  ORO_E_TOO_LONG, "rules[0].when.any[0].any[0].any[0].any[0].any[0].any[0].any[0].any[0].any",
-	  1, false },
-	/* recipients */
-	{ T_DOC("{\"name\": \"r1\", \"priority\": \"P1\", \"ack_within\": \"1h\"}"), ORO_E_MISSING,
-	  "rules[0].recipients", 1, false },
-	{ RR("[]"), RULES_E_EMPTY, "rules[0].recipients", 1, false },
-	{ RR("[\"b\"]"), ORO_E_WRONG_TYPE, "rules[0].recipients[0]", 1, false },
-	{ RR("[" T_RC("zz", "full") "]"), ORO_E_INVALID_VALUE, "rules[0].recipients[0].department",
-	  1, false },
-	{ RR("[{\"view\": \"full\"}]"), ORO_E_MISSING, "rules[0].recipients[0].department", 1,
-	  false },
-	{ RR("[" T_RC("b", "partial") "]"), ORO_E_INVALID_VALUE, "rules[0].recipients[0].view", 1,
-	  false },
-	{ RR("[{\"department\": \"b\"}]"), ORO_E_MISSING, "rules[0].recipients[0].view", 1, false },
-	{ RR("[" T_RC("b", "full") ", " T_RC("b", "notice") "]"), RULES_E_DUPLICATE,
-	  "rules[0].recipients[1].department", 1, false },
-	{ RR("[" T_RC("b", "full") ", " T_RC("a", "full") "]"), RULES_E_NO_BASIS,
-	  "rules[0].recipients[1].disclosure_basis", 1, false },
-	{ RR("[{\"department\": \"a\", \"view\": \"full\", \"disclosure_basis\": \"\"}]"),
-	  ORO_E_INVALID_VALUE, "rules[0].recipients[0].disclosure_basis", 1, false },
-	{ RR("[{\"department\": \"b\", \"view\": \"full\", \"priority\": \"P0\"}]"),
-	  ORO_E_UNKNOWN_FIELD, "rules[0].recipients[0].priority", 1, false },
-	/* priority and deadline */
-	{ T_DOC("{\"name\": \"r1\", \"recipients\": [" T_RC("b", "full") "], \"ack_within\": 60}"),
-	  ORO_E_MISSING, "rules[0].priority", 1, false },
-	{ RP("\"P4\"", "\"1h\""), ORO_E_INVALID_VALUE, "rules[0].priority", 1, false },
-	{ RP("\"p1\"", "\"1h\""), ORO_E_INVALID_VALUE, "rules[0].priority", 1, false },
-	{ RP("1", "\"1h\""), ORO_E_WRONG_TYPE, "rules[0].priority", 1, false },
-	{ T_DOC("{\"name\": \"r1\", \"recipients\": [" T_RC("b", "full") "], \"priority\": \"P1\"}"),
-	  ORO_E_MISSING, "rules[0].ack_within", 1, false },
-	{ RP("\"P1\"", "\"0m\""), ORO_E_OUT_OF_RANGE, "rules[0].ack_within", 1, false },
-	{ RP("\"P1\"", "0"), ORO_E_OUT_OF_RANGE, "rules[0].ack_within", 1, false },
-	{ RP("\"P1\"", "-60"), ORO_E_OUT_OF_RANGE, "rules[0].ack_within", 1, false },
-	{ RP("\"P1\"", "\"367d\""), ORO_E_OUT_OF_RANGE, "rules[0].ack_within", 1, false },
-	{ RP("\"P1\"", "\"-1h\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1, false },
-	{ RP("\"P1\"", "\"15 m\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1, false },
-	{ RP("\"P1\"", "\"15\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1, false },
-	{ RP("\"P1\"", "\"h\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1, false },
-	{ RP("\"P1\"", "\"1h30m\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1, false },
-	{ RP("\"P1\"", "\"4H\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1, false },
-	{ RP("\"P1\"", "\"99999999999999s\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1,
-	  false },
-	{ RP("\"P1\"", "1.5"), ORO_E_WRONG_TYPE, "rules[0].ack_within", 1, false },
-	{ RP("\"P1\"", "true"), ORO_E_WRONG_TYPE, "rules[0].ack_within", 1, false },
-	/* variants */
-	{ R1(", \"variants\": {}"), ORO_E_WRONG_TYPE, "rules[0].variants", 1, false },
-	{ R1(", \"variants\": [5]"), ORO_E_WRONG_TYPE, "rules[0].variants[0]", 1, false },
-	{ R1(", \"variants\": [{\"priority\": \"P0\"}]"), ORO_E_MISSING, "rules[0].variants[0].when",
-	  1, false },
-	{ R1(", \"variants\": [{\"when\": {}}]"), ORO_E_MISSING, "rules[0].variants[0]", 1, false },
-	{ R1(", \"variants\": [{\"when\": {}, \"priority\": \"P9\"}]"), ORO_E_INVALID_VALUE,
-	  "rules[0].variants[0].priority", 1, false },
-	{ R1(", \"variants\": [{\"when\": {}, \"ack_within\": \"0s\"}]"), ORO_E_OUT_OF_RANGE,
-	  "rules[0].variants[0].ack_within", 1, false },
-	{ R1(", \"variants\": [{\"when\": {\"urgency\": [\"soon\"]}, \"priority\": \"P0\"}]"),
-	  ORO_E_INVALID_VALUE, "rules[0].variants[0].when.urgency[0]", 1, false },
-	{ R1(", \"variants\": [{\"when\": {}, \"priority\": \"P0\", \"view\": \"full\"}]"),
-	  ORO_E_UNKNOWN_FIELD, "rules[0].variants[0].view", 1, false },
-	/* guidance */
-	{ R1(", \"guidance\": \"Ring 112\""), ORO_E_WRONG_TYPE, "rules[0].guidance", 1, false },
-	{ R1(", \"guidance\": {\"sv\": \"Ring\"}"), ORO_E_MISSING, "rules[0].guidance.en", 1, false },
-	{ R1(", \"guidance\": {\"sv\": \"\", \"en\": \"Call\"}"), ORO_E_INVALID_VALUE,
-	  "rules[0].guidance.sv", 1, false },
-	{ R1(", \"guidance\": {\"sv\": \"Ring\", \"en\": \"Call\", \"fi\": \"Soita\"}"),
-	  ORO_E_UNKNOWN_FIELD, "rules[0].guidance.fi", 1, false },
-	/* warnings: the ruleset stays valid */
-	{ T_DOC(T_RULE("stop", "{}", T_RC("b", "full"), "P1", "1h", ", \"final\": true") ", "
-		T_RULE("never", "{\"urgency\": [\"acute\"]}", T_RC("c", "full"), "P0", "1m", "")),
-	  RULES_E_UNREACHABLE, "rules[0].final", 1, true },
-	{ T_DOC(T_RULE("stop", "{\"any\": [{\"urgency\": [\"acute\"]}, {}]}", T_RC("b", "full"),
-		       "P1", "1h", ", \"final\": true") ", " T_OK),
-	  RULES_E_UNREACHABLE, "rules[0].final", 1, true },
-	{ T_DOC(T_RULE("stop", "{\"district\": [\"North\", \"South\"], \"urgency\": [\"acute\","
-		       " \"urgent\", \"concern\"]}", T_RC("b", "full"), "P1", "1h",
-		       ", \"final\": true") ", " T_OK),
-	  RULES_E_UNREACHABLE, "rules[0].final", 1, true },
-	{ RR("[{\"department\": \"b\", \"view\": \"notice\", \"disclosure_basis\": \"X\"}]"),
-	  RULES_E_IGNORED, "rules[0].recipients[0].disclosure_basis", 1, true },
+        /* JSON */
+        {"{", ORO_E_INVALID_JSON, "", 0, false},
+        {"", ORO_E_INVALID_JSON, "", 0, false},
+        {"{\"name\": \"a\", \"name\": \"b\"}", ORO_E_INVALID_JSON, "", 0, false},
+        {"{\"name\": \"\xff\"}", ORO_E_INVALID_UTF8, "", 0, false},
+        {"[]", ORO_E_WRONG_TYPE, "", 0, false},
+        /* top level */
+        {"{\"name\": \"t\", " T_DEPTS ", " T_DISTRICTS ", " T_FALLBACK ", \"rules\": []}", ORO_E_MISSING, "oro_ruleset",
+         0, false},
+        {"{\"oro_ruleset\": 2, \"name\": \"t\", " T_DEPTS ", " T_DISTRICTS ", " T_FALLBACK ", \"rules\": []}",
+         ORO_E_INVALID_VALUE, "oro_ruleset", 0, false},
+        {"{\"oro_ruleset\": \"1\", \"name\": \"t\", " T_DEPTS ", " T_DISTRICTS ", " T_FALLBACK ", \"rules\": []}",
+         ORO_E_WRONG_TYPE, "oro_ruleset", 0, false},
+        {"{\"oro_ruleset\": 1, " T_DEPTS ", " T_DISTRICTS ", " T_FALLBACK ", \"rules\": []}", ORO_E_MISSING, "name", 0,
+         false},
+        {"{\"oro_ruleset\": 1, \"name\": 7, " T_DEPTS ", " T_DISTRICTS ", " T_FALLBACK ", \"rules\": []}",
+         ORO_E_WRONG_TYPE, "name", 0, false},
+        {"{" T_HEAD ", \"rules\": [], \"colour\": \"red\"}", ORO_E_UNKNOWN_FIELD, "colour", 0, false},
+        {"{" T_HEAD ", \"description\": 5, \"rules\": []}", ORO_E_WRONG_TYPE, "description", 0, false},
+        {"{" T_HEAD "}", ORO_E_MISSING, "rules", 0, false},
+        {"{" T_HEAD ", \"rules\": {}}", ORO_E_WRONG_TYPE, "rules", 0, false},
+        /* departments */
+        {"{\"oro_ruleset\": 1, \"name\": \"t\", " T_DISTRICTS ", " T_FALLBACK ", \"rules\": []}", ORO_E_MISSING,
+         "departments", 0, false},
+        {TOP("\"departments\": []", T_DISTRICTS, T_FALLBACK), RULES_E_EMPTY, "departments", 0, false},
+        {TOP("\"departments\": {}", T_DISTRICTS, T_FALLBACK), ORO_E_WRONG_TYPE, "departments", 0, false},
+        {TOP(D3("\"b\"", DEP("b", ""), DEP("c", "")), T_DISTRICTS, T_FALLBACK), ORO_E_WRONG_TYPE, "departments[0]", 0,
+         false},
+        {TOP(D3(DEP("a", ", \"colour\": 1"), DEP("b", ""), DEP("c", "")), T_DISTRICTS, T_FALLBACK), ORO_E_UNKNOWN_FIELD,
+         "departments[0].colour", 0, false},
+        {TOP(D3("{\"name\": \"N\"}", DEP("b", ""), DEP("c", "")), T_DISTRICTS, T_FALLBACK), ORO_E_MISSING,
+         "departments[0].code", 0, false},
+        {TOP(D3(DEP("a b", ""), DEP("b", ""), DEP("c", "")), T_DISTRICTS, T_FALLBACK), ORO_E_INVALID_VALUE,
+         "departments[0].code", 0, false},
+        {TOP(D3(DEP("", ""), DEP("b", ""), DEP("c", "")), T_DISTRICTS, T_FALLBACK), ORO_E_INVALID_VALUE,
+         "departments[0].code", 0, false},
+        {TOP(D3("{\"code\": \"a\"}", DEP("b", ""), DEP("c", "")), T_DISTRICTS, T_FALLBACK), ORO_E_MISSING,
+         "departments[0].name", 0, false},
+        {TOP(D3(DEP("a", ""), DEP("b", ""), DEP("b", "")), T_DISTRICTS, T_FALLBACK), RULES_E_DUPLICATE,
+         "departments[2].code", 0, false},
+        {TOP(D3(DEP("a", ", \"escalates_to\": \"zz\""), DEP("b", ""), DEP("c", "")), T_DISTRICTS, T_FALLBACK),
+         ORO_E_INVALID_VALUE, "departments[0].escalates_to", 0, false},
+        {TOP(D3(DEP("a", ", \"escalates_to\": 3"), DEP("b", ""), DEP("c", "")), T_DISTRICTS, T_FALLBACK),
+         ORO_E_WRONG_TYPE, "departments[0].escalates_to", 0, false},
+        {TOP(D3(DEP("a", ", \"escalates_to\": \"b\""), DEP("b", ", \"escalates_to\": \"c\""),
+                DEP("c", ", \"escalates_to\": \"a\"")),
+             T_DISTRICTS, T_FALLBACK),
+         RULES_E_CYCLE, "departments[0].escalates_to", 0, false},
+        {TOP(D3(DEP("a", ""), DEP("b", ", \"escalates_to\": \"b\""), DEP("c", "")), T_DISTRICTS, T_FALLBACK),
+         RULES_E_CYCLE, "departments[1].escalates_to", 0, false},
+        {TOP(D3(DEP("a", ", \"disclosure_basis_required\": \"yes\""), DEP("b", ""), DEP("c", "")), T_DISTRICTS,
+             T_FALLBACK),
+         ORO_E_WRONG_TYPE, "departments[0].disclosure_basis_required", 0, false},
+        /* districts */
+        {TOP(T_DEPTS, "\"districts\": []", T_FALLBACK), RULES_E_EMPTY, "districts", 0, false},
+        {TOP(T_DEPTS, "\"districts\": \"North\"", T_FALLBACK), ORO_E_WRONG_TYPE, "districts", 0, false},
+        {TOP(T_DEPTS, "\"districts\": [\"North\", 2]", T_FALLBACK), ORO_E_WRONG_TYPE, "districts[1]", 0, false},
+        {TOP(T_DEPTS, "\"districts\": [\"North\", \"\"]", T_FALLBACK), ORO_E_INVALID_VALUE, "districts[1]", 0, false},
+        {TOP(T_DEPTS, "\"districts\": [\"North\", \"South\", \"North\"]", T_FALLBACK), RULES_E_DUPLICATE,
+         "districts[2]", 0, false},
+        {"{\"oro_ruleset\": 1, \"name\": \"t\", " T_DEPTS ", " T_FALLBACK ", \"rules\": []}", ORO_E_MISSING,
+         "districts", 0, false},
+        /* fallback */
+        {"{\"oro_ruleset\": 1, \"name\": \"t\", " T_DEPTS ", " T_DISTRICTS ", \"rules\": []}", ORO_E_MISSING,
+         "fallback", 0, false},
+        {TOP(T_DEPTS, T_DISTRICTS, "\"fallback\": \"c\""), ORO_E_WRONG_TYPE, "fallback", 0, false},
+        {TOP(T_DEPTS, T_DISTRICTS,
+             "\"fallback\": {\"department\": \"zz\", \"priority\": \"P2\", \"ack_within\": \"1d\"}"),
+         ORO_E_INVALID_VALUE, "fallback.department", 0, false},
+        {TOP(T_DEPTS, T_DISTRICTS, "\"fallback\": {\"priority\": \"P2\", \"ack_within\": \"1d\"}"), ORO_E_MISSING,
+         "fallback.department", 0, false},
+        {TOP(T_DEPTS, T_DISTRICTS,
+             "\"fallback\": {\"department\": \"c\", \"priority\": \"P5\", \"ack_within\": \"1d\"}"),
+         ORO_E_INVALID_VALUE, "fallback.priority", 0, false},
+        {TOP(T_DEPTS, T_DISTRICTS,
+             "\"fallback\": {\"department\": \"c\", \"priority\": \"P2\", \"ack_within\": \"soon\"}"),
+         ORO_E_INVALID_VALUE, "fallback.ack_within", 0, false},
+        {TOP(T_DEPTS, T_DISTRICTS, "\"fallback\": {\"department\": \"c\", \"priority\": \"P2\"}"), ORO_E_MISSING,
+         "fallback.ack_within", 0, false},
+        {TOP(T_DEPTS, T_DISTRICTS,
+             "\"fallback\": {\"department\": \"c\", \"priority\": \"P2\", \"ack_within\": \"1d\","
+             " \"view\": \"full\"}"),
+         ORO_E_UNKNOWN_FIELD, "fallback.view", 0, false},
+        {TOP(T_DEPTS, T_DISTRICTS,
+             "\"fallback\": {\"department\": \"a\", \"priority\": \"P2\", \"ack_within\": \"1d\"}"),
+         RULES_E_NO_BASIS, "fallback.disclosure_basis", 0, false},
+        /* rules: shape */
+        {T_DOC("\"r1\""), ORO_E_WRONG_TYPE, "rules[0]", 1, false},
+        {R1(", \"colour\": 1"), ORO_E_UNKNOWN_FIELD, "rules[0].colour", 1, false},
+        {T_DOC("{\"recipients\": [" T_RC("b", "full") "], \"priority\": \"P1\", \"ack_within\": 60}"), ORO_E_MISSING,
+         "rules[0].name", 1, false},
+        {T_DOC("{\"name\": \"r 1\", \"recipients\": [" T_RC("b",
+                                                            "full") "], \"priority\": \"P1\", \"ack_within\": 60}"),
+         ORO_E_INVALID_VALUE, "rules[0].name", 1, false},
+        {T_DOC(T_OK ", " T_OK), RULES_E_DUPLICATE, "rules[1].name", 2, false},
+        {R1(", \"description\": 5"), ORO_E_WRONG_TYPE, "rules[0].description", 1, false},
+        {R1(", \"final\": \"yes\""), ORO_E_WRONG_TYPE, "rules[0].final", 1, false},
+        /* conditions */
+        {RW("[]"), ORO_E_WRONG_TYPE, "rules[0].when", 1, false},
+        {RW("{\"colour\": [\"red\"]}"), ORO_E_UNKNOWN_FIELD, "rules[0].when.colour", 1, false},
+        {RW("{\"category\": [\"gossip\"]}"), ORO_E_INVALID_VALUE, "rules[0].when.category[0]", 1, false},
+        {RW("{\"category\": \"weapons\"}"), ORO_E_WRONG_TYPE, "rules[0].when.category", 1, false},
+        {RW("{\"category\": []}"), RULES_E_EMPTY, "rules[0].when.category", 1, false},
+        {RW("{\"category\": [\"weapons\", 3]}"), ORO_E_WRONG_TYPE, "rules[0].when.category[1]", 1, false},
+        {RW("{\"urgency\": [\"now\"]}"), ORO_E_INVALID_VALUE, "rules[0].when.urgency[0]", 1, false},
+        {RW("{\"subject_kind\": [\"person\"]}"), ORO_E_INVALID_VALUE, "rules[0].when.subject_kind[0]", 1, false},
+        {RW("{\"setting\": [\"school\", \"beach\"]}"), ORO_E_INVALID_VALUE, "rules[0].when.setting[1]", 1, false},
+        {RW("{\"age_band\": [\"13-19\"]}"), ORO_E_INVALID_VALUE, "rules[0].when.age_band[0]", 1, false},
+        {RW("{\"district\": [\"East\"]}"), ORO_E_INVALID_VALUE, "rules[0].when.district[0]", 1, false},
+        {RW("{\"association_grant\": [\"true\"]}"), ORO_E_INVALID_VALUE, "rules[0].when.association_grant[0]", 1,
+         false},
+        {RW("{\"age\": {}}"), ORO_E_MISSING, "rules[0].when.age", 1, false},
+        {RW("{\"age\": [1, 2]}"), ORO_E_WRONG_TYPE, "rules[0].when.age", 1, false},
+        {RW("{\"age\": {\"min\": \"5\"}}"), ORO_E_WRONG_TYPE, "rules[0].when.age.min", 1, false},
+        {RW("{\"age\": {\"max\": 200}}"), ORO_E_OUT_OF_RANGE, "rules[0].when.age.max", 1, false},
+        {RW("{\"age\": {\"min\": -1}}"), ORO_E_OUT_OF_RANGE, "rules[0].when.age.min", 1, false},
+        {RW("{\"age\": {\"min\": 18, \"max\": 17}}"), ORO_E_OUT_OF_RANGE, "rules[0].when.age", 1, false},
+        {RW("{\"age\": {\"min\": 1, \"from\": 2}}"), ORO_E_UNKNOWN_FIELD, "rules[0].when.age.from", 1, false},
+        {RW("{\"any\": []}"), RULES_E_EMPTY, "rules[0].when.any", 1, false},
+        {RW("{\"any\": [{\"urgency\": [\"acute\"]}, {\"kind\": [\"child\"]}]}"), ORO_E_UNKNOWN_FIELD,
+         "rules[0].when.any[1].kind", 1, false},
+        {RW("{\"any\": [{\"any\": [{\"setting\": [\"pool\"]}]}]}"), ORO_E_INVALID_VALUE,
+         "rules[0].when.any[0].any[0].setting[0]", 1, false},
+        {RW("{\"any\": [{\"any\": [{\"any\": [{\"any\": [{\"any\": [{\"any\": [{\"any\": [{\"any\":"
+            " [{\"any\": [{}]}]}]}]}]}]}]}]}]}"),
+         ORO_E_TOO_LONG, "rules[0].when.any[0].any[0].any[0].any[0].any[0].any[0].any[0].any[0].any", 1, false},
+        /* recipients */
+        {T_DOC("{\"name\": \"r1\", \"priority\": \"P1\", \"ack_within\": \"1h\"}"), ORO_E_MISSING,
+         "rules[0].recipients", 1, false},
+        {RR("[]"), RULES_E_EMPTY, "rules[0].recipients", 1, false},
+        {RR("[\"b\"]"), ORO_E_WRONG_TYPE, "rules[0].recipients[0]", 1, false},
+        {RR("[" T_RC("zz", "full") "]"), ORO_E_INVALID_VALUE, "rules[0].recipients[0].department", 1, false},
+        {RR("[{\"view\": \"full\"}]"), ORO_E_MISSING, "rules[0].recipients[0].department", 1, false},
+        {RR("[" T_RC("b", "partial") "]"), ORO_E_INVALID_VALUE, "rules[0].recipients[0].view", 1, false},
+        {RR("[{\"department\": \"b\"}]"), ORO_E_MISSING, "rules[0].recipients[0].view", 1, false},
+        {RR("[" T_RC("b", "full") ", " T_RC("b", "notice") "]"), RULES_E_DUPLICATE, "rules[0].recipients[1].department",
+         1, false},
+        {RR("[" T_RC("b", "full") ", " T_RC("a", "full") "]"), RULES_E_NO_BASIS,
+         "rules[0].recipients[1].disclosure_basis", 1, false},
+        {RR("[{\"department\": \"a\", \"view\": \"full\", \"disclosure_basis\": \"\"}]"), ORO_E_INVALID_VALUE,
+         "rules[0].recipients[0].disclosure_basis", 1, false},
+        {RR("[{\"department\": \"b\", \"view\": \"full\", \"priority\": \"P0\"}]"), ORO_E_UNKNOWN_FIELD,
+         "rules[0].recipients[0].priority", 1, false},
+        /* priority and deadline */
+        {T_DOC("{\"name\": \"r1\", \"recipients\": [" T_RC("b", "full") "], \"ack_within\": 60}"), ORO_E_MISSING,
+         "rules[0].priority", 1, false},
+        {RP("\"P4\"", "\"1h\""), ORO_E_INVALID_VALUE, "rules[0].priority", 1, false},
+        {RP("\"p1\"", "\"1h\""), ORO_E_INVALID_VALUE, "rules[0].priority", 1, false},
+        {RP("1", "\"1h\""), ORO_E_WRONG_TYPE, "rules[0].priority", 1, false},
+        {T_DOC("{\"name\": \"r1\", \"recipients\": [" T_RC("b", "full") "], \"priority\": \"P1\"}"), ORO_E_MISSING,
+         "rules[0].ack_within", 1, false},
+        {RP("\"P1\"", "\"0m\""), ORO_E_OUT_OF_RANGE, "rules[0].ack_within", 1, false},
+        {RP("\"P1\"", "0"), ORO_E_OUT_OF_RANGE, "rules[0].ack_within", 1, false},
+        {RP("\"P1\"", "-60"), ORO_E_OUT_OF_RANGE, "rules[0].ack_within", 1, false},
+        {RP("\"P1\"", "\"367d\""), ORO_E_OUT_OF_RANGE, "rules[0].ack_within", 1, false},
+        {RP("\"P1\"", "\"-1h\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1, false},
+        {RP("\"P1\"", "\"15 m\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1, false},
+        {RP("\"P1\"", "\"15\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1, false},
+        {RP("\"P1\"", "\"h\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1, false},
+        {RP("\"P1\"", "\"1h30m\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1, false},
+        {RP("\"P1\"", "\"4H\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1, false},
+        {RP("\"P1\"", "\"99999999999999s\""), ORO_E_INVALID_VALUE, "rules[0].ack_within", 1, false},
+        {RP("\"P1\"", "1.5"), ORO_E_WRONG_TYPE, "rules[0].ack_within", 1, false},
+        {RP("\"P1\"", "true"), ORO_E_WRONG_TYPE, "rules[0].ack_within", 1, false},
+        /* variants */
+        {R1(", \"variants\": {}"), ORO_E_WRONG_TYPE, "rules[0].variants", 1, false},
+        {R1(", \"variants\": [5]"), ORO_E_WRONG_TYPE, "rules[0].variants[0]", 1, false},
+        {R1(", \"variants\": [{\"priority\": \"P0\"}]"), ORO_E_MISSING, "rules[0].variants[0].when", 1, false},
+        {R1(", \"variants\": [{\"when\": {}}]"), ORO_E_MISSING, "rules[0].variants[0]", 1, false},
+        {R1(", \"variants\": [{\"when\": {}, \"priority\": \"P9\"}]"), ORO_E_INVALID_VALUE,
+         "rules[0].variants[0].priority", 1, false},
+        {R1(", \"variants\": [{\"when\": {}, \"ack_within\": \"0s\"}]"), ORO_E_OUT_OF_RANGE,
+         "rules[0].variants[0].ack_within", 1, false},
+        {R1(", \"variants\": [{\"when\": {\"urgency\": [\"soon\"]}, \"priority\": \"P0\"}]"), ORO_E_INVALID_VALUE,
+         "rules[0].variants[0].when.urgency[0]", 1, false},
+        {R1(", \"variants\": [{\"when\": {}, \"priority\": \"P0\", \"view\": \"full\"}]"), ORO_E_UNKNOWN_FIELD,
+         "rules[0].variants[0].view", 1, false},
+        /* guidance */
+        {R1(", \"guidance\": \"Ring 112\""), ORO_E_WRONG_TYPE, "rules[0].guidance", 1, false},
+        {R1(", \"guidance\": {\"sv\": \"Ring\"}"), ORO_E_MISSING, "rules[0].guidance.en", 1, false},
+        {R1(", \"guidance\": {\"sv\": \"\", \"en\": \"Call\"}"), ORO_E_INVALID_VALUE, "rules[0].guidance.sv", 1, false},
+        {R1(", \"guidance\": {\"sv\": \"Ring\", \"en\": \"Call\", \"fi\": \"Soita\"}"), ORO_E_UNKNOWN_FIELD,
+         "rules[0].guidance.fi", 1, false},
+        /* warnings: the ruleset stays valid */
+        {T_DOC(T_RULE("stop", "{}", T_RC("b", "full"), "P1", "1h", ", \"final\": true") ", " T_RULE(
+                 "never", "{\"urgency\": [\"acute\"]}", T_RC("c", "full"), "P0", "1m", "")),
+         RULES_E_UNREACHABLE, "rules[0].final", 1, true},
+        {T_DOC(T_RULE("stop", "{\"any\": [{\"urgency\": [\"acute\"]}, {}]}", T_RC("b", "full"), "P1", "1h",
+                      ", \"final\": true") ", " T_OK),
+         RULES_E_UNREACHABLE, "rules[0].final", 1, true},
+        {T_DOC(T_RULE("stop",
+                      "{\"district\": [\"North\", \"South\"], \"urgency\": [\"acute\","
+                      " \"urgent\", \"concern\"]}",
+                      T_RC("b", "full"), "P1", "1h", ", \"final\": true") ", " T_OK),
+         RULES_E_UNREACHABLE, "rules[0].final", 1, true},
+        {RR("[{\"department\": \"b\", \"view\": \"notice\", \"disclosure_basis\": \"X\"}]"), RULES_E_IGNORED,
+         "rules[0].recipients[0].disclosure_basis", 1, true},
 };
 
 /* Each bad document gives (at least) the expected finding, with rule
@@ -1153,7 +1161,7 @@ static void test_validation_table(void **state)
 	(void)state;
 	for (i = 0; i < NELEM(bad_cases); i++) {
 		const struct bad_case *c = &bad_cases[i];
-		struct rules_diags d = { NULL, 0, 0 };
+		struct rules_diags d = {NULL, 0, 0};
 		struct ruleset *rs = ruleset_parse(c->doc, strlen(c->doc), &d);
 		bool found = false;
 
@@ -1175,7 +1183,7 @@ static void test_validation_table(void **state)
 		if (!found) {
 			for (j = 0; j < d.count; j++)
 				fprintf(stderr, "  got %s %s %s\n", d.items[j].code, d.items[j].field,
-					d.items[j].message);
+				        d.items[j].message);
 			fail_msg("case %zu: no %s at \"%s\" in %s", i, c->code, c->field, c->doc);
 		}
 		if (c->warning) {
@@ -1194,31 +1202,35 @@ static void test_validation_table(void **state)
 static void test_validation_collects_all(void **state)
 {
 	static const char doc[] =
-		"{\"oro_ruleset\": 1, \"name\": \"t\", \"colour\": 1,"
-		" \"departments\": [" DEP("a", ", \"disclosure_basis_required\": true") ", "
-		DEP("a", "") ", " DEP("c", ", \"escalates_to\": \"nowhere\"") "],"
-		" \"districts\": [\"North\"],"
-		" \"fallback\": {\"department\": \"x\", \"priority\": \"P2\", \"ack_within\": \"1d\"},"
-		" \"rules\": ["
-		T_RULE("one", "{\"category\": [\"gossip\"]}", T_RC("a", "full"), "P0", "0s", "") ", "
-		T_RULE("one", "{}", T_RC("q", "notice"), "P7", "1h", "") "]}";
+	        "{\"oro_ruleset\": 1, \"name\": \"t\", \"colour\": 1,"
+	        " \"departments\": [" DEP("a", ", \"disclosure_basis_required\": true") ", " DEP("a", "") ", " DEP(
+	                "c",
+	                ", \"escalates_to\": \"nowhere\"") "],"
+	                                                   " \"districts\": [\"North\"],"
+	                                                   " \"fallback\": {\"department\": \"x\", \"priority\": "
+	                                                   "\"P2\", \"ack_within\": \"1d\"},"
+	                                                   " \"rules\": [" T_RULE("one", "{\"category\": [\"gossip\"]}",
+	                                                                          T_RC("a", "full"), "P0", "0s",
+	                                                                          "") ", " T_RULE("one", "{}",
+	                                                                                          T_RC("q", "notice"),
+	                                                                                          "P7", "1h", "") "]}";
 	static const struct {
 		const char *code, *field;
 		int rule;
 		const char *rule_name;
 	} want[] = {
-		{ ORO_E_UNKNOWN_FIELD, "colour", 0, "" },
-		{ RULES_E_DUPLICATE, "departments[1].code", 0, "" },
-		{ ORO_E_INVALID_VALUE, "departments[2].escalates_to", 0, "" },
-		{ ORO_E_INVALID_VALUE, "fallback.department", 0, "" },
-		{ ORO_E_INVALID_VALUE, "rules[0].when.category[0]", 1, "one" },
-		{ RULES_E_NO_BASIS, "rules[0].recipients[0].disclosure_basis", 1, "one" },
-		{ ORO_E_OUT_OF_RANGE, "rules[0].ack_within", 1, "one" },
-		{ RULES_E_DUPLICATE, "rules[1].name", 2, "one" },
-		{ ORO_E_INVALID_VALUE, "rules[1].recipients[0].department", 2, "one" },
-		{ ORO_E_INVALID_VALUE, "rules[1].priority", 2, "one" },
+	        {ORO_E_UNKNOWN_FIELD, "colour", 0, ""},
+	        {RULES_E_DUPLICATE, "departments[1].code", 0, ""},
+	        {ORO_E_INVALID_VALUE, "departments[2].escalates_to", 0, ""},
+	        {ORO_E_INVALID_VALUE, "fallback.department", 0, ""},
+	        {ORO_E_INVALID_VALUE, "rules[0].when.category[0]", 1, "one"},
+	        {RULES_E_NO_BASIS, "rules[0].recipients[0].disclosure_basis", 1, "one"},
+	        {ORO_E_OUT_OF_RANGE, "rules[0].ack_within", 1, "one"},
+	        {RULES_E_DUPLICATE, "rules[1].name", 2, "one"},
+	        {ORO_E_INVALID_VALUE, "rules[1].recipients[0].department", 2, "one"},
+	        {ORO_E_INVALID_VALUE, "rules[1].priority", 2, "one"},
 	};
-	struct rules_diags d = { NULL, 0, 0 };
+	struct rules_diags d = {NULL, 0, 0};
 	struct ruleset *rs = ruleset_parse(doc, strlen(doc), &d);
 	struct oro_error err;
 	json_t *j, *e;
@@ -1228,8 +1240,7 @@ static void test_validation_collects_all(void **state)
 	assert_null(rs);
 	if (d.count != NELEM(want)) {
 		for (i = 0; i < d.count; i++)
-			fprintf(stderr, "  %s %s %s\n", d.items[i].code, d.items[i].field,
-				d.items[i].message);
+			fprintf(stderr, "  %s %s %s\n", d.items[i].code, d.items[i].field, d.items[i].message);
 		fail_msg("%zu findings, want %zu", d.count, NELEM(want));
 	}
 	assert_int_equal(d.errors, NELEM(want));
@@ -1273,9 +1284,9 @@ static void test_validation_collects_all(void **state)
  * diags accumulate across calls. */
 static void test_warnings_and_first_error(void **state)
 {
-	static const char doc[] = T_DOC(
-		T_RULE("stop", "{}", T_RC("b", "full"), "P1", "1h", ", \"final\": true") ", " T_OK);
-	struct rules_diags d = { NULL, 0, 0 };
+	static const char doc[] =
+	        T_DOC(T_RULE("stop", "{}", T_RC("b", "full"), "P1", "1h", ", \"final\": true") ", " T_OK);
+	struct rules_diags d = {NULL, 0, 0};
 	struct ruleset *rs = ruleset_parse(doc, strlen(doc), &d);
 	struct oro_error err;
 	json_t *j;
@@ -1288,8 +1299,7 @@ static void test_warnings_and_first_error(void **state)
 	rules_diags_first_error(&d, &err);
 	assert_false(oro_error_isset(&err));
 	j = rules_diags_to_json(&d);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "severity")),
-			    "warning");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "severity")), "warning");
 	json_decref(j);
 	ruleset_destroy(&rs);
 
@@ -1307,7 +1317,7 @@ static void test_warnings_and_first_error(void **state)
 /* A file that cannot be read is one "io" error. */
 static void test_load_file_io(void **state)
 {
-	struct rules_diags d = { NULL, 0, 0 };
+	struct rules_diags d = {NULL, 0, 0};
 
 	(void)state;
 	assert_null(ruleset_load_file("tests/unit/data/no-such-file.json", &d));
@@ -1328,22 +1338,21 @@ static void test_limits(void **state)
 		int depts, districts, rules;
 		const char *field; /* NULL: valid */
 	} cases[] = {
-		{ RULES_MAX_DEPARTMENTS, RULES_MAX_DISTRICTS, 100, NULL },
-		{ RULES_MAX_DEPARTMENTS + 1, 2, 1, "departments" },
-		{ 3, RULES_MAX_DISTRICTS + 1, 1, "districts" },
-		{ 3, 2, RULES_MAX_RULES, NULL },
-		{ 3, 2, RULES_MAX_RULES + 1, "rules" },
+	        {RULES_MAX_DEPARTMENTS, RULES_MAX_DISTRICTS, 100, NULL},
+	        {RULES_MAX_DEPARTMENTS + 1, 2, 1, "departments"},
+	        {3, RULES_MAX_DISTRICTS + 1, 1, "districts"},
+	        {3, 2, RULES_MAX_RULES, NULL},
+	        {3, 2, RULES_MAX_RULES + 1, "rules"},
 	};
 	size_t i;
 	int k;
 
 	(void)state;
 	for (i = 0; i < NELEM(cases); i++) {
-		json_t *doc = json_pack("{s:i, s:s, s:[], s:[], s:{s:s, s:s, s:s}, s:[]}",
-					"oro_ruleset", 1, "name", "limits", "departments",
-					"districts", "fallback", "department", "d0", "priority",
-					"P2", "ack_within", "1d", "rules");
-		struct rules_diags d = { NULL, 0, 0 };
+		json_t *doc = json_pack("{s:i, s:s, s:[], s:[], s:{s:s, s:s, s:s}, s:[]}", "oro_ruleset", 1, "name",
+		                        "limits", "departments", "districts", "fallback", "department", "d0",
+		                        "priority", "P2", "ack_within", "1d", "rules");
+		struct rules_diags d = {NULL, 0, 0};
 		struct ruleset *rs;
 		char *text;
 
@@ -1352,7 +1361,7 @@ static void test_limits(void **state)
 
 			snprintf(code, sizeof code, "d%d", k);
 			json_array_append_new(json_object_get(doc, "departments"),
-					      json_pack("{s:s, s:s}", "code", code, "name", code));
+			                      json_pack("{s:s, s:s}", "code", code, "name", code));
 		}
 		for (k = 0; k < cases[i].districts; k++) {
 			char name[32];
@@ -1366,12 +1375,10 @@ static void test_limits(void **state)
 			snprintf(name, sizeof name, "rule-%d", k);
 			snprintf(dist, sizeof dist, "District %d", k % cases[i].districts);
 			snprintf(dept, sizeof dept, "d%d", k % cases[i].depts);
-			json_array_append_new(
-				json_object_get(doc, "rules"),
-				json_pack("{s:s, s:{s:[s]}, s:[{s:s, s:s}], s:s, s:s}", "name",
-					  name, "when", "district", dist, "recipients",
-					  "department", dept, "view", "full", "priority", "P2",
-					  "ack_within", "1h"));
+			json_array_append_new(json_object_get(doc, "rules"),
+			                      json_pack("{s:s, s:{s:[s]}, s:[{s:s, s:s}], s:s, s:s}", "name", name,
+			                                "when", "district", dist, "recipients", "department", dept,
+			                                "view", "full", "priority", "P2", "ack_within", "1h"));
 		}
 		text = json_dumps(doc, 0);
 		rs = ruleset_parse(text, strlen(text), &d);
@@ -1386,9 +1393,10 @@ static void test_limits(void **state)
 				/* the last district is bit 63 of the mask */
 				memset(&r, 0, sizeof r);
 				snprintf(concern, sizeof concern,
-					 "{\"category\": \"other\", \"urgency\": \"concern\","
-					 " \"subject\": {\"kind\": \"adult\"}, \"setting\": \"online\","
-					 " \"district\": \"District %d\"}", RULES_MAX_DISTRICTS - 1);
+				         "{\"category\": \"other\", \"urgency\": \"concern\","
+				         " \"subject\": {\"kind\": \"adult\"}, \"setting\": \"online\","
+				         " \"district\": \"District %d\"}",
+				         RULES_MAX_DISTRICTS - 1);
 				route_of(rs, concern, &r);
 				assert_int_equal(r.n_matched, 100 / RULES_MAX_DISTRICTS);
 				assert_int_equal(r.matched[0], RULES_MAX_DISTRICTS);
@@ -1412,14 +1420,13 @@ static void test_limits(void **state)
 static void test_test_cases_shape(void **state)
 {
 	json_error_t jerr;
-	json_t *cases = json_loads(
-		"[" CONCERN("travel_conflict_zone", "concern", "{\"kind\": \"child\", \"age\": 15}",
-			    "school", "") ","
-		" {\"category\": \"gossip\"},"
-		" 7,"
-		" " CONCERN("other", "concern", "{\"kind\": \"group\"}", "online",
-			    ", \"colour\": 1") "]",
-		0, &jerr);
+	json_t *cases = json_loads("[" CONCERN("travel_conflict_zone", "concern", "{\"kind\": \"child\", \"age\": 15}",
+	                                       "school", "") ","
+	                                                     " {\"category\": \"gossip\"},"
+	                                                     " 7,"
+	                                                     " " CONCERN("other", "concern", "{\"kind\": \"group\"}",
+	                                                                 "online", ", \"colour\": 1") "]",
+	                           0, &jerr);
 	json_t *out, *e, *rc;
 	const char *key;
 	json_t *v;
@@ -1433,11 +1440,11 @@ static void test_test_cases_shape(void **state)
 	e = json_array_get(out, 0);
 	assert_int_equal(json_object_size(e), 4);
 	assert_true(json_is_array(json_object_get(e, "matched_rules")));
-	assert_int_equal(json_integer_value(json_array_get(json_object_get(e, "matched_rules"), 1)),
-			 6);
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(e, "matched_rules"), 1)), 6);
 	assert_true(json_is_false(json_object_get(e, "fallback")));
 	assert_int_equal(json_array_size(json_object_get(e, "recipients")), 5);
-	json_array_foreach(json_object_get(e, "recipients"), i, rc) {
+	json_array_foreach(json_object_get(e, "recipients"), i, rc)
+	{
 		assert_int_equal(json_object_size(rc), 5);
 		assert_true(json_is_string(json_object_get(rc, "department")));
 		assert_true(json_is_string(json_object_get(rc, "view")));
@@ -1453,16 +1460,15 @@ static void test_test_cases_shape(void **state)
 	assert_int_equal(json_integer_value(json_object_get(rc, "ack_within")), 4 * HOUR);
 	assert_string_equal(json_string_value(json_object_get(rc, "disclosure_basis")), B_CRIME);
 	assert_int_equal(json_array_size(json_object_get(e, "guidance")), 3);
-	json_array_foreach(json_object_get(e, "guidance"), i, v) {
+	json_array_foreach(json_object_get(e, "guidance"), i, v)
+	{
 		assert_int_equal(json_object_size(v), 2);
-		json_object_foreach(v, key, rc)
-			assert_true(json_is_string(rc));
+		json_object_foreach(v, key, rc) assert_true(json_is_string(rc));
 	}
 
 	for (i = 1; i < 4; i++) {
-		static const char *const codes[] = { NULL, ORO_E_INVALID_VALUE, ORO_E_WRONG_TYPE,
-						     ORO_E_UNKNOWN_FIELD };
-		static const char *const fields[] = { NULL, "category", "", "colour" };
+		static const char *const codes[] = {NULL, ORO_E_INVALID_VALUE, ORO_E_WRONG_TYPE, ORO_E_UNKNOWN_FIELD};
+		static const char *const fields[] = {NULL, "category", "", "colour"};
 
 		e = json_array_get(out, i);
 		assert_int_equal(json_object_size(e), 1);
@@ -1516,7 +1522,7 @@ static void test_test_cases_golden(void **state)
  * when a key is cut inside a character or holds control characters. */
 static void test_diags_utf8(void **state)
 {
-	struct rules_diags d = { NULL, 0, 0 };
+	struct rules_diags d = {NULL, 0, 0};
 	struct oro_error err;
 	json_t *j, *cases, *out;
 	char key[200], *doc;
@@ -1560,9 +1566,9 @@ static void test_diags_utf8(void **state)
 	cases = json_pack("[{s:i}]", key, 1);
 	out = rules_test_cases(solna, cases);
 	assert_int_equal(json_array_size(out), 1);
-	assert_string_equal(json_string_value(json_object_get(
-				    json_object_get(json_array_get(out, 0), "error"), "code")),
-			    ORO_E_UNKNOWN_FIELD);
+	assert_string_equal(
+	        json_string_value(json_object_get(json_object_get(json_array_get(out, 0), "error"), "code")),
+	        ORO_E_UNKNOWN_FIELD);
 	json_decref(out);
 	json_decref(cases);
 }
@@ -1592,26 +1598,26 @@ static void test_json_small(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_solna_table),
-		cmocka_unit_test(test_solna_shape),
-		cmocka_unit_test(test_acute_guidance_first),
-		cmocka_unit_test(test_solna_invariants),
-		cmocka_unit_test(test_route_warm),
-		cmocka_unit_test(test_final),
-		cmocka_unit_test(test_conditions),
-		cmocka_unit_test(test_merge),
-		cmocka_unit_test(test_fallback_basis),
-		cmocka_unit_test(test_no_rules),
-		cmocka_unit_test(test_durations),
-		cmocka_unit_test(test_validation_table),
-		cmocka_unit_test(test_validation_collects_all),
-		cmocka_unit_test(test_warnings_and_first_error),
-		cmocka_unit_test(test_load_file_io),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_test_cases_shape),
-		cmocka_unit_test(test_test_cases_golden),
-		cmocka_unit_test(test_diags_utf8),
-		cmocka_unit_test(test_json_small),
+	        cmocka_unit_test(test_solna_table),
+	        cmocka_unit_test(test_solna_shape),
+	        cmocka_unit_test(test_acute_guidance_first),
+	        cmocka_unit_test(test_solna_invariants),
+	        cmocka_unit_test(test_route_warm),
+	        cmocka_unit_test(test_final),
+	        cmocka_unit_test(test_conditions),
+	        cmocka_unit_test(test_merge),
+	        cmocka_unit_test(test_fallback_basis),
+	        cmocka_unit_test(test_no_rules),
+	        cmocka_unit_test(test_durations),
+	        cmocka_unit_test(test_validation_table),
+	        cmocka_unit_test(test_validation_collects_all),
+	        cmocka_unit_test(test_warnings_and_first_error),
+	        cmocka_unit_test(test_load_file_io),
+	        cmocka_unit_test(test_limits),
+	        cmocka_unit_test(test_test_cases_shape),
+	        cmocka_unit_test(test_test_cases_golden),
+	        cmocka_unit_test(test_diags_utf8),
+	        cmocka_unit_test(test_json_small),
 	};
 
 	return cmocka_run_group_tests(tests, setup_solna, teardown_solna);
