@@ -40,6 +40,8 @@
 #include "strategy.h"
 #include "wire.h"
 
+#define CLIENT_MAX_REPLY (16 * 1024 * 1024)
+
 enum exit_code { EXIT_DONE = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNAVAILABLE = 3 };
 
 static struct service svc = {
@@ -118,7 +120,8 @@ static void *client_socket(const char *endpoint)
 {
 	void *s = zmq_socket(svc.zmq, ZMQ_DEALER);
 	int zero = 0;
-	int64_t max = svc.cfg.max_message_size;
+	/* replies (an inbox of 1000 deliveries) may exceed what the daemons accept */
+	int64_t max = CLIENT_MAX_REPLY;
 
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
 	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof max);
@@ -387,7 +390,6 @@ static int cmd_report(int argc, char **argv)
 	if (file != NULL) {
 		size_t len;
 		char *text;
-		json_error_t jerr;
 
 		for (size_t i = 0; i < N_REPORT_FIELDS; i++)
 			if (values[i] != NULL)
@@ -395,22 +397,17 @@ static int cmd_report(int argc, char **argv)
 		text = read_file(file, &len);
 		if (text == NULL)
 			usage_error("cannot read %s: %s", file, strerror(errno));
-		doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+		rc = concern_parse(text, len, &c, &err);
 		free(text);
-		if (doc == NULL) {
-			oro_error_set(&err, ORO_E_INVALID_JSON, "", "%s line %d column %d: %s", file, jerr.line,
-				      jerr.column, jerr.text);
-			return report_error(&err);
-		}
 	} else {
 		doc = report_doc_from_flags(values);
-	}
-	if (concern_from_json(doc, &c, &err) < 0 || (!no_check && concern_validate(&c, NULL, 0, &err) < 0)) {
+		rc = concern_from_json(doc, &c, &err);
 		json_decref(doc);
+	}
+	if (rc < 0 || (!no_check && concern_validate(&c, NULL, 0, &err) < 0)) {
 		concern_clear(&c);
 		return report_error(&err);
 	}
-	json_decref(doc);
 	c.reporter_principal = xstrdup(my_principal());
 
 	Oro__Envelope env, *reply;
@@ -803,7 +800,12 @@ static int inbox_follow(bool ack, long max, long for_s)
 			}
 			unconfirmed--;
 			break;
-		default: /* Subscribed: the heartbeat's answer */
+		case ORO__ENVELOPE__BODY_SUBSCRIBED:
+			/* the heartbeat's answer; the server says how often it wants one */
+			if (env->subscribed->has_heartbeat_ms && env->subscribed->heartbeat_ms >= 100)
+				hb = (int)env->subscribed->heartbeat_ms;
+			break;
+		default:
 			break;
 		}
 		wire_envelope_free(&env);

@@ -53,6 +53,8 @@ static bool wire_check_message(const ProtobufCMessage *m, const char *path, stru
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		char sub[96];
 
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING)
+			continue; /* scalars carry nothing to check */
 		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
 			if (*(const uint32_t *)(const void *)(base + f->quantifier_offset) != f->id)
 				continue;

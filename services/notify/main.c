@@ -110,9 +110,13 @@ struct notify {
 	bool ready;
 };
 
-/* Fill d (and its sub-messages) from row of res; strings borrowed from res. */
-static void delivery_from_row(const struct db_result *res, int row, Oro__Delivery *d, Oro__Subject *s,
-			      Oro__Reporter *rep)
+/*
+ * Fill d (and its sub-messages) from row of res; strings borrowed from res.
+ * With content false, or for a notice delivery, only the de-identified
+ * fields are filled.
+ */
+static void delivery_from_row(const struct db_result *res, int row, bool content, Oro__Delivery *d,
+			      Oro__Subject *s, Oro__Reporter *rep)
 {
 #define V(col) ((char *)db_result_value(res, row, (col)))
 	oro__delivery__init(d);
@@ -134,7 +138,7 @@ static void delivery_from_row(const struct db_result *res, int row, Oro__Deliver
 	d->acknowledged_at = V(COL_ACKED_AT);
 	d->acknowledged_by = V(COL_ACKED_BY);
 	/* The full view only: everything beyond the de-identified notice. */
-	if (strcmp(d->view, "full") != 0)
+	if (!content || strcmp(d->view, "full") != 0)
 		return;
 	d->disclosure_basis = V(COL_BASIS);
 	d->association_grant = V(COL_GRANT);
@@ -167,7 +171,7 @@ static bool send_delivery(struct notify *n, const struct wire_peer *peer, const 
 	Oro__Subject s;
 	Oro__Reporter rep;
 
-	delivery_from_row(res, row, &d, &s, &rep);
+	delivery_from_row(res, row, true, &d, &s, &rep);
 	wire_envelope_init(&env);
 	env.request_id = (char *)request_id;
 	env.body_case = ORO__ENVELOPE__BODY_DELIVERY;
@@ -530,10 +534,8 @@ static void handle_inbox(struct notify *n, const struct wire_peer *peer, const c
 	wire_envelope_init(&env);
 	oro__inbox__init(&inbox);
 	for (int i = 0; i < rows; i++) {
-		delivery_from_row(res, i, &items[i], &s, &rep);
 		/* a list shows notice-level fields only, whatever the view */
-		items[i].subject = NULL;
-		items[i].reporter = NULL;
+		delivery_from_row(res, i, false, &items[i], &s, &rep);
 		ptrs[i] = &items[i];
 	}
 	inbox.department = m->department;
