@@ -17,7 +17,7 @@
 
 const struct config_key config_keys[] = {
 	{ "database", CONFIG_STRING, KEY(database), "dbname=oro", 0, 0, CFG_DAEMONS | CFG_CLIENT,
-	  "libpq connection string of the record (daemons; `oro rules import`)" },
+	  "libpq connection string of the record (daemons; the strategy owner's commands rules, explain, stats)" },
 	{ "intake_endpoint", CONFIG_STRING, KEY(intake_endpoint), "tcp://127.0.0.1:7501", 0, 0,
 	  CFG_INTAKE | CFG_CLIENT, "staff clients -> oro-intake; intake binds a ROUTER socket here" },
 	{ "intake_prompt_endpoint", CONFIG_STRING, KEY(intake_prompt_endpoint), "tcp://127.0.0.1:7502", 0,
@@ -178,10 +178,13 @@ int config_load(struct config *cfg, unsigned users, int *argc, char **argv, stru
 	for (int i = 1; i < *argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			break;
-		if (strncmp(argv[i], "--config=", 9) == 0)
+		if (strncmp(argv[i], "--config=", 9) == 0) {
 			file = argv[i] + 9;
-		else if (strcmp(argv[i], "--config") == 0 && i + 1 < *argc)
-			file = argv[i + 1];
+		} else if (strcmp(argv[i], "--config") == 0) {
+			if (i + 1 >= *argc)
+				return oro_error_set(err, ORO_E_MISSING, "--config", "--config needs a value");
+			file = argv[++i];
+		}
 	}
 	if (file != NULL && *file != '\0' && config_read_file(cfg, file, err) < 0)
 		return -1;

@@ -120,6 +120,15 @@ Oro__Envelope *wire_decode(const uint8_t *data, size_t len, struct oro_error *er
 		wire_envelope_free(&env);
 		return NULL;
 	}
+	/* A re-encoding of another size means a text cut at a NUL byte (C strings
+	 * cannot hold it), a field given twice or a non-minimal number: none of
+	 * them parses exactly. Field order does not change the size. */
+	if (oro__envelope__get_packed_size(env) != len) {
+		oro_error_set(err, ORO_E_MALFORMED, "",
+			      "the message does not encode canonically (a text with a NUL byte, or a field given twice)");
+		wire_envelope_free(&env);
+		return NULL;
+	}
 	if (!wire_check_message(&env->base, "", err)) {
 		wire_envelope_free(&env);
 		return NULL;
