@@ -70,14 +70,15 @@ int parse_opts(int argc, char **argv, int first, const struct opt *opts, const c
 
 /* A connection to the database for the strategy owner's commands, or exit 3. */
 struct db *admin_db(const struct db_statement *stmts, size_t n);
-/* Load and validate a ruleset file, printing every finding; NULL when invalid. */
-struct ruleset *load_rules(const char *path);
 
 int cmd_report(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_ack(int argc, char **argv);
+int cmd_reroute(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 #endif

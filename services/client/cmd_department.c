@@ -379,3 +379,60 @@ int cmd_inbox(int argc, char **argv)
 	wire_envelope_free(&reply);
 	return rc;
 }
+
+static const char reroute_help[] =
+	"usage: oro reroute DELIVERY --to DEPARTMENT --reason TEXT [--basis TEXT] [--department D] [--json]\n"
+	"\n"
+	"Sends a case on to another department: your delivery (or, for the strategy's\n"
+	"coordinator, any delivery) is closed as re-routed, and the other department\n"
+	"gets a new delivery with the same view, priority and acknowledgement time; both\n"
+	"steps and the reason go into the case timeline. A full view to the police needs\n"
+	"the legal basis for the disclosure (--basis).\n";
+
+/* oro reroute */
+int cmd_reroute(int argc, char **argv)
+{
+	const char *pos[1], *to = NULL, *reason = NULL, *basis = NULL;
+	struct opt opts[] = { { "to", true, &to, NULL },
+			      { "reason", true, &reason, NULL },
+			      { "basis", true, &basis, NULL },
+			      { NULL, false, NULL, NULL } };
+	struct oro_error err = { 0 };
+	Oro__Envelope env, *reply;
+	Oro__Reroute m;
+	int rc = EXIT_DONE;
+
+	if (parse_opts(argc, argv, 2, opts, pos, 1, reroute_help) != 1)
+		usage_error("reroute needs a DELIVERY id");
+	if (to == NULL || reason == NULL)
+		usage_error("reroute needs --to DEPARTMENT and --reason TEXT");
+	wire_envelope_init(&env);
+	oro__reroute__init(&m);
+	m.has_delivery_id = true;
+	m.delivery_id = parse_delivery_id(pos[0]);
+	m.department = (char *)my_department();
+	m.to_department = (char *)to;
+	m.reason = (char *)reason;
+	m.principal = (char *)my_principal();
+	m.disclosure_basis = (char *)basis;
+	env.body_case = ORO__ENVELOPE__BODY_REROUTE;
+	env.reroute = &m;
+	reply = request(svc.cfg.notify_endpoint, &env, &err);
+	if (reply == NULL || is_error(reply, &err)) {
+		rc = report_error(&err);
+	} else if (reply->body_case != ORO__ENVELOPE__BODY_REROUTED) {
+		rc = report_error(&(struct oro_error){ ORO_E_MALFORMED, "", "unexpected reply type" });
+	} else {
+		const Oro__Rerouted *r = reply->rerouted;
+
+		if (json_output)
+			print_json(json_pack("{s:I, s:I, s:s?, s:s?}", "delivery_id", (json_int_t)r->delivery_id,
+					     "new_delivery_id", (json_int_t)r->new_delivery_id, "to_department",
+					     r->to_department, "view", r->view));
+		else
+			printf("Delivery %lld re-routed: %s has it as delivery %lld (%s view).\n",
+			       (long long)r->delivery_id, r->to_department, (long long)r->new_delivery_id, r->view);
+	}
+	wire_envelope_free(&reply);
+	return rc;
+}

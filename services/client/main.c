@@ -8,8 +8,10 @@
  *   oro inbox [--department D] --follow [--ack] [--max N] [--for SECONDS] [--json]
  *   oro show DELIVERY [--department D] [--json]
  *   oro ack DELIVERY [--department D] [--json]
- *   oro rules test [--rules FILE] CASES.json [--json]
- *   oro rules import FILE [--note TEXT] [--json]
+ *   oro reroute DELIVERY --to DEPARTMENT --reason TEXT [--department D] [--json]
+ *   oro rules validate|publish|list|export|activate|diff|test ...
+ *   oro explain CASE [--json]
+ *   oro stats [--from DATE] [--to DATE] [--by KEY]... [--json]
  *
  * Every command takes --help. Exit codes: 0 done; 1 refused (invalid input
  * or an error reply: code, field and message are printed); 2 usage error;
@@ -17,8 +19,9 @@
  * was done that the reply did not confirm: try again).
  *
  * Endpoints (connected, never bound): intake_endpoint (DEALER, report and
- * status), notify_endpoint (DEALER, inbox, show, ack). `rules import` and
- * `rules test` without --rules use the database connection `database`.
+ * status), notify_endpoint (DEALER, inbox, show, ack, reroute). The strategy
+ * owner's commands (rules, explain, stats) use the database connection
+ * `database` directly (cmd_rules.c says why).
  */
 #include <errno.h>
 #include <pwd.h>
@@ -42,8 +45,10 @@ static const char usage_text[] =
 	"  inbox        list a department's deliveries, or --follow them live\n"
 	"  show         show one delivery of your department (full content if its view is full)\n"
 	"  ack          acknowledge a delivery\n"
-	"  rules test   evaluate example cases against a ruleset\n"
-	"  rules import store a ruleset document as the next version and activate it\n"
+	"  reroute      send a delivery on to another department\n"
+	"  rules        the strategy: validate, publish, list, export, activate, diff, test\n"
+	"  explain      how a routed case was routed, rule by rule\n"
+	"  stats        de-identified counts for the situation picture (lägesbild)\n"
 	"\n"
 	"`oro COMMAND --help` describes a command. Every command prints JSON with --json.\n"
 	"Exit codes: 0 done; 1 refused (error code, field and message printed); 2 usage;\n"
@@ -57,6 +62,7 @@ int main(int argc, char **argv)
 	} commands[] = {
 		{ "report", cmd_report }, { "status", cmd_status }, { "inbox", cmd_inbox },
 		{ "show", cmd_show },     { "ack", cmd_ack },       { "rules", cmd_rules },
+		{ "reroute", cmd_reroute }, { "stats", cmd_stats }, { "explain", cmd_explain },
 	};
 	struct oro_error err = { 0 };
 	int rc;

@@ -236,28 +236,6 @@ int64_t parse_delivery_id(const char *s)
 	return v;
 }
 
-/* Load and validate a ruleset file, printing every problem; NULL when invalid. */
-struct ruleset *load_rules(const char *path)
-{
-	struct rules_diags diags = { 0 };
-	struct ruleset *rs = ruleset_load_file(path, &diags);
-
-	if (rs == NULL) {
-		if (json_output) {
-			print_json(json_pack("{s:o}", "errors", rules_diags_to_json(&diags)));
-		} else {
-			for (size_t i = 0; i < diags.count; i++) {
-				const struct rules_diag *d = &diags.items[i];
-
-				fprintf(stderr, "%s: %s: rule %d (%s) %s: %s\n", path, d->warning ? "warning" : "error",
-					d->rule, d->rule_name, d->field, d->message);
-			}
-		}
-	}
-	rules_diags_free(&diags);
-	return rs;
-}
-
 /* A database connection for the admin commands, or exit 3. */
 struct db *admin_db(const struct db_statement *stmts, size_t n)
 {

@@ -625,3 +625,18 @@ void concern_clear(struct concern *c)
 	free(c->reporter_principal);
 	memset(c, 0, sizeof *c);
 }
+
+void concern_from_stored(struct concern *c, const struct ruleset *rs, const char *const attrs[CONCERN_STORED_ATTRS],
+			 const char *age)
+{
+	c->v.category = (enum category)VOCAB_LOOKUP(category_names, attrs[0]);
+	c->v.urgency = (enum urgency)VOCAB_LOOKUP(urgency_names, attrs[1]);
+	c->v.kind = (enum subject_kind)VOCAB_LOOKUP(subject_kind_names, attrs[2]);
+	c->v.band = (enum age_band)VOCAB_LOOKUP(age_band_names, attrs[3]);
+	c->v.setting = (enum setting)VOCAB_LOOKUP(setting_names, attrs[4]);
+	c->v.district = rs ? ruleset_district_index(rs, attrs[5]) : -1;
+	c->v.grant = (enum tristate)VOCAB_LOOKUP(tristate_names, attrs[6]);
+	c->v.relatives = (enum tristate)VOCAB_LOOKUP(tristate_names, attrs[7]);
+	c->has_age = age != NULL;
+	c->age = age ? atoi(age) : 0;
+}

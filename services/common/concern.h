@@ -103,6 +103,21 @@ int concern_validate(struct concern *c, const struct ruleset *rs, unsigned flags
  * Sealed fields are included: do not log the result. */
 json_t *concern_to_json(const struct concern *c);
 
+/* The routing attributes of a stored report, in the order of the report
+ * table's columns: category, urgency, subject_kind, age_band, setting,
+ * district, association_grant, relatives_informed. */
+enum { CONCERN_STORED_ATTRS = 8 };
+
+/*
+ * Fill c->v from a stored report's attributes (names as stored, which the
+ * schema's CHECK constraints keep inside the vocabularies) and its age (NULL
+ * when none), resolving the district against rs (-1 when rs no longer lists
+ * it, so that it matches no district condition). c must be zeroed. This is
+ * how the router and `oro explain` rebuild what a rule sees.
+ */
+void concern_from_stored(struct concern *c, const struct ruleset *rs, const char *const attrs[CONCERN_STORED_ATTRS],
+			 const char *age);
+
 /* Free every member and zero c. Safe on a zeroed struct and twice. */
 void concern_clear(struct concern *c);
 

@@ -28,6 +28,9 @@ struct db {
 	int delay_ms;      /* current backoff step */
 	int64_t retry_at;  /* monotonic ms of the next connection attempt */
 	bool was_up;       /* for logging transitions once */
+	unsigned generation; /* successful connections so far */
+	const char *listen[4];
+	size_t n_listen;
 	char sqlstate[6];
 	char error[256];
 };
@@ -124,6 +127,22 @@ static int db_classify(struct db *db, const PGresult *res)
 	return DB_ERR_OTHER;
 }
 
+/* Issue LISTEN channel on the current connection. */
+static bool db_listen_now(struct db *db, const char *channel)
+{
+	char sql[96];
+	PGresult *res;
+	bool ok;
+
+	snprintf(sql, sizeof sql, "LISTEN \"%s\"", channel);
+	res = PQexec(db->conn, sql);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		db_classify(db, res);
+	PQclear(res);
+	return ok;
+}
+
 bool db_ready(struct db *db)
 {
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
@@ -160,9 +179,16 @@ bool db_ready(struct db *db)
 		}
 		PQclear(res);
 	}
+	for (size_t i = 0; i < db->n_listen; i++) {
+		if (!db_listen_now(db, db->listen[i])) {
+			db_drop(db);
+			return false;
+		}
+	}
 	db->delay_ms = DB_RETRY_MIN_MS;
 	db->retry_at = 0;
 	db->was_up = true;
+	db->generation++;
 	log_info("database=connected statements=%zu", db->n_stmts);
 	return true;
 }
@@ -333,4 +359,36 @@ char *db_text_array(const char *const *values, size_t n)
 	*p++ = '}';
 	*p = '\0';
 	return s;
+}
+
+void db_listen(struct db *db, const char *channel)
+{
+	if (db->n_listen == sizeof db->listen / sizeof db->listen[0])
+		log_panic("database=listen channels=%zu error=\"too many channels\"", db->n_listen);
+	db->listen[db->n_listen++] = channel;
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK && !db_listen_now(db, channel))
+		db_drop(db);
+}
+
+int db_notifications(struct db *db)
+{
+	PGnotify *n;
+	int count = 0;
+
+	if (db->conn == NULL)
+		return 0;
+	if (PQconsumeInput(db->conn) != 1) {
+		db_classify(db, NULL);
+		return 0;
+	}
+	while ((n = PQnotifies(db->conn)) != NULL) {
+		count++;
+		PQfreemem(n);
+	}
+	return count;
+}
+
+unsigned db_generation(const struct db *db)
+{
+	return db->generation;
 }

@@ -84,6 +84,19 @@ void db_result_free(struct db_result **r);
 /* The connection's socket for poll(), or -1 when not connected. */
 int db_socket(const struct db *db);
 
+/* LISTEN on channel (a static string) now, if connected, and after every
+ * reconnect. */
+void db_listen(struct db *db, const char *channel);
+
+/* Read what the server sent and return how many notifications arrived
+ * since the last call (0 when none or not connected). */
+int db_notifications(struct db *db);
+
+/* Counts successful connections: a caller that holds state derived from
+ * the database refreshes it when this changes (it may have missed
+ * notifications while disconnected). */
+unsigned db_generation(const struct db *db);
+
 /* Escape a byte string as bytea hex text ("\\x0a1b..."); the caller frees. */
 char *db_bytea_hex(const unsigned char *bytes, size_t len);
 

@@ -77,6 +77,7 @@ struct variant {
 	struct cond when;
 	enum priority priority;
 	int64_t ack_within;
+	bool has_priority, has_ack; /* given by the variant itself (for explain) */
 };
 
 struct rule {
@@ -92,6 +93,7 @@ struct rule {
 	const char *guidance_sv; /* interned; NULL when the rule gives none */
 	const char *guidance_en;
 	bool final;
+	int action_area; /* its number, or 0 */
 };
 
 struct ruleset {
@@ -101,6 +103,8 @@ struct ruleset {
 	size_t n_depts;
 	const char *districts[RULES_MAX_DISTRICTS];
 	size_t n_districts;
+	struct action_area areas[RULES_MAX_ACTION_AREAS];
+	size_t n_areas;
 	int fallback_dept;
 	enum priority fallback_priority;
 	int64_t fallback_ack;
@@ -711,14 +715,15 @@ static bool cond_always(const struct ruleset *rs, const struct cond *k)
 
 /* ---- document sections ---- */
 
-static const char *const top_keys[] = {"oro_ruleset", "name",     "description", "departments",
-                                       "districts",   "fallback", "rules",       NULL};
+static const char *const top_keys[] = {"oro_ruleset", "name",     "description", "departments", "districts",
+                                       "action_areas", "fallback", "rules",       NULL};
 static const char *const dept_keys[] = {"code", "name", "escalates_to", "disclosure_basis_required", NULL};
 static const char *const fallback_keys[] = {"department", "priority", "ack_within", "disclosure_basis", NULL};
-static const char *const rule_keys[] = {"name",       "description", "when",     "recipients", "priority",
-                                        "ack_within", "variants",    "guidance", "final",      NULL};
+static const char *const rule_keys[] = {"name",     "description", "action_area", "when",  "recipients", "priority",
+                                        "ack_within", "variants",   "guidance",    "final", NULL};
 static const char *const recipient_keys[] = {"department", "view", "disclosure_basis", NULL};
 static const char *const variant_keys[] = {"when", "priority", "ack_within", NULL};
+static const char *const area_keys[] = {"number", "name", NULL};
 static const char *const guidance_keys[] = {"sv", "en", NULL};
 
 /* Departments: codes unique; escalates_to resolved after all are read. */
@@ -846,6 +851,65 @@ static void parse_district_list(struct parse *p, json_t *doc)
 			continue;
 		}
 		rs->districts[rs->n_districts++] = rs_own(rs, s);
+	}
+}
+
+/* Action areas (optional): numbers unique and positive, names non-empty and
+ * unique. A number is kept even when its entry has another error, so that
+ * the rules naming it are not reported as well. */
+static void parse_action_areas(struct parse *p, json_t *doc)
+{
+	struct ruleset *rs = p->rs;
+	json_t *arr = get_array(p, doc, "", "action_areas", false, true);
+	char path[160], field[160];
+	size_t i, j;
+	json_t *v;
+
+	if (arr == NULL)
+		return;
+	if (json_array_size(arr) > RULES_MAX_ACTION_AREAS)
+		diag(p, false, ORO_E_TOO_LONG, "action_areas", "more than %d action areas", RULES_MAX_ACTION_AREAS);
+	json_array_foreach(arr, i, v)
+	{
+		const char *name;
+		json_t *num;
+		int number = 0;
+
+		if (i >= RULES_MAX_ACTION_AREAS)
+			break;
+		join_index(path, sizeof path, "action_areas", i);
+		if (!json_is_object(v)) {
+			diag(p, false, ORO_E_WRONG_TYPE, path, "an action area must be an object {\"number\", \"name\"}");
+			continue;
+		}
+		check_keys(p, v, path, area_keys);
+		join(field, sizeof field, path, "number");
+		num = json_object_get(v, "number");
+		if (num == NULL)
+			diag(p, false, ORO_E_MISSING, field, "is required");
+		else if (!json_is_integer(num))
+			diag(p, false, ORO_E_WRONG_TYPE, field, "must be an integer");
+		else if (json_integer_value(num) <= 0 || json_integer_value(num) > INT_MAX)
+			diag(p, false, ORO_E_OUT_OF_RANGE, field, "must be a positive integer (at most %d)", INT_MAX);
+		else
+			number = (int)json_integer_value(num);
+		name = get_string(p, v, path, "name", true, RULES_TITLE_MAX);
+		if (number > 0 && ruleset_action_area_find(rs, number) != NULL) {
+			diag(p, false, RULES_E_DUPLICATE, field, "action area %d is defined twice", number);
+			number = 0;
+		}
+		for (j = 0; name != NULL && j < rs->n_areas; j++) {
+			if (strcmp(rs->areas[j].name, name) == 0) {
+				diag(p, false, RULES_E_DUPLICATE, join(field, sizeof field, path, "name"),
+				     "another action area is also named \"%.60s\"", name);
+				break;
+			}
+		}
+		if (number == 0)
+			continue;
+		rs->areas[rs->n_areas].number = number;
+		rs->areas[rs->n_areas].name = rs_own(rs, name != NULL ? name : "");
+		rs->n_areas++;
 	}
 }
 
@@ -981,9 +1045,11 @@ static void parse_variants(struct parse *p, json_t *r, const char *path, struct 
 		va->ack_within = rule->ack_within;
 		if (json_object_get(v, "priority") == NULL && json_object_get(v, "ack_within") == NULL)
 			diag(p, false, ORO_E_MISSING, vpath, "needs priority or ack_within");
-		if (json_object_get(v, "priority") != NULL)
+		va->has_priority = json_object_get(v, "priority") != NULL;
+		va->has_ack = json_object_get(v, "ack_within") != NULL;
+		if (va->has_priority)
 			prio = get_enum(p, v, vpath, "priority", "priority", priority_names, PRIO_COUNT);
-		if (json_object_get(v, "ack_within") != NULL)
+		if (va->has_ack)
 			va->ack_within = get_duration(p, v, vpath, "ack_within");
 		va->priority = prio >= 0 ? (enum priority)prio : rule->priority;
 	}
@@ -1047,6 +1113,18 @@ static void parse_rule(struct parse *p, json_t *r, size_t i, struct rule *rule)
 	desc = get_string(p, r, path, "description", false, RULES_TEXT_MAX);
 	if (desc != NULL)
 		rule->description = rs_own(p->rs, desc);
+	v = json_object_get(r, "action_area");
+	if (v != NULL) {
+		join(field, sizeof field, path, "action_area");
+		if (!json_is_integer(v))
+			diag(p, false, ORO_E_WRONG_TYPE, field, "must be the number of an action area");
+		else if (json_integer_value(v) <= 0 || json_integer_value(v) > INT_MAX ||
+		         ruleset_action_area_find(p->rs, (int)json_integer_value(v)) == NULL)
+			diag(p, false, ORO_E_INVALID_VALUE, field, "action area %lld is not defined in action_areas",
+			     (long long)json_integer_value(v));
+		else
+			rule->action_area = (int)json_integer_value(v);
+	}
 	v = json_object_get(r, "when");
 	if (v != NULL)
 		parse_cond(p, v, join(field, sizeof field, path, "when"), &rule->when, 0);
@@ -1181,6 +1259,7 @@ struct ruleset *ruleset_parse(const char *text, size_t len, struct rules_diags *
 	get_string(&p, doc, "", "description", false, RULES_TEXT_MAX);
 	parse_departments(&p, doc);
 	parse_district_list(&p, doc);
+	parse_action_areas(&p, doc);
 	parse_fallback(&p, doc);
 	parse_rules(&p, doc);
 done:
@@ -1315,6 +1394,33 @@ const struct department *ruleset_department_find(const struct ruleset *rs, const
 	return NULL;
 }
 
+size_t ruleset_action_area_count(const struct ruleset *rs)
+{
+	return rs->n_areas;
+}
+
+const struct action_area *ruleset_action_area(const struct ruleset *rs, size_t i)
+{
+	return i < rs->n_areas ? &rs->areas[i] : NULL;
+}
+
+const struct action_area *ruleset_action_area_find(const struct ruleset *rs, int number)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n_areas; i++)
+		if (rs->areas[i].number == number)
+			return &rs->areas[i];
+	return NULL;
+}
+
+int ruleset_rule_action_area(const struct ruleset *rs, size_t position)
+{
+	if (position < 1 || position > rs->n_rules)
+		return 0;
+	return rs->rules[position - 1].action_area;
+}
+
 int ruleset_district_index(const struct ruleset *rs, const char *name)
 {
 	size_t i;
@@ -1351,6 +1457,13 @@ static uint64_t concern_features(const struct concern *c)
 	return feature_bit(FB_CAT, (int)c->v.category, CAT_COUNT) | feature_bit(FB_URG, (int)c->v.urgency, URG_COUNT) |
 	       feature_bit(FB_KIND, (int)c->v.kind, KIND_COUNT) | feature_bit(FB_SET, (int)c->v.setting, SET_COUNT) |
 	       feature_bit(FB_BAND, (int)c->v.band, BAND_COUNT) | feature_bit(FB_GRANT, (int)c->v.grant, TRI_COUNT);
+}
+
+/* The concern's district as a bit of rs's district mask (0 when it names
+ * none of them, e.g. validated without a ruleset). */
+static uint64_t concern_dbit(const struct ruleset *rs, const struct concern *c)
+{
+	return c->v.district >= 0 && (size_t)c->v.district < rs->n_districts ? UINT64_C(1) << c->v.district : 0;
 }
 
 /* Does k hold for the concern c with features feat and district bit dbit? */
@@ -1505,8 +1618,7 @@ void ruleset_evaluate(const struct ruleset *rs, const struct concern *c, struct 
 {
 	struct merge m;
 	uint64_t feat = concern_features(c);
-	uint64_t dbit =
-	        c->v.district >= 0 && (size_t)c->v.district < rs->n_districts ? UINT64_C(1) << c->v.district : 0;
+	uint64_t dbit = concern_dbit(rs, c);
 	bool any_full = false;
 	size_t i, j, used = 0;
 
@@ -1594,17 +1706,430 @@ json_t *route_to_json(const struct route *r)
 	                 guidance, "fallback", r->fallback);
 }
 
+/* Make e's texts valid UTF-8: a field or message cut by snprintf may end
+ * inside a character. */
+static void error_scrub(struct oro_error *e)
+{
+	e->code[sizeof e->code - 1] = e->field[sizeof e->field - 1] = '\0';
+	e->message[sizeof e->message - 1] = '\0';
+	utf8_scrub(e->code);
+	utf8_scrub(e->field);
+	utf8_scrub(e->message);
+}
+
 json_t *oro_error_to_json(const struct oro_error *err)
 {
 	struct oro_error e = *err;
 
-	/* a field or message cut by snprintf may end inside a character */
-	e.code[sizeof e.code - 1] = e.field[sizeof e.field - 1] = '\0';
-	e.message[sizeof e.message - 1] = '\0';
-	utf8_scrub(e.code);
-	utf8_scrub(e.field);
-	utf8_scrub(e.message);
+	error_scrub(&e);
 	return json_pack("{s:s, s:s, s:s}", "code", e.code, "field", e.field, "message", e.message);
+}
+
+/* ---- text for people ---- */
+
+/* A growing string for messages; s is NULL until something is written. */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+};
+
+/* Append printf output to b. */
+static void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n <= 0)
+		return;
+	if (b->len + (size_t)n + 1 > b->cap) {
+		b->cap = 2 * (b->len + (size_t)n + 1);
+		b->s = xrealloc(b->s, b->cap);
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* b's text, "" when empty (borrowed from b). */
+static const char *sbuf_str(const struct sbuf *b)
+{
+	return b->s != NULL ? b->s : "";
+}
+
+/* Free b's text and empty it. */
+static void sbuf_free(struct sbuf *b)
+{
+	free(b->s);
+	memset(b, 0, sizeof *b);
+}
+
+/* Append b's text to the JSON array a as a string, and empty b. */
+static void sbuf_append_to(struct sbuf *b, json_t *a)
+{
+	json_array_append_new(a, json_string(sbuf_str(b)));
+	sbuf_free(b);
+}
+
+/* A deadline for people: hours, minutes or seconds, whichever is exact. */
+static void sbuf_duration(struct sbuf *b, int64_t secs)
+{
+	if (secs > 0 && secs % 3600 == 0)
+		sbuf_printf(b, "%lldh", (long long)(secs / 3600));
+	else if (secs > 0 && secs % 60 == 0)
+		sbuf_printf(b, "%lldm", (long long)(secs / 60));
+	else
+		sbuf_printf(b, "%llds", (long long)secs);
+}
+
+/* Append at most max bytes of the UTF-8 text s, cut at a character
+ * boundary, with "..." when cut. */
+static void sbuf_excerpt(struct sbuf *b, const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max) {
+		sbuf_printf(b, "%s", s);
+		return;
+	}
+	n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	sbuf_printf(b, "%.*s...", (int)n, s);
+}
+
+/* ---- explanations ---- */
+
+/* Index of the one bit of feat in the attribute group of ca, or -1. */
+static int feature_value(uint64_t feat, const struct cond_attr *ca)
+{
+	size_t x;
+
+	for (x = 0; x < ca->n; x++)
+		if (feat & (UINT64_C(1) << (ca->base + x)))
+			return (int)x;
+	return -1;
+}
+
+/*
+ * The mirror of cond_match() for people: when k does not hold, append the
+ * first of its conditions that fails to why (in the order category,
+ * urgency, subject_kind, setting, age_band, association_grant, district,
+ * age, any), put that condition's path into field, and return false. path
+ * is k's own path from the rule ("when", "when.any[1]"). A failing `any`
+ * lists why each alternative fails, in parentheses when nested.
+ */
+static bool cond_why(const struct ruleset *rs, const struct cond *k, const char *path, uint64_t feat, uint64_t dbit,
+                     const struct concern *c, struct sbuf *why, char *field, size_t fsize, bool nested)
+{
+	char sub[160], subfield[160];
+	size_t a, i;
+	bool first;
+
+	if (feat & FB_INVALID) {
+		sbuf_printf(why, "the concern has a value outside the vocabularies");
+		pathf(field, fsize, "%s", path);
+		return false;
+	}
+	for (a = 0; a < N_COND_ATTRS; a++) {
+		const struct cond_attr *ca = &cond_attrs[a];
+		int x = feature_value(feat, ca);
+
+		if ((feat & group_mask(ca->base, ca->n) & ~k->attrs) == 0 || x < 0)
+			continue;
+		sbuf_printf(why, "%s is %s", ca->key, ca->names[x]);
+		if (ca->base == FB_BAND && c->has_age)
+			sbuf_printf(why, " (age %d)", c->age);
+		sbuf_printf(why, ", not one of ");
+		first = true;
+		for (i = 0; i < ca->n; i++) {
+			if (!(k->attrs & (UINT64_C(1) << (ca->base + i))))
+				continue;
+			sbuf_printf(why, "%s%s", first ? "" : ", ", ca->names[i]);
+			first = false;
+		}
+		join(field, fsize, path, ca->key);
+		return false;
+	}
+	if (k->has_districts && !(k->districts & dbit)) {
+		const char *have = c->v.district >= 0 && (size_t)c->v.district < rs->n_districts
+		                           ? rs->districts[c->v.district]
+		                           : c->district != NULL ? c->district : "not given";
+
+		sbuf_printf(why, "district is %s, not one of ", have);
+		first = true;
+		for (i = 0; i < rs->n_districts; i++) {
+			if (!(k->districts & (UINT64_C(1) << i)))
+				continue;
+			sbuf_printf(why, "%s%s", first ? "" : ", ", rs->districts[i]);
+			first = false;
+		}
+		join(field, fsize, path, "district");
+		return false;
+	}
+	if (k->has_age && !c->has_age) {
+		sbuf_printf(why, "no age is given, and the condition needs an age from %d to %d", k->age_min,
+		            k->age_max);
+		join(field, fsize, path, "age");
+		return false;
+	}
+	if (k->has_age && (c->age < k->age_min || c->age > k->age_max)) {
+		sbuf_printf(why, "age is %d, not from %d to %d", c->age, k->age_min, k->age_max);
+		join(field, fsize, path, "age");
+		return false;
+	}
+	if (k->n_any == 0)
+		return true;
+	for (i = 0; i < k->n_any; i++)
+		if (cond_match(&k->any[i], feat, dbit, c))
+			return true;
+	join(field, fsize, path, "any");
+	sbuf_printf(why, "%snone of the alternatives in %s holds: ", nested ? "(" : "", field);
+	for (i = 0; i < k->n_any; i++) {
+		if (i > 0)
+			sbuf_printf(why, "; ");
+		pathf(sub, sizeof sub, "%s[%zu]", field, i);
+		if (cond_why(rs, &k->any[i], sub, feat, dbit, c, why, subfield, sizeof subfield, true))
+			sbuf_printf(why, "holds"); /* not reached: cond_match said it does not */
+	}
+	if (nested)
+		sbuf_printf(why, ")");
+	return false;
+}
+
+/* The 0-based index of the variant of rule that applies to c, or -1:
+ * the same choice as ruleset_evaluate(). */
+static int rule_variant(const struct rule *rule, uint64_t feat, uint64_t dbit, const struct concern *c)
+{
+	size_t j;
+
+	for (j = 0; j < rule->n_variants; j++)
+		if (cond_match(&rule->variants[j].when, feat, dbit, c))
+			return (int)j;
+	return -1;
+}
+
+/* Where one recipient's merged values came from. rule 0: not yet known. */
+struct provenance {
+	json_t *view_from; /* array of rule numbers */
+	int prio_rule, prio_variant; /* variant -1: the rule's own */
+	int ack_rule, ack_variant;
+};
+
+/* {"rule": N, "variant": index | null}, or "fallback" for rule 0. */
+static json_t *provenance_json(int rule, int variant)
+{
+	if (rule == 0)
+		return json_string("fallback");
+	return json_pack("{s:i, s:o}", "rule", rule, "variant", variant >= 0 ? json_integer(variant) : json_null());
+}
+
+/* The explanation's "rules": each rule, matched or not, and why not. */
+static json_t *explain_rules(const struct ruleset *rs, const struct concern *c, const struct route *r)
+{
+	uint64_t feat = concern_features(c), dbit = concern_dbit(rs, c);
+	json_t *out = json_array();
+	bool stopped = false;
+	size_t i, m = 0;
+
+	for (i = 0; i < rs->n_rules; i++) {
+		const struct rule *rule = &rs->rules[i];
+		bool matched = m < r->n_matched && r->matched[m] == (int)i + 1;
+		bool evaluated = !stopped;
+		json_t *failed = json_null(), *failed_field = json_null();
+		int variant = -1;
+
+		if (matched) {
+			m++;
+			variant = rule_variant(rule, feat, dbit, c);
+		} else if (evaluated) {
+			struct sbuf why = {NULL, 0, 0};
+			char field[160] = "when";
+
+			if (cond_why(rs, &rule->when, "when", feat, dbit, c, &why, field, sizeof field, false))
+				sbuf_printf(&why, "does not hold"); /* not reached: evaluate and cond_why agree */
+			failed = json_string(sbuf_str(&why));
+			failed_field = json_string(field);
+			sbuf_free(&why);
+		}
+		json_array_append_new(
+		        out, json_pack("{s:i, s:s, s:o, s:b, s:b, s:b, s:o, s:o, s:o}", "rule", (int)i + 1, "name",
+		                       rule->name, "action_area",
+		                       rule->action_area > 0 ? json_integer(rule->action_area) : json_null(),
+		                       "matched", matched, "final", rule->final, "evaluated", evaluated, "variant",
+		                       variant >= 0 ? json_integer(variant) : json_null(), "failed", failed,
+		                       "failed_field", failed_field));
+		if (matched && rule->final)
+			stopped = true;
+	}
+	return out;
+}
+
+/* The explanation's "recipients": the route's, each with the first
+ * contribution that gave its view, priority and deadline (the merge keeps
+ * the first of equal values, and the fallback comes last). */
+static json_t *explain_recipients(const struct ruleset *rs, const struct concern *c, const struct route *r)
+{
+	uint64_t feat = concern_features(c), dbit = concern_dbit(rs, c);
+	struct provenance *pv = xcalloc(r->n_recipients + 1, sizeof *pv);
+	json_t *out = json_array();
+	size_t i, j, k;
+
+	for (k = 0; k < r->n_recipients; k++)
+		pv[k].view_from = json_array();
+	for (i = 0; i < r->n_matched; i++) {
+		const struct rule *rule = &rs->rules[r->matched[i] - 1];
+		int v = rule_variant(rule, feat, dbit, c);
+		enum priority prio = v >= 0 ? rule->variants[v].priority : rule->priority;
+		int64_t ack = v >= 0 ? rule->variants[v].ack_within : rule->ack_within;
+
+		for (j = 0; j < rule->n_recipients; j++) {
+			const struct recipient_spec *spec = &rule->recipients[j];
+			const struct route_recipient *rc;
+
+			for (k = 0; k < r->n_recipients; k++)
+				if (r->recipients[k].department == rs->depts[spec->dept].code)
+					break;
+			if (k == r->n_recipients)
+				continue; /* not reached: every contribution is in the route */
+			rc = &r->recipients[k];
+			if (spec->view == rc->view)
+				json_array_append_new(pv[k].view_from, json_integer(r->matched[i]));
+			if (pv[k].prio_rule == 0 && prio == rc->priority) {
+				pv[k].prio_rule = r->matched[i];
+				pv[k].prio_variant = v >= 0 && rule->variants[v].has_priority ? v : -1;
+			}
+			if (pv[k].ack_rule == 0 && ack == rc->ack_within) {
+				pv[k].ack_rule = r->matched[i];
+				pv[k].ack_variant = v >= 0 && rule->variants[v].has_ack ? v : -1;
+			}
+		}
+	}
+	for (k = 0; k < r->n_recipients; k++) {
+		const struct route_recipient *rc = &r->recipients[k];
+		json_t *view_from = pv[k].view_from;
+
+		/* what no rule gave came from the fallback */
+		if (json_array_size(view_from) == 0) {
+			json_decref(view_from);
+			view_from = json_string("fallback");
+		}
+		json_array_append_new(
+		        out, json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "department", rc->department, "view",
+		                       view_names[rc->view], "priority", priority_names[rc->priority], "ack_within",
+		                       (json_int_t)rc->ack_within, "disclosure_basis",
+		                       rc->disclosure_basis ? json_string(rc->disclosure_basis) : json_null(),
+		                       "view_from", view_from, "priority_from",
+		                       provenance_json(pv[k].prio_rule, pv[k].prio_variant), "ack_within_from",
+		                       provenance_json(pv[k].ack_rule, pv[k].ack_variant)));
+	}
+	free(pv);
+	return out;
+}
+
+json_t *ruleset_explain(const struct ruleset *rs, const struct concern *c)
+{
+	struct route r;
+	json_t *matched = json_array(), *guidance = json_array(), *out;
+	size_t i;
+
+	memset(&r, 0, sizeof r);
+	ruleset_evaluate(rs, c, &r);
+	for (i = 0; i < r.n_matched; i++)
+		json_array_append_new(matched, json_integer(r.matched[i]));
+	for (i = 0; i < r.n_guidance; i++)
+		json_array_append_new(guidance, json_pack("{s:s, s:s, s:i, s:s}", "sv", r.guidance[i].sv, "en",
+		                                          r.guidance[i].en, "rule", r.guidance[i].rule, "priority",
+		                                          priority_names[r.guidance[i].priority]));
+	out = json_pack("{s:i, s:o, s:b, s:o, s:o, s:o}", "version", rs->version, "matched_rules", matched, "fallback",
+	                r.fallback, "rules", explain_rules(rs, c, &r), "recipients", explain_recipients(rs, c, &r),
+	                "guidance", guidance);
+	route_free(&r);
+	return out;
+}
+
+/* ---- test cases and expectations ---- */
+
+/* One element of a test-case file: its concern document and, for a
+ * wrapper, its name and expectation (all borrowed from the element). */
+struct test_case {
+	json_t *concern;
+	const char *name;
+	json_t *expect;
+	bool wrapped;
+};
+
+static const char *const case_keys[] = {"name", "concern", "expect", NULL};
+static const char *const expect_keys[] = {"recipients", "matched_rules", "guidance_starts_with", "fallback", NULL};
+static const char *const expect_rc_keys[] = {"department", "view", "priority", "ack_within", "disclosure_basis",
+                                             NULL};
+
+/* True when key is one of keys (NULL-terminated). */
+static bool key_in(const char *key, const char *const *keys)
+{
+	for (; *keys != NULL; keys++)
+		if (strcmp(*keys, key) == 0)
+			return true;
+	return false;
+}
+
+/* Split element v of a test-case file. A wrapper is an object with a
+ * "concern" key (a concern document has none); anything else is a bare
+ * concern. Returns 0, or -1 with err for a malformed wrapper (its name is
+ * still taken when it is a string). */
+static int case_unwrap(json_t *v, struct test_case *tc, struct oro_error *err)
+{
+	const char *key;
+	json_t *e;
+
+	memset(tc, 0, sizeof *tc);
+	if (!json_is_object(v) || json_object_get(v, "concern") == NULL) {
+		tc->concern = v;
+		return 0;
+	}
+	tc->wrapped = true;
+	e = json_object_get(v, "name");
+	if (json_is_string(e))
+		tc->name = json_string_value(e);
+	json_object_foreach(v, key, e)
+	{
+		if (!key_in(key, case_keys))
+			return oro_error_set(err, ORO_E_UNKNOWN_FIELD, key, "not a field of a test case");
+	}
+	e = json_object_get(v, "name");
+	if (e != NULL && !json_is_string(e))
+		return oro_error_set(err, ORO_E_WRONG_TYPE, "name", "must be a string");
+	tc->concern = json_object_get(v, "concern");
+	if (!json_is_object(tc->concern))
+		return oro_error_set(err, ORO_E_WRONG_TYPE, "concern", "must be a concern document (an object)");
+	tc->expect = json_object_get(v, "expect");
+	return 0;
+}
+
+/* Read, validate (routing only) and evaluate the case's concern into r.
+ * Returns 0, or -1 with err; a wrapper's error field starts "concern.". */
+static int case_route(const struct ruleset *rs, const struct test_case *tc, struct route *r, struct oro_error *err)
+{
+	struct concern c;
+	int rc = 0;
+
+	memset(&c, 0, sizeof c);
+	if (concern_from_json(tc->concern, &c, err) < 0 || concern_validate(&c, rs, CONCERN_ROUTING_ONLY, err) < 0)
+		rc = -1;
+	else
+		ruleset_evaluate(rs, &c, r);
+	concern_clear(&c);
+	if (rc < 0 && tc->wrapped) {
+		char field[sizeof err->field];
+
+		snprintf(field, sizeof field, "concern%s%s", err->field[0] ? "." : "", err->field);
+		memcpy(err->field, field, sizeof field);
+	}
+	return rc;
 }
 
 json_t *rules_test_cases(const struct ruleset *rs, json_t *cases)
@@ -1619,19 +2144,576 @@ json_t *rules_test_cases(const struct ruleset *rs, json_t *cases)
 	out = json_array();
 	json_array_foreach(cases, i, v)
 	{
-		struct concern c;
+		struct test_case tc;
 		struct oro_error err;
+		json_t *e;
 
-		memset(&c, 0, sizeof c);
 		memset(&err, 0, sizeof err);
-		if (concern_from_json(v, &c, &err) < 0 || concern_validate(&c, rs, CONCERN_ROUTING_ONLY, &err) < 0) {
-			json_array_append_new(out, json_pack("{s:o}", "error", oro_error_to_json(&err)));
-		} else {
-			ruleset_evaluate(rs, &c, &route);
-			json_array_append_new(out, route_to_json(&route));
-		}
-		concern_clear(&c);
+		if (case_unwrap(v, &tc, &err) < 0 || case_route(rs, &tc, &route, &err) < 0)
+			e = json_pack("{s:o}", "error", oro_error_to_json(&err));
+		else
+			e = route_to_json(&route);
+		if (tc.name != NULL)
+			json_object_set_new(e, "name", json_string(tc.name));
+		json_array_append_new(out, e);
 	}
 	route_free(&route);
 	return out;
+}
+
+/* One expected recipient. */
+struct expect_rc {
+	const char *dept; /* borrowed from the ruleset */
+	enum view view;
+	enum priority prio;
+	int64_t ack; /* -1: not checked */
+	bool has_basis;
+	const char *basis; /* NULL: none expected (borrowed from the case) */
+};
+
+/* A case's expectation, read and checked. */
+struct expect {
+	struct expect_rc *rc;
+	size_t n_rc;
+	json_t *matched;        /* array of rule numbers, or NULL */
+	const char *guidance;   /* prefix of the first guidance's sv, or NULL */
+	int fallback;           /* -1: not checked */
+};
+
+/* v as a duration at field: seconds, or -1 with err (the ruleset's own
+ * duration rules and messages). */
+static int64_t duration_value(json_t *v, const char *field, struct oro_error *err)
+{
+	struct rules_diags d = {NULL, 0, 0};
+	struct parse p;
+	int64_t n;
+
+	memset(&p, 0, sizeof p);
+	p.diags = &d;
+	n = parse_duration(&p, v, field);
+	if (n < 0)
+		rules_diags_first_error(&d, err);
+	rules_diags_free(&d);
+	return n;
+}
+
+/* obj[key] as one of names at path.key; -1 with err. */
+static int expect_enum(json_t *obj, const char *path, const char *key, const char *const *names, size_t n,
+                       struct oro_error *err)
+{
+	char field[160], allowed[128] = "";
+	json_t *v = json_object_get(obj, key);
+	size_t i;
+	int x;
+
+	join(field, sizeof field, path, key);
+	if (v == NULL)
+		return oro_error_set(err, ORO_E_MISSING, field, "is required");
+	if (!json_is_string(v))
+		return oro_error_set(err, ORO_E_WRONG_TYPE, field, "must be a string");
+	x = vocab_lookup(names, n, json_string_value(v));
+	if (x >= 0)
+		return x;
+	for (i = 0; i < n; i++)
+		pathf(allowed + strlen(allowed), sizeof allowed - strlen(allowed), "%s%s", i ? ", " : "", names[i]);
+	return oro_error_set(err, ORO_E_INVALID_VALUE, field, "must be one of: %s", allowed);
+}
+
+/* One expected recipient at path into e. */
+static int expect_recipient(const struct ruleset *rs, json_t *v, const char *path, struct expect_rc *e,
+                            struct oro_error *err)
+{
+	const struct department *d;
+	const char *key;
+	char field[160];
+	json_t *x;
+	int view, prio;
+
+	if (!json_is_object(v))
+		return oro_error_set(err, ORO_E_WRONG_TYPE, path, "an expected recipient must be an object");
+	json_object_foreach(v, key, x)
+	{
+		if (!key_in(key, expect_rc_keys))
+			return oro_error_set(err, ORO_E_UNKNOWN_FIELD, join(field, sizeof field, path, key),
+			                     "not a field of an expected recipient");
+	}
+	join(field, sizeof field, path, "department");
+	x = json_object_get(v, "department");
+	if (x == NULL)
+		return oro_error_set(err, ORO_E_MISSING, field, "is required");
+	if (!json_is_string(x))
+		return oro_error_set(err, ORO_E_WRONG_TYPE, field, "must be a string");
+	d = ruleset_department_find(rs, json_string_value(x));
+	if (d == NULL)
+		return oro_error_set(err, ORO_E_INVALID_VALUE, field, "unknown department \"%.60s\"",
+		                     json_string_value(x));
+	e->dept = d->code;
+	view = expect_enum(v, path, "view", view_names, VIEW_COUNT, err);
+	if (view < 0)
+		return -1;
+	prio = expect_enum(v, path, "priority", priority_names, PRIO_COUNT, err);
+	if (prio < 0)
+		return -1;
+	e->view = (enum view)view;
+	e->prio = (enum priority)prio;
+	e->ack = -1;
+	x = json_object_get(v, "ack_within");
+	if (x != NULL) {
+		e->ack = duration_value(x, join(field, sizeof field, path, "ack_within"), err);
+		if (e->ack < 0)
+			return -1;
+	}
+	x = json_object_get(v, "disclosure_basis");
+	if (x != NULL) {
+		if (!json_is_null(x) && !json_is_string(x))
+			return oro_error_set(err, ORO_E_WRONG_TYPE, join(field, sizeof field, path, "disclosure_basis"),
+			                     "must be a string or null");
+		e->has_basis = true;
+		e->basis = json_string_value(x); /* NULL for null */
+	}
+	return 0;
+}
+
+/* Read and check a case's expectation into ex (free ex->rc). */
+static int expect_parse(const struct ruleset *rs, json_t *x, struct expect *ex, struct oro_error *err)
+{
+	const char *key;
+	char path[160], field[160];
+	json_t *v, *arr;
+	size_t i, j;
+
+	memset(ex, 0, sizeof *ex);
+	ex->fallback = -1;
+	if (!json_is_object(x))
+		return oro_error_set(err, ORO_E_WRONG_TYPE, "expect", "must be an object");
+	json_object_foreach(x, key, v)
+	{
+		if (!key_in(key, expect_keys))
+			return oro_error_set(err, ORO_E_UNKNOWN_FIELD, join(path, sizeof path, "expect", key),
+			                     "not a field of an expectation");
+	}
+	arr = json_object_get(x, "recipients");
+	if (arr == NULL)
+		return oro_error_set(err, ORO_E_MISSING, "expect.recipients", "is required");
+	if (!json_is_array(arr))
+		return oro_error_set(err, ORO_E_WRONG_TYPE, "expect.recipients", "must be an array");
+	ex->rc = xcalloc(json_array_size(arr) + 1, sizeof *ex->rc);
+	json_array_foreach(arr, i, v)
+	{
+		join_index(path, sizeof path, "expect.recipients", i);
+		if (expect_recipient(rs, v, path, &ex->rc[i], err) < 0)
+			return -1;
+		for (j = 0; j < i; j++)
+			if (ex->rc[j].dept == ex->rc[i].dept)
+				return oro_error_set(err, RULES_E_DUPLICATE, join(field, sizeof field, path, "department"),
+				                     "department \"%s\" is expected twice", ex->rc[i].dept);
+		ex->n_rc++;
+	}
+	arr = json_object_get(x, "matched_rules");
+	if (arr != NULL) {
+		if (!json_is_array(arr))
+			return oro_error_set(err, ORO_E_WRONG_TYPE, "expect.matched_rules", "must be an array");
+		json_array_foreach(arr, i, v)
+		{
+			join_index(path, sizeof path, "expect.matched_rules", i);
+			if (!json_is_integer(v))
+				return oro_error_set(err, ORO_E_WRONG_TYPE, path, "must be a rule number");
+			if (json_integer_value(v) < 1 || json_integer_value(v) > (json_int_t)rs->n_rules)
+				return oro_error_set(err, ORO_E_OUT_OF_RANGE, path, "the ruleset has rules 1..%zu",
+				                     rs->n_rules);
+		}
+		ex->matched = arr;
+	}
+	v = json_object_get(x, "guidance_starts_with");
+	if (v != NULL) {
+		if (!json_is_string(v))
+			return oro_error_set(err, ORO_E_WRONG_TYPE, "expect.guidance_starts_with", "must be a string");
+		if (json_string_value(v)[0] == '\0')
+			return oro_error_set(err, ORO_E_INVALID_VALUE, "expect.guidance_starts_with",
+			                     "must not be empty");
+		ex->guidance = json_string_value(v);
+	}
+	v = json_object_get(x, "fallback");
+	if (v != NULL) {
+		if (!json_is_boolean(v))
+			return oro_error_set(err, ORO_E_WRONG_TYPE, "expect.fallback", "must be true or false");
+		ex->fallback = json_is_true(v);
+	}
+	return 0;
+}
+
+/* One expected recipient against the routed one: a mismatch per field. */
+static void expect_compare_rc(const struct expect_rc *e, const struct route_recipient *rc, json_t *mm)
+{
+	struct sbuf b = {NULL, 0, 0};
+
+	if (e->view != rc->view) {
+		sbuf_printf(&b, "department %s: expected view %s, got %s", e->dept, view_names[e->view],
+		            view_names[rc->view]);
+		sbuf_append_to(&b, mm);
+	}
+	if (e->prio != rc->priority) {
+		sbuf_printf(&b, "department %s: expected priority %s, got %s", e->dept, priority_names[e->prio],
+		            priority_names[rc->priority]);
+		sbuf_append_to(&b, mm);
+	}
+	if (e->ack >= 0 && e->ack != rc->ack_within) {
+		sbuf_printf(&b, "department %s: expected ack_within ", e->dept);
+		sbuf_duration(&b, e->ack);
+		sbuf_printf(&b, ", got ");
+		sbuf_duration(&b, rc->ack_within);
+		sbuf_append_to(&b, mm);
+	}
+	if (!e->has_basis)
+		return;
+	if (e->basis == NULL && rc->disclosure_basis != NULL)
+		sbuf_printf(&b, "department %s: expected no disclosure_basis, got \"%s\"", e->dept,
+		            rc->disclosure_basis);
+	else if (e->basis != NULL && rc->disclosure_basis == NULL)
+		sbuf_printf(&b, "department %s: expected disclosure_basis \"%s\", got none", e->dept, e->basis);
+	else if (e->basis != NULL && strcmp(e->basis, rc->disclosure_basis) != 0)
+		sbuf_printf(&b, "department %s: expected disclosure_basis \"%s\", got \"%s\"", e->dept, e->basis,
+		            rc->disclosure_basis);
+	else
+		return;
+	sbuf_append_to(&b, mm);
+}
+
+/* Every way r differs from ex, appended to mm as text. */
+static void expect_compare(const struct expect *ex, const struct route *r, json_t *mm)
+{
+	struct sbuf b = {NULL, 0, 0};
+	size_t i, j;
+	json_t *v;
+
+	for (i = 0; i < ex->n_rc; i++) {
+		for (j = 0; j < r->n_recipients; j++)
+			if (strcmp(r->recipients[j].department, ex->rc[i].dept) == 0)
+				break;
+		if (j < r->n_recipients) {
+			expect_compare_rc(&ex->rc[i], &r->recipients[j], mm);
+		} else {
+			sbuf_printf(&b, "department %s: expected, not routed", ex->rc[i].dept);
+			sbuf_append_to(&b, mm);
+		}
+	}
+	for (j = 0; j < r->n_recipients; j++) {
+		for (i = 0; i < ex->n_rc; i++)
+			if (strcmp(r->recipients[j].department, ex->rc[i].dept) == 0)
+				break;
+		if (i == ex->n_rc) {
+			sbuf_printf(&b, "department %s: routed, not expected", r->recipients[j].department);
+			sbuf_append_to(&b, mm);
+		}
+	}
+	if (ex->matched != NULL) {
+		bool same = json_array_size(ex->matched) == r->n_matched;
+
+		json_array_foreach(ex->matched, i, v) same = same && json_integer_value(v) == r->matched[i];
+		if (!same) {
+			sbuf_printf(&b, "matched_rules: expected [");
+			json_array_foreach(ex->matched, i, v)
+			        sbuf_printf(&b, "%s%lld", i ? "," : "", (long long)json_integer_value(v));
+			sbuf_printf(&b, "], got [");
+			for (i = 0; i < r->n_matched; i++)
+				sbuf_printf(&b, "%s%d", i ? "," : "", r->matched[i]);
+			sbuf_printf(&b, "]");
+			sbuf_append_to(&b, mm);
+		}
+	}
+	if (ex->guidance != NULL) {
+		if (r->n_guidance == 0) {
+			sbuf_printf(&b, "guidance: expected to start with \"%s\", got none", ex->guidance);
+			sbuf_append_to(&b, mm);
+		} else if (strncmp(r->guidance[0].sv, ex->guidance, strlen(ex->guidance)) != 0) {
+			sbuf_printf(&b, "guidance: expected to start with \"%s\", got \"", ex->guidance);
+			sbuf_excerpt(&b, r->guidance[0].sv, strlen(ex->guidance) + 40);
+			sbuf_printf(&b, "\"");
+			sbuf_append_to(&b, mm);
+		}
+	}
+	if (ex->fallback >= 0 && ex->fallback != (int)r->fallback) {
+		sbuf_printf(&b, "fallback: expected %s, got %s", ex->fallback ? "true" : "false",
+		            r->fallback ? "true" : "false");
+		sbuf_append_to(&b, mm);
+	}
+}
+
+/* "<what>: <field>: <message> (<code>)" as one mismatch. */
+static void mismatch_error(json_t *mm, const char *what, struct oro_error *err)
+{
+	struct sbuf b = {NULL, 0, 0};
+
+	error_scrub(err);
+	if (err->field[0] != '\0')
+		sbuf_printf(&b, "%s: %s: %s (%s)", what, err->field, err->message, err->code);
+	else
+		sbuf_printf(&b, "%s: %s (%s)", what, err->message, err->code);
+	sbuf_append_to(&b, mm);
+}
+
+json_t *rules_check_cases(const struct ruleset *rs, json_t *cases, size_t *mismatches)
+{
+	struct route route;
+	json_t *out, *v;
+	size_t i, failing = 0;
+
+	if (mismatches != NULL)
+		*mismatches = 0;
+	if (!json_is_array(cases))
+		return NULL;
+	memset(&route, 0, sizeof route);
+	out = json_array();
+	json_array_foreach(cases, i, v)
+	{
+		json_t *mm = json_array();
+		struct test_case tc;
+		struct oro_error err;
+		struct expect ex;
+
+		memset(&err, 0, sizeof err);
+		memset(&ex, 0, sizeof ex);
+		if (case_unwrap(v, &tc, &err) < 0 || case_route(rs, &tc, &route, &err) < 0)
+			mismatch_error(mm, "invalid case", &err);
+		else if (tc.expect == NULL)
+			json_array_append_new(mm, json_string("no expectation"));
+		else if (expect_parse(rs, tc.expect, &ex, &err) < 0)
+			mismatch_error(mm, "invalid expectation", &err);
+		else
+			expect_compare(&ex, &route, mm);
+		free(ex.rc);
+		if (json_array_size(mm) > 0)
+			failing++;
+		json_array_append_new(out, json_pack("{s:I, s:o, s:b, s:o}", "case", (json_int_t)i + 1, "name",
+		                                     tc.name != NULL ? json_string(tc.name) : json_null(), "ok",
+		                                     json_array_size(mm) == 0, "mismatches", mm));
+	}
+	route_free(&route);
+	if (mismatches != NULL)
+		*mismatches = failing;
+	return out;
+}
+
+/* ---- differences between two documents ---- */
+
+/* A copy of v, JSON null for NULL. */
+static json_t *copy_or_null(json_t *v)
+{
+	return v != NULL ? json_deep_copy(v) : json_null();
+}
+
+/* {"from": x, "to": y} when x and y differ (an absent value is null),
+ * else JSON null. */
+static json_t *from_to(json_t *x, json_t *y)
+{
+	if (json_equal(x != NULL ? x : json_null(), y != NULL ? y : json_null()))
+		return json_null();
+	return json_pack("{s:o, s:o}", "from", copy_or_null(x), "to", copy_or_null(y));
+}
+
+/* strcmp for qsort on an array of const char *. */
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Append {"field", "from", "to"} to out when x[key] and y[key] differ. */
+static void field_change(json_t *out, const char *key, json_t *x, json_t *y)
+{
+	json_t *ft = from_to(json_object_get(x, key), json_object_get(y, key));
+
+	if (json_is_null(ft))
+		return;
+	json_object_set_new(ft, "field", json_string(key));
+	json_array_append_new(out, ft);
+}
+
+/* The fields in which objects x and y (either may be NULL) differ: the keys
+ * of order first, then any other key alphabetically. */
+static json_t *object_changes(json_t *x, json_t *y, const char *const *order)
+{
+	json_t *out = json_array();
+	const char **extra;
+	const char *key;
+	size_t i, n = 0;
+	json_t *v;
+
+	for (i = 0; order[i] != NULL; i++)
+		field_change(out, order[i], x, y);
+	extra = xcalloc(json_object_size(x) + json_object_size(y) + 1, sizeof *extra);
+	json_object_foreach(x, key, v)
+	{
+		if (!key_in(key, order))
+			extra[n++] = key;
+	}
+	json_object_foreach(y, key, v)
+	{
+		if (!key_in(key, order) && json_object_get(x, key) == NULL)
+			extra[n++] = key;
+	}
+	qsort(extra, n, sizeof *extra, str_cmp);
+	for (i = 0; i < n; i++)
+		field_change(out, extra[i], x, y);
+	free(extra);
+	return out;
+}
+
+/* The elements of array arr that are objects with a string or integer
+ * key, as a map from that key (as text) to the element's 0-based index;
+ * the first of equal keys wins. */
+static json_t *index_by(json_t *arr, const char *key)
+{
+	json_t *map = json_object(), *v, *k;
+	char num[32];
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+	{
+		const char *s;
+
+		k = json_object_get(v, key);
+		if (json_is_string(k)) {
+			s = json_string_value(k);
+		} else if (json_is_integer(k)) {
+			snprintf(num, sizeof num, "%lld", (long long)json_integer_value(k));
+			s = num;
+		} else {
+			continue;
+		}
+		if (json_object_get(map, s) == NULL)
+			json_object_set_new(map, s, json_integer((json_int_t)i));
+	}
+	return map;
+}
+
+/* The map key of element v (see index_by) into buf; NULL when it has none. */
+static const char *element_key(json_t *v, const char *key, char *buf, size_t size)
+{
+	json_t *k = json_object_get(v, key);
+
+	if (json_is_string(k))
+		return json_string_value(k);
+	if (!json_is_integer(k))
+		return NULL;
+	snprintf(buf, size, "%lld", (long long)json_integer_value(k));
+	return buf;
+}
+
+/*
+ * Added, removed and changed elements of two keyed arrays (rules by name,
+ * departments by code, action areas by number). describe() gives an added
+ * or removed element's entry; a changed one is {key: its key, "fields"},
+ * and for rules (positions true) also its positions, including rules that
+ * only moved.
+ */
+static json_t *keyed_diff(json_t *xa, json_t *xb, const char *key, const char *const *order, bool positions,
+                          json_t *(*describe)(json_t *v, size_t i))
+{
+	json_t *ia = index_by(xa, key), *ib = index_by(xb, key);
+	json_t *added = json_array(), *removed = json_array(), *changed = json_array(), *v;
+	char buf[32];
+	size_t i;
+
+	json_array_foreach(xb, i, v)
+	{
+		const char *k = element_key(v, key, buf, sizeof buf);
+		json_t *at;
+
+		if (k == NULL || (size_t)json_integer_value(json_object_get(ib, k)) != i)
+			continue;
+		at = json_object_get(ia, k);
+		if (at == NULL) {
+			json_array_append_new(added, describe(v, i));
+		} else {
+			size_t from = (size_t)json_integer_value(at);
+			json_t *fields = object_changes(json_array_get(xa, from), v, order);
+
+			if (json_array_size(fields) == 0 && (!positions || from == i)) {
+				json_decref(fields);
+				continue;
+			}
+			if (positions)
+				json_array_append_new(changed,
+				                      json_pack("{s:o, s:I, s:I, s:o}", key, copy_or_null(json_object_get(v, key)),
+				                                "from_position", (json_int_t)from + 1, "to_position",
+				                                (json_int_t)i + 1, "fields", fields));
+			else
+				json_array_append_new(changed, json_pack("{s:o, s:o}", key,
+				                                         copy_or_null(json_object_get(v, key)), "fields",
+				                                         fields));
+		}
+	}
+	json_array_foreach(xa, i, v)
+	{
+		const char *k = element_key(v, key, buf, sizeof buf);
+
+		if (k != NULL && (size_t)json_integer_value(json_object_get(ia, k)) == i &&
+		    json_object_get(ib, k) == NULL)
+			json_array_append_new(removed, describe(v, i));
+	}
+	json_decref(ia);
+	json_decref(ib);
+	return json_pack("{s:o, s:o, s:o}", "added", added, "removed", removed, "changed", changed);
+}
+
+/* A rule added or removed: {"name", "position"}. */
+static json_t *describe_rule(json_t *v, size_t i)
+{
+	return json_pack("{s:o, s:I}", "name", copy_or_null(json_object_get(v, "name")), "position",
+	                 (json_int_t)i + 1);
+}
+
+/* A department added or removed: its code. */
+static json_t *describe_department(json_t *v, size_t i)
+{
+	(void)i;
+	return copy_or_null(json_object_get(v, "code"));
+}
+
+/* An action area added or removed: {"number", "name"}. */
+static json_t *describe_area(json_t *v, size_t i)
+{
+	(void)i;
+	return json_pack("{s:o, s:o}", "number", copy_or_null(json_object_get(v, "number")), "name",
+	                 copy_or_null(json_object_get(v, "name")));
+}
+
+/* Strings of xb not in xa, in xb's order. */
+static json_t *strings_missing(json_t *xa, json_t *xb)
+{
+	json_t *out = json_array(), *v, *w;
+	size_t i, j;
+
+	json_array_foreach(xb, i, v)
+	{
+		bool found = false;
+
+		json_array_foreach(xa, j, w) found = found || json_equal(v, w);
+		if (!found)
+			json_array_append_new(out, json_deep_copy(v));
+	}
+	return out;
+}
+
+json_t *rules_diff_documents(json_t *a, json_t *b)
+{
+	json_t *da, *db;
+
+	if (!json_is_object(a) || !json_is_object(b))
+		return NULL;
+	da = json_object_get(a, "districts");
+	db = json_object_get(b, "districts");
+	return json_pack(
+	        "{s:b, s:o, s:o, s:o, s:o, s:{s:o, s:o}, s:o, s:o}", "identical", json_equal(a, b), "name",
+	        from_to(json_object_get(a, "name"), json_object_get(b, "name")), "description",
+	        from_to(json_object_get(a, "description"), json_object_get(b, "description")), "rules",
+	        keyed_diff(json_object_get(a, "rules"), json_object_get(b, "rules"), "name", rule_keys, true,
+	                   describe_rule),
+	        "departments",
+	        keyed_diff(json_object_get(a, "departments"), json_object_get(b, "departments"), "code", dept_keys,
+	                   false, describe_department),
+	        "districts", "added", strings_missing(da, db), "removed", strings_missing(db, da), "action_areas",
+	        keyed_diff(json_object_get(a, "action_areas"), json_object_get(b, "action_areas"), "number",
+	                   area_keys, false, describe_area),
+	        "fallback", object_changes(json_object_get(a, "fallback"), json_object_get(b, "fallback"), fallback_keys));
 }

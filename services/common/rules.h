@@ -32,6 +32,7 @@
 #define RULES_MAX_DEPARTMENTS 64
 #define RULES_MAX_DISTRICTS 64
 #define RULES_MAX_RULES 10000
+#define RULES_MAX_ACTION_AREAS 64
 
 struct ruleset;
 
@@ -70,6 +71,13 @@ struct department {
 	bool disclosure_basis_required; /* a full view needs a recorded basis */
 };
 
+/* One of the strategy's action areas (åtgärdsområden): a number unique in
+ * the document and a name for people. */
+struct action_area {
+	int number; /* positive */
+	const char *name;
+};
+
 /*
  * Parse and validate a ruleset document. Every problem found is appended to
  * diags (which may be NULL; free with rules_diags_free()). Returns the
@@ -104,6 +112,16 @@ const char *ruleset_rule_name(const struct ruleset *rs, size_t position /* 1-bas
 size_t ruleset_department_count(const struct ruleset *rs);
 const struct department *ruleset_department(const struct ruleset *rs, size_t i);
 const struct department *ruleset_department_find(const struct ruleset *rs, const char *code);
+
+/* The document's action areas, in document order (borrowed, valid as long
+ * as rs); there may be none. ruleset_action_area() is NULL for i out of
+ * range; ruleset_action_area_find() is NULL for a number not defined. */
+size_t ruleset_action_area_count(const struct ruleset *rs);
+const struct action_area *ruleset_action_area(const struct ruleset *rs, size_t i);
+const struct action_area *ruleset_action_area_find(const struct ruleset *rs, int number);
+/* The number of the action area rule `position` (1-based) serves, or 0 when
+ * it names none or the position is out of range. */
+int ruleset_rule_action_area(const struct ruleset *rs, size_t position);
 
 /* Index of a district name, or -1. */
 int ruleset_district_index(const struct ruleset *rs, const char *name);
@@ -161,14 +179,88 @@ void route_free(struct route *r);
 json_t *route_to_json(const struct route *r);
 
 /*
- * Evaluate each element of cases (a JSON array of concern documents) against
- * rs with CONCERN_ROUTING_ONLY validation. Returns a new JSON array with one
- * element per case, in order: route_to_json(), or {"error": {"code",
- * "field", "message"}} for an invalid case. NULL when cases is not an array.
+ * Evaluate each element of cases (a JSON array of concern documents, or of
+ * wrappers {"name", "concern", "expect"} as for rules_check_cases(), whose
+ * expectation is ignored here) against rs with CONCERN_ROUTING_ONLY
+ * validation. Returns a new JSON array with one element per case, in order:
+ * route_to_json(), or {"error": {"code", "field", "message"}} for an
+ * invalid case; a wrapper's element also has its "name" when it gives one,
+ * and the field of an error in its concern starts with "concern.". NULL
+ * when cases is not an array.
  */
 json_t *rules_test_cases(const struct ruleset *rs, json_t *cases);
 
 /* {"code","field","message"} for err; the caller owns it. */
 json_t *oro_error_to_json(const struct oro_error *err);
+
+/*
+ * Why c is routed as it is, for people (`oro explain`). c must have been
+ * accepted by concern_validate() against rs. The answer is built on
+ * ruleset_evaluate() itself, so its matched rules, recipients, guidance and
+ * fallback are exactly the router's:
+ *
+ * {"version": N, "matched_rules": [..], "fallback": bool,
+ *  "rules": [{"rule": N, "name", "action_area": N | null, "matched", "final",
+ *             "evaluated" (false after a matching final rule),
+ *             "variant": 0-based index of the variant that set priority or
+ *                        deadline | null,
+ *             "failed": the first condition that does not hold | null,
+ *             "failed_field": its path from the rule, "when.any[0].urgency",
+ *                             | null}],
+ *  "recipients": [{"department", "view", "priority", "ack_within" (seconds),
+ *                  "disclosure_basis", "view_from": [rule numbers] | "fallback",
+ *                  "priority_from": {"rule": N, "variant": index | null} | "fallback",
+ *                  "ack_within_from": same shape}],
+ *  "guidance": [{"sv", "en", "rule", "priority"}]}
+ *
+ * Slower than ruleset_evaluate() (it allocates); meant for people, not for
+ * the router. The caller owns the result.
+ */
+json_t *ruleset_explain(const struct ruleset *rs, const struct concern *c);
+
+/*
+ * What changed from ruleset document a to document b (both already
+ * validated; `oro rules diff`). Rules are matched by name, departments by
+ * code, action areas by number; a key absent from an object compares as
+ * JSON null; values are compared as JSON, exactly as written.
+ *
+ * {"identical": bool (the documents are equal as JSON),
+ *  "name": {"from", "to"} | null, "description": {"from", "to"} | null,
+ *  "rules": {"added": [{"name", "position"}], "removed": [{"name", "position"}],
+ *            "changed": [{"name", "from_position", "to_position",
+ *                         "fields": [{"field", "from", "to"}]}]},
+ *  "departments": {"added": [codes], "removed": [codes],
+ *                  "changed": [{"code", "fields": [...]}]},
+ *  "districts": {"added": [names], "removed": [names]},
+ *  "action_areas": {"added": [{"number", "name"}], "removed": [{"number", "name"}],
+ *                   "changed": [{"number", "fields": [...]}]},
+ *  "fallback": [{"field", "from", "to"}]}
+ *
+ * Added items are in b's order, removed ones in a's, changed ones in b's; a
+ * rule that only moved is "changed" with empty "fields"; the fields of one
+ * object come in the format's order of keys (docs/rules.md), then any other
+ * keys alphabetically. NULL when a or b is not an object. The caller owns
+ * the result; it shares nothing with a or b.
+ */
+json_t *rules_diff_documents(json_t *a, json_t *b);
+
+/*
+ * The strategy owner's regression suite (`oro rules test --expect`). Each
+ * element of cases is a bare concern document (which has no expectation) or
+ * a wrapper {"name", "concern": {...}, "expect": {"recipients": [{"department",
+ * "view", "priority", "ack_within" (optional), "disclosure_basis" (optional,
+ * text or null)}], "matched_rules": [..] (optional), "guidance_starts_with":
+ * text (optional), "fallback": bool (optional)}} (docs/rules.md). A case
+ * passes when exactly the expected departments are routed, each as
+ * expected, and every optional expectation given holds.
+ *
+ * Returns an array with one element per case: {"case": 1-based index,
+ * "name": text | null, "ok": bool, "mismatches": [text, ...]}; a case with
+ * no expectation, or one that is invalid (the concern or the expectation),
+ * is a mismatch that says so. *mismatches (may be NULL) is set to the
+ * number of cases that are not ok. NULL (and *mismatches 0) when cases is
+ * not an array. The caller owns the result.
+ */
+json_t *rules_check_cases(const struct ruleset *rs, json_t *cases, size_t *mismatches);
 
 #endif

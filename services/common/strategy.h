@@ -10,6 +10,9 @@
 #include "db.h"
 #include "rules.h"
 
+/* The channel on which PostgreSQL announces a new active version (sql/002). */
+#define STRATEGY_CHANNEL "oro_ruleset"
+
 /* Include in the daemon's statement table. */
 #define STRATEGY_STATEMENTS                                                                        \
 	{ "strategy_active", "SELECT r.version, CASE WHEN r.version <> $1 THEN r.document END "      \

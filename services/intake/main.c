@@ -79,6 +79,7 @@ struct intake {
 	void *clients;
 	void *prompts;
 	int64_t next_refresh;
+	unsigned db_generation; /* connection the ruleset was last checked on */
 	bool ready;
 };
 
@@ -391,11 +392,12 @@ static void housekeeping(struct intake *in)
 {
 	int64_t now = service_now_ms();
 
-	if (now < in->next_refresh || !db_ready(in->db))
+	if (!db_ready(in->db) || (now < in->next_refresh && db_generation(in->db) == in->db_generation))
 		return;
 	in->next_refresh = now + in->svc.cfg.sweep_interval_ms;
+	in->db_generation = db_generation(in->db);
 	if (strategy_refresh(in->db, &in->rs) == DB_OK && in->rs == NULL)
-		log_warn("ruleset=none event=waiting reason=\"no active ruleset: import one with oro rules import\"");
+		log_warn("ruleset=none event=waiting reason=\"no active ruleset: publish one with oro rules publish\"");
 	if (!in->ready && in->rs != NULL) {
 		in->ready = true;
 		log_info("event=ready endpoint=%s ruleset=%d", in->svc.cfg.intake_endpoint, ruleset_version(in->rs));
@@ -419,9 +421,12 @@ int main(int argc, char **argv)
 		       in.svc.cfg.db_retry_max_ms);
 	in.clients = service_socket(&in.svc, ZMQ_ROUTER, in.svc.cfg.intake_endpoint, true);
 	in.prompts = service_socket(&in.svc, ZMQ_PUB, in.svc.cfg.intake_prompt_endpoint, true);
+	db_listen(in.db, STRATEGY_CHANNEL);
 
 	while (service_running()) {
-		zmq_pollitem_t items[] = { { in.clients, 0, ZMQ_POLLIN, 0 } };
+		/* the database socket carries NOTIFY oro_ruleset: follow a publish at once */
+		zmq_pollitem_t items[] = { { in.clients, 0, ZMQ_POLLIN, 0 }, { NULL, db_socket(in.db), ZMQ_POLLIN, 0 } };
+		int n_items = items[1].fd >= 0 ? 2 : 1;
 		int64_t wait = in.next_refresh - service_now_ms();
 
 		if (!db_ready(in.db) && db_retry_in_ms(in.db) < wait)
@@ -430,11 +435,14 @@ int main(int argc, char **argv)
 			wait = 1;
 		if (wait > 1000)
 			wait = 1000;
-		if (zmq_poll(items, 1, (long)wait) > 0) {
+		if (zmq_poll(items, n_items, (long)wait) > 0) {
 			/* bounded batch so housekeeping is never starved */
 			for (int i = 0; i < 256 && handle_request(&in); i++)
 				;
 		}
+		/* every pass: libpq may have queued a notification while running a query */
+		if (db_notifications(in.db) > 0)
+			in.next_refresh = 0;
 		housekeeping(&in);
 	}
 	log_info("event=stopping");

@@ -6,8 +6,8 @@
  * as soon as it exists, push every unacknowledged delivery again (same
  * delivery id) to each client that subscribes later, and record
  * acknowledgements (time and principal) and the first sending in the case
- * timeline. It also answers a department's requests to list its inbox and
- * show one delivery. A notice delivery never carries the description,
+ * timeline. It also answers a department's requests to list its inbox,
+ * show one delivery and re-route a delivery to another department. A notice delivery never carries the description,
  * identities or contact details: the SQL joins the sealed content only for
  * view 'full', and the message builder copies it only for view 'full'.
  *
@@ -63,25 +63,25 @@ static const struct db_statement statements[] = {
 	{ "unsent", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
 		    " WHERE d.state = 'pending' AND d.department = ANY ($1::text[]) ORDER BY d.id LIMIT 500" },
 	{ "open_for_department", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
-				 " WHERE d.department = $1 AND d.state <> 'acknowledged' ORDER BY d.id" },
+				 " WHERE d.department = $1 AND d.state IN ('pending', 'sent') ORDER BY d.id" },
 	{ "show", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM " WHERE d.id = $1 AND d.department = $2" },
 	{ "inbox", "SELECT " DELIVERY_COLUMNS " FROM delivery d JOIN report r ON r.id = d.report_id"
 		   " LEFT JOIN report_content c ON false"
-		   " WHERE d.department = $1 AND ($2 OR d.state <> 'acknowledged') ORDER BY d.id DESC LIMIT $3" },
-	{ "count_open", "SELECT count(*) FROM delivery WHERE department = $1 AND state <> 'acknowledged'" },
+		   " WHERE d.department = $1 AND ($2 OR d.state IN ('pending', 'sent')) ORDER BY d.id DESC LIMIT $3" },
+	{ "count_open", "SELECT count(*) FROM delivery WHERE department = $1 AND state IN ('pending', 'sent')" },
 	/* Record a sending; the first one goes into the case timeline. */
 	{ "mark_sent",
 	  "WITH s AS ("
 	  "  UPDATE delivery SET state = CASE WHEN state = 'pending' THEN 'sent' ELSE state END,"
 	  "   first_sent_at = coalesce(first_sent_at, now()), last_sent_at = now(), send_count = send_count + 1"
-	  "  WHERE id = ANY ($1::bigint[]) AND state <> 'acknowledged'"
+	  "  WHERE id = ANY ($1::bigint[]) AND state IN ('pending', 'sent')"
 	  "  RETURNING id, report_id, department, first_sent_at = now() AS first)"
 	  " INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
 	  " SELECT report_id, 'delivered', id, department, $2 FROM s WHERE first" },
 	{ "acknowledge",
 	  "WITH a AS ("
 	  "  UPDATE delivery SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $3"
-	  "  WHERE id = $1 AND department = $2 AND state <> 'acknowledged'"
+	  "  WHERE id = $1 AND department = $2 AND state IN ('pending', 'sent')"
 	  "  RETURNING id, report_id, department, acknowledged_at, acknowledged_by),"
 	  " t AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
 	  "  SELECT report_id, 'acknowledged', id, department, $3 FROM a)"
@@ -89,6 +89,28 @@ static const struct db_statement statements[] = {
 	{ "ack_state",
 	  "SELECT state, " DB_RFC3339("acknowledged_at") ", acknowledged_by FROM delivery"
 	  " WHERE id = $1 AND department = $2" },
+	/* Lock the delivery to re-route; who may: its department, or the active strategy's coordinator. */
+	{ "reroute_lock",
+	  "SELECT d.state, d.view, d.department,"
+	  " d.department = $2 OR $2 = (SELECT (s.document::jsonb)->'fallback'->>'department'"
+	  "  FROM ruleset_active a JOIN ruleset s USING (version)),"
+	  " (SELECT disclosure_basis_required FROM department WHERE code = $3), r.case_number"
+	  " FROM delivery d JOIN report r ON r.id = d.report_id WHERE d.id = $1 FOR UPDATE OF d" },
+	/* Close the delivery, open its successor, record both in the timeline. */
+	{ "reroute",
+	  "WITH o AS ("
+	  "  UPDATE delivery SET state = 'rerouted', rerouted_at = now(), rerouted_by = $2, reroute_reason = $3"
+	  "  WHERE id = $1 RETURNING id, report_id, department, view, priority, ack_within),"
+	  " n AS ("
+	  "  INSERT INTO delivery (report_id, department, view, priority, ack_within, deadline, disclosure_basis,"
+	  "   origin, parent_id)"
+	  "  SELECT report_id, $4, view, priority, ack_within, now() + make_interval(secs => ack_within),"
+	  "   CASE WHEN view = 'full' THEN $5 END, 'reroute', id FROM o RETURNING id),"
+	  " t AS ("
+	  "  INSERT INTO timeline (report_id, event, delivery_id, department, actor, detail)"
+	  "  SELECT o.report_id, 'rerouted', o.id, o.department, $2,"
+	  "   jsonb_build_object('to', $4::text, 'new_delivery', n.id, 'reason', $3::text) FROM o, n)"
+	  " SELECT n.id FROM n" },
 };
 
 /* A subscribed department client connection. */
@@ -430,8 +452,12 @@ static void handle_ack(struct notify *n, const struct wire_peer *peer, const cha
 		rc = db_exec(n->db, "ack_state", 2, params, &res);
 		if (rc == DB_OK && (db_result_rows(res) == 0 ||
 				    strcmp(db_result_value(res, 0, 0), "acknowledged") != 0)) {
-			oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id", "department %.40s has no delivery %s",
-				      m->department, id);
+			if (db_result_rows(res) == 0)
+				oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id", "department %.40s has no delivery %s",
+					      m->department, id);
+			else /* rerouted: closed without acknowledgement */
+				oro_error_set(&err, ORO_E_INVALID_VALUE, "delivery_id",
+					      "delivery %s was re-routed to another department and is closed", id);
 			db_result_free(&res);
 			goto refuse;
 		}
@@ -553,6 +579,114 @@ refuse:
 	reply_error(n, peer, request_id, &err);
 }
 
+#define NOTIFY_REASON_MAX 500
+
+/*
+ * Reroute: in one transaction close the delivery as re-routed and open a
+ * new one of the same view, priority and acknowledgement time for another
+ * department; then push it. Only the delivery's department or the active
+ * strategy's coordinator may; a full view to a department that needs a
+ * disclosure basis must carry one.
+ */
+static void handle_reroute(struct notify *n, const struct wire_peer *peer, const char *request_id,
+			   const Oro__Reroute *m)
+{
+	struct oro_error err = { 0 };
+	char id[24];
+	struct db_result *res = NULL;
+	const char *lock_params[3] = { id, m->department, m->to_department };
+	int rc;
+
+	if (!check_delivery_ref(m->has_delivery_id, m->delivery_id, m->department, id, &err) ||
+	    !check_name(m->to_department, "to_department", &err) || !check_name(m->principal, "principal", &err))
+		goto refuse;
+	if (m->reason == NULL || *m->reason == '\0') {
+		oro_error_set(&err, ORO_E_MISSING, "reason", "a reason for the re-routing is required");
+		goto refuse;
+	}
+	if (strlen(m->reason) > NOTIFY_REASON_MAX ||
+	    (m->disclosure_basis != NULL && strlen(m->disclosure_basis) > NOTIFY_REASON_MAX)) {
+		oro_error_set(&err, ORO_E_TOO_LONG, strlen(m->reason) > NOTIFY_REASON_MAX ? "reason" : "disclosure_basis",
+			      "at most %d bytes", NOTIFY_REASON_MAX);
+		goto refuse;
+	}
+	rc = db_ready(n->db) ? db_begin(n->db) : DB_ERR_CONNECTION;
+	if (rc == DB_OK)
+		rc = db_exec(n->db, "reroute_lock", 3, lock_params, &res);
+	if (rc != DB_OK)
+		goto db_error;
+	if (db_result_rows(res) == 0 || strcmp(db_result_value(res, 0, 3), "t") != 0) {
+		oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id", "department %.40s has no delivery %s", m->department, id);
+		goto rollback;
+	}
+	if (strcmp(db_result_value(res, 0, 0), "rerouted") == 0) {
+		oro_error_set(&err, ORO_E_INVALID_VALUE, "delivery_id", "delivery %s was re-routed already", id);
+		goto rollback;
+	}
+	if (db_result_value(res, 0, 4) == NULL) {
+		oro_error_set(&err, ORO_E_NOT_FOUND, "to_department", "no department has this code");
+		goto rollback;
+	}
+	if (strcmp(db_result_value(res, 0, 2), m->to_department) == 0) {
+		oro_error_set(&err, ORO_E_INVALID_VALUE, "to_department", "the delivery is already with that department");
+		goto rollback;
+	}
+	bool full = strcmp(db_result_value(res, 0, 1), "full") == 0;
+
+	if (full && strcmp(db_result_value(res, 0, 4), "t") == 0 &&
+	    (m->disclosure_basis == NULL || *m->disclosure_basis == '\0')) {
+		oro_error_set(&err, ORO_E_MISSING, "disclosure_basis",
+			      "a full view to %.40s needs a recorded legal basis for the disclosure", m->to_department);
+		goto rollback;
+	}
+
+	char *case_number = xstrdup(db_result_value(res, 0, 5));
+	const char *params[5] = { id, m->principal, m->reason, m->to_department, m->disclosure_basis };
+
+	db_result_free(&res);
+	rc = db_exec(n->db, "reroute", 5, params, &res);
+	if (rc == DB_OK)
+		rc = db_commit(n->db);
+	if (rc == DB_ERR_CONSTRAINT) {
+		free(case_number);
+		oro_error_set(&err, ORO_E_INVALID_VALUE, "to_department", "%.40s already holds an open copy of this case",
+			      m->to_department);
+		goto rollback;
+	}
+	if (rc != DB_OK) {
+		free(case_number);
+		goto db_error;
+	}
+
+	Oro__Envelope env;
+	Oro__Rerouted out;
+
+	wire_envelope_init(&env);
+	oro__rerouted__init(&out);
+	out.has_delivery_id = out.has_new_delivery_id = true;
+	out.delivery_id = m->delivery_id;
+	out.new_delivery_id = db_result_int(res, 0, 0);
+	out.to_department = m->to_department;
+	out.view = full ? "full" : "notice";
+	env.request_id = (char *)request_id;
+	env.body_case = ORO__ENVELOPE__BODY_REROUTED;
+	env.rerouted = &out;
+	log_info("case=%s delivery=%s department=%s event=rerouted to=%s new_delivery=%lld principal=%s", case_number, id,
+		 m->department, m->to_department, (long long)out.new_delivery_id, log_quote(m->principal));
+	free(case_number);
+	wire_send_routed(n->clients_sock, peer, &env);
+	db_result_free(&res);
+	push_unsent(n); /* the new delivery, to the target's connected clients */
+	return;
+db_error:
+	db_failure(n, "reroute", rc, &err);
+rollback:
+	db_rollback(n->db);
+	db_result_free(&res);
+refuse:
+	reply_error(n, peer, request_id, &err);
+}
+
 /* One message from a department client: the dispatcher. Returns false when none was waiting. */
 static bool handle_request(struct notify *n)
 {
@@ -586,9 +720,12 @@ static bool handle_request(struct notify *n)
 	case ORO__ENVELOPE__BODY_LIST_INBOX:
 		handle_inbox(n, &peer, request_id, env->list_inbox);
 		break;
+	case ORO__ENVELOPE__BODY_REROUTE:
+		handle_reroute(n, &peer, request_id, env->reroute);
+		break;
 	default:
 		oro_error_set(&err, ORO_E_UNKNOWN_TYPE, "body",
-			      "message type %d is not served by oro-notify (subscribe, acknowledge, show_delivery, list_inbox)",
+			      "message type %d is not served by oro-notify (subscribe, acknowledge, show_delivery, list_inbox, reroute)",
 			      (int)env->body_case);
 		reply_error(n, &peer, request_id, &err);
 		break;

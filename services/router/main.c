@@ -10,6 +10,12 @@
  * Reports are claimed with FOR UPDATE SKIP LOCKED, so several routers may
  * share one database without routing a report twice.
  *
+ * The active ruleset is followed through LISTEN oro_ruleset (a publish or
+ * rollback switches the router within a second, without restart), checked
+ * again after every reconnect and on every sweep, so a missed notification
+ * cannot leave it on an old version. Each report is evaluated under the one
+ * version held at that moment, which its decision records.
+ *
  * Endpoints:
  *   intake_prompt_endpoint  SUB, connected: "report_filed" prompts from oro-intake
  *   router_prompt_endpoint  PUB, bound: "deliveries_created" prompts to oro-notify
@@ -66,28 +72,9 @@ struct router {
 	void *prompts_out;
 	struct route route; /* reused across reports */
 	int64_t next_sweep;
+	unsigned db_generation; /* connection the ruleset was last checked on */
 	bool ready;
 };
-
-/* Rebuild the routing attributes of a claimed report row into c. */
-static void concern_from_row(const struct router *r, const struct db_result *res, struct concern *c)
-{
-	const char *age = db_result_value(res, 0, 10);
-
-	memset(c, 0, sizeof *c);
-	/* The CHECK constraints in sql/ guarantee these names are in the vocabulary. */
-	c->v.category = (enum category)VOCAB_LOOKUP(category_names, db_result_value(res, 0, 2));
-	c->v.urgency = (enum urgency)VOCAB_LOOKUP(urgency_names, db_result_value(res, 0, 3));
-	c->v.kind = (enum subject_kind)VOCAB_LOOKUP(subject_kind_names, db_result_value(res, 0, 4));
-	c->v.band = (enum age_band)VOCAB_LOOKUP(age_band_names, db_result_value(res, 0, 5));
-	c->v.setting = (enum setting)VOCAB_LOOKUP(setting_names, db_result_value(res, 0, 6));
-	/* a district the active ruleset no longer lists matches no district condition */
-	c->v.district = ruleset_district_index(r->rs, db_result_value(res, 0, 7));
-	c->v.grant = (enum tristate)VOCAB_LOOKUP(tristate_names, db_result_value(res, 0, 8));
-	c->v.relatives = (enum tristate)VOCAB_LOOKUP(tristate_names, db_result_value(res, 0, 9));
-	c->has_age = age != NULL;
-	c->age = age ? atoi(age) : 0;
-}
 
 /* Record the decision for the claimed report in res (transaction open). */
 static int record(struct router *r, const struct db_result *res)
@@ -102,7 +89,12 @@ static int record(struct router *r, const struct db_result *res)
 	char *p;
 	int rc;
 
-	concern_from_row(r, res, &c);
+	const char *attrs[CONCERN_STORED_ATTRS];
+
+	for (int i = 0; i < CONCERN_STORED_ATTRS; i++)
+		attrs[i] = db_result_value(res, 0, 2 + i);
+	memset(&c, 0, sizeof c);
+	concern_from_stored(&c, r->rs, attrs, db_result_value(res, 0, 10));
 	ruleset_evaluate(r->rs, &c, route);
 	n = route->n_recipients;
 	dep = xcalloc(n + 1, sizeof *dep);
@@ -212,8 +204,9 @@ static void work(struct router *r)
 	if (!db_ready(r->db))
 		return;
 	r->next_sweep = service_now_ms() + r->svc.cfg.sweep_interval_ms;
+	r->db_generation = db_generation(r->db);
 	if (strategy_refresh(r->db, &r->rs) == DB_OK && r->rs == NULL) {
-		log_warn("ruleset=none event=waiting reason=\"no active ruleset: import one with oro rules import\"");
+		log_warn("ruleset=none event=waiting reason=\"no active ruleset: publish one with oro rules publish\"");
 		return;
 	}
 	if (!r->ready && r->rs != NULL) {
@@ -240,9 +233,12 @@ int main(int argc, char **argv)
 		      r.svc.cfg.db_retry_max_ms);
 	r.prompts_in = service_socket(&r.svc, ZMQ_SUB, r.svc.cfg.intake_prompt_endpoint, false);
 	r.prompts_out = service_socket(&r.svc, ZMQ_PUB, r.svc.cfg.router_prompt_endpoint, true);
+	db_listen(r.db, STRATEGY_CHANNEL);
 
 	while (service_running()) {
-		zmq_pollitem_t items[] = { { r.prompts_in, 0, ZMQ_POLLIN, 0 } };
+		/* the database socket carries NOTIFY oro_ruleset: a publish switches us at once */
+		zmq_pollitem_t items[] = { { r.prompts_in, 0, ZMQ_POLLIN, 0 }, { NULL, db_socket(r.db), ZMQ_POLLIN, 0 } };
+		int n_items = items[1].fd >= 0 ? 2 : 1;
 		int64_t wait = r.next_sweep - service_now_ms();
 
 		if (!db_ready(r.db))
@@ -251,8 +247,13 @@ int main(int argc, char **argv)
 			wait = 0;
 		if (wait > 1000)
 			wait = 1000;
-		if (zmq_poll(items, 1, (long)wait) > 0 && wire_drain_prompts(r.prompts_in, 1000))
+		if (zmq_poll(items, n_items, (long)wait) > 0 && wire_drain_prompts(r.prompts_in, 1000))
 			r.next_sweep = 0; /* a prompt: look now */
+		/* every pass: libpq may have queued a notification while running a query */
+		if (db_notifications(r.db) > 0)
+			r.next_sweep = 0; /* a new active ruleset */
+		if (db_generation(r.db) != r.db_generation)
+			r.next_sweep = 0; /* reconnected: notifications may have been missed */
 		if (service_now_ms() >= r.next_sweep)
 			work(&r);
 	}

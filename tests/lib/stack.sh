@@ -7,7 +7,7 @@
 #   stack_pg_start             PostgreSQL cluster (fsync off), migrations, $ORO_TEST_DIR/oro.conf;
 #                              exports ORO_CONFIG so that every oro program uses that file
 #   stack_pg_stop              stop the cluster (stack_pg_start starts it again, data kept)
-#   stack_import [FILE]        oro rules import FILE (default sql/strategy/solna-v1.json)
+#   stack_import [FILE]        oro rules publish FILE (default sql/strategy/solna-v1.json)
 #   daemon_start NAME [ARGS]   start oro-NAME (intake, router, notify) and wait for event=ready
 #   daemon_stop NAME [SIGNAL]  signal it (default TERM), wait; SIGKILL after 10 s
 #   daemon_pid NAME            print its process id
@@ -155,9 +155,9 @@ stack_pg_stop() {
 stack_import() {
 	stack__need_init
 	local file=${1:-$ORO_REPO/sql/strategy/solna-v1.json} out
-	if ! out=$("$ORO_BIN/oro" rules import "$file" 2>&1); then
+	if ! out=$("$ORO_BIN/oro" rules publish "$file" 2>&1); then
 		printf '%s\n' "$out" >&2
-		fail "oro rules import $file failed"
+		fail "oro rules publish $file failed"
 	fi
 }
 

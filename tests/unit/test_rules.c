@@ -676,25 +676,18 @@ static struct ruleset *parse_ok(const char *text, size_t n_warnings)
 #define ADULT            "{\"kind\": \"adult\"}"
 #define T_CONCERN(extra) TC("other", "concern", ADULT, "North", extra)
 
+/* Three rules, the first final for district North (test_final, test_explain). */
+#define T_FINAL_DOC                                                                                  \
+	T_DOC(T_RULE("stop-north", "{\"district\": [\"North\"]}", T_RC("b", "notice"), "P1", "1h",   \
+	             ", \"final\": true, \"guidance\": {\"sv\": \"N\", \"en\": \"N\"}") ","          \
+	      T_RULE("all", "{}", T_RC("b", "full"), "P2", "2h", "") ","                            \
+	      T_RULE("all-c", "{}", T_RC("c", "notice"), "P3", "3h", ", \"final\": false"))
+
 /* `final` stops evaluation after a matching rule; not after one that
  * did not match; the fallback still applies. */
 static void test_final(void **state)
 {
-	static const char doc[] = T_DOC(T_RULE(
-	        "stop-north", "{\"district\": [\"North\"]}", T_RC("b", "notice"), "P1", "1h",
-	        ", \"final\": true, \"guidance\": {\"sv\": \"N\", \"en\": \"N\"}") "," T_RULE("all", "{}",
-	                                                                                      T_RC("b", "full"), "P2",
-	                                                                                      "2h",
-	                                                                                      "") "," T_RULE("all-c",
-	                                                                                                     "{}",
-	                                                                                                     T_RC("c",
-	                                                                                                          "noti"
-	                                                                                                          "ce"),
-	                                                                                                     "P3", "3h",
-	                                                                                                     ", "
-	                                                                                                     "\"final\""
-	                                                                                                     ": "
-	                                                                                                     "false"));
+	static const char doc[] = T_FINAL_DOC;
 	static const struct route_case cases[] = {
 	        {"north: final matched",
 	         T_CONCERN(""),
@@ -725,23 +718,26 @@ static void test_final(void **state)
 	ruleset_destroy(&rs);
 }
 
+/* Conditions of every kind (test_conditions, test_explain). */
+#define T_COND_DOC T_DOC( \
+	        /* 1 */ T_RULE("teen", "{\"age\": {\"min\": 13, \"max\": 15}}", T_RC("a", "notice"), "P3", "1h", "") "," \
+	        /* 2 */ T_RULE("grant", "{\"association_grant\": [\"yes\"]}", T_RC("b", "notice"), "P3", "1h", "") "," \
+	        /* 3 */ T_RULE("south-online", "{\"district\": [\"South\"], \"setting\": [\"online\", \"school\"]}", \
+	                       T_RC("c", "notice"), "P3", "1h", "") "," \
+	        /* 4 */ T_RULE("nested", \
+	                       "{\"urgency\": [\"urgent\"], \"any\": [{\"category\": [\"weapons\"]}," \
+	                       " {\"any\": [{\"subject_kind\": [\"group\"]}, {\"age\": {\"min\": 70}}]}]}", \
+	                       T_RC("b", "full"), "P2", "10h", \
+	                       ", \"variants\": [{\"when\": {\"category\": [\"weapons\"]}," \
+	                       " \"priority\": \"P0\"}, {\"when\": {\"subject_kind\": [\"group\"]}," \
+	                       " \"ack_within\": 60}, {\"when\": {}, \"priority\": \"P3\"}]") "," \
+	        /* 5 */ T_RULE("old", "{\"age\": {\"max\": 2}}", T_RC("c", "notice"), "P3", "1h", ""))
+
 /* Conditions: each attribute, age ranges, grant, districts, nested any,
  * and variants (first match wins; what a variant leaves out is the rule's). */
 static void test_conditions(void **state)
 {
-	static const char doc[] = T_DOC(
-	        /* 1 */ T_RULE("teen", "{\"age\": {\"min\": 13, \"max\": 15}}", T_RC("a", "notice"), "P3", "1h", "") ","
-	        /* 2 */ T_RULE("grant", "{\"association_grant\": [\"yes\"]}", T_RC("b", "notice"), "P3", "1h", "") ","
-	        /* 3 */ T_RULE("south-online", "{\"district\": [\"South\"], \"setting\": [\"online\", \"school\"]}",
-	                       T_RC("c", "notice"), "P3", "1h", "") ","
-	        /* 4 */ T_RULE("nested",
-	                       "{\"urgency\": [\"urgent\"], \"any\": [{\"category\": [\"weapons\"]},"
-	                       " {\"any\": [{\"subject_kind\": [\"group\"]}, {\"age\": {\"min\": 70}}]}]}",
-	                       T_RC("b", "full"), "P2", "10h",
-	                       ", \"variants\": [{\"when\": {\"category\": [\"weapons\"]},"
-	                       " \"priority\": \"P0\"}, {\"when\": {\"subject_kind\": [\"group\"]},"
-	                       " \"ack_within\": 60}, {\"when\": {}, \"priority\": \"P3\"}]") ","
-	        /* 5 */ T_RULE("old", "{\"age\": {\"max\": 2}}", T_RC("c", "notice"), "P3", "1h", ""));
+	static const char doc[] = T_COND_DOC;
 	static const struct route_case cases[] = {
 	        {"no age: age rules do not match", T_CONCERN(""), {0}, {{"c", FULL, P2, 86400, NULL}}, {0}, true, NULL},
 	        {"age 14",
@@ -952,6 +948,13 @@ struct bad_case {
 #define D3(a, b, c)     "\"departments\": [" a ", " b ", " c "]"
 #define DEP(code, more) "{\"code\": \"" code "\", \"name\": \"N\"" more "}"
 
+#define T_AREAS "\"action_areas\": [{\"number\": 1, \"name\": \"One\"}, {\"number\": 2, \"name\": \"Two\"}]"
+#define AREAS(areas) "{" T_HEAD ", " areas ", \"rules\": [" T_OK "]}"
+#define AREA1(more)  AREAS("\"action_areas\": [{\"number\": 1, \"name\": \"One\"}, " more "]")
+#define RA(area)                                                                                              \
+	"{" T_HEAD ", " T_AREAS ", \"rules\": [{\"name\": \"r1\", \"action_area\": " area ", \"recipients\": [" \
+	T_RC("b", "full") "], \"priority\": \"P1\", \"ack_within\": \"1h\"}]}"
+
 static const struct bad_case bad_cases[] = {
         /* JSON */
         {"{", ORO_E_INVALID_JSON, "", 0, false},
@@ -1150,6 +1153,29 @@ static const struct bad_case bad_cases[] = {
          RULES_E_UNREACHABLE, "rules[0].final", 1, true},
         {RR("[{\"department\": \"b\", \"view\": \"notice\", \"disclosure_basis\": \"X\"}]"), RULES_E_IGNORED,
          "rules[0].recipients[0].disclosure_basis", 1, true},
+        /* action areas */
+        {AREAS("\"action_areas\": {}"), ORO_E_WRONG_TYPE, "action_areas", 0, false},
+        {AREAS("\"action_areas\": [3]"), ORO_E_WRONG_TYPE, "action_areas[0]", 0, false},
+        {AREAS("\"action_areas\": [{\"number\": 1}]"), ORO_E_MISSING, "action_areas[0].name", 0, false},
+        {AREAS("\"action_areas\": [{\"name\": \"A\"}]"), ORO_E_MISSING, "action_areas[0].number", 0, false},
+        {AREA1("{\"number\": 0, \"name\": \"A\"}"), ORO_E_OUT_OF_RANGE, "action_areas[1].number", 0, false},
+        {AREA1("{\"number\": -3, \"name\": \"A\"}"), ORO_E_OUT_OF_RANGE, "action_areas[1].number", 0, false},
+        {AREA1("{\"number\": 2147483648, \"name\": \"A\"}"), ORO_E_OUT_OF_RANGE, "action_areas[1].number", 0, false},
+        {AREA1("{\"number\": \"2\", \"name\": \"A\"}"), ORO_E_WRONG_TYPE, "action_areas[1].number", 0, false},
+        {AREA1("{\"number\": 2.5, \"name\": \"A\"}"), ORO_E_WRONG_TYPE, "action_areas[1].number", 0, false},
+        {AREA1("{\"number\": 2, \"name\": \"\"}"), ORO_E_INVALID_VALUE, "action_areas[1].name", 0, false},
+        {AREA1("{\"number\": 2, \"name\": 5}"), ORO_E_WRONG_TYPE, "action_areas[1].name", 0, false},
+        {AREA1("{\"number\": 2, \"name\": \"A\", \"title\": \"A\"}"), ORO_E_UNKNOWN_FIELD, "action_areas[1].title", 0,
+         false},
+        {AREA1("{\"number\": 1, \"name\": \"A\"}"), RULES_E_DUPLICATE, "action_areas[1].number", 0, false},
+        {AREA1("{\"number\": 2, \"name\": \"One\"}"), RULES_E_DUPLICATE, "action_areas[1].name", 0, false},
+        {RA("3"), ORO_E_INVALID_VALUE, "rules[0].action_area", 1, false},
+        {RA("0"), ORO_E_INVALID_VALUE, "rules[0].action_area", 1, false},
+        {RA("-1"), ORO_E_INVALID_VALUE, "rules[0].action_area", 1, false},
+        {RA("\"1\""), ORO_E_WRONG_TYPE, "rules[0].action_area", 1, false},
+        {RA("null"), ORO_E_WRONG_TYPE, "rules[0].action_area", 1, false},
+        {RA("1.0"), ORO_E_WRONG_TYPE, "rules[0].action_area", 1, false},
+        {R1(", \"action_area\": 1"), ORO_E_INVALID_VALUE, "rules[0].action_area", 1, false},
 };
 
 /* Each bad document gives (at least) the expected finding, with rule
