@@ -561,11 +561,16 @@ static int rules_diff(const char *a, const char *b)
 		}
 		json_t *areas = json_object_get(d, "action_areas");
 
-		if (areas != NULL && json_object_size(areas) > 0) {
-			char *s = json_dumps(areas, JSON_COMPACT);
-
-			printf("action areas: %s\n", s);
-			free(s);
+		json_array_foreach(json_object_get(areas, "added"), i, v)
+			printf("action area added: %lld %s\n", (long long)json_integer_value(json_object_get(v, "number")),
+			       json_string_value(json_object_get(v, "name")));
+		json_array_foreach(json_object_get(areas, "removed"), i, v)
+			printf("action area removed: %lld %s\n", (long long)json_integer_value(json_object_get(v, "number")),
+			       json_string_value(json_object_get(v, "name")));
+		json_array_foreach(json_object_get(areas, "changed"), i, v) {
+			printf("action area %lld changed:\n", (long long)json_integer_value(json_object_get(v, "number")));
+			json_array_foreach(json_object_get(v, "fields"), j, c)
+				print_change(c);
 		}
 	}
 	json_decref(d);
@@ -752,6 +757,33 @@ int cmd_rules(int argc, char **argv)
 	usage_error("unknown rules command \"%s\"", sub);
 }
 
+/*
+ * Where a recipient's view, priority or deadline came from, for people:
+ * "fallback", "rule 6", "rule 3 variant 1" or "rules 3, 12".
+ */
+static const char *provenance(json_t *from, char *buf, size_t size)
+{
+	size_t i, n = 0;
+	json_t *v;
+
+	if (json_is_string(from)) {
+		snprintf(buf, size, "%s", json_string_value(from));
+	} else if (json_is_array(from)) {
+		n = (size_t)snprintf(buf, size, "rule%s", json_array_size(from) > 1 ? "s" : "");
+		json_array_foreach(from, i, v)
+			if (n < size)
+				n += (size_t)snprintf(buf + n, size - n, "%s %lld", i ? "," : "",
+						      (long long)json_integer_value(v));
+	} else {
+		json_t *variant = json_object_get(from, "variant");
+
+		n = (size_t)snprintf(buf, size, "rule %lld", (long long)json_integer_value(json_object_get(from, "rule")));
+		if (json_is_integer(variant) && n < size)
+			snprintf(buf + n, size - n, " variant %lld", (long long)json_integer_value(variant) + 1);
+	}
+	return buf;
+}
+
 /* Print an explanation for people. */
 static void print_explanation(json_t *x)
 {
@@ -777,17 +809,15 @@ static void print_explanation(json_t *x)
 	}
 	printf("\nRecipients:\n");
 	json_array_foreach(json_object_get(x, "recipients"), i, v) {
-		char *vf = json_dumps(json_object_get(v, "view_from"), JSON_COMPACT | JSON_ENCODE_ANY);
-		char *pf = json_dumps(json_object_get(v, "priority_from"), JSON_COMPACT | JSON_ENCODE_ANY);
-		char *af = json_dumps(json_object_get(v, "ack_within_from"), JSON_COMPACT | JSON_ENCODE_ANY);
+		char vf[64], pf[64], af[64];
 
 		printf("  %-16s %-6s %s within %llds  (view from %s, priority from %s, deadline from %s)\n",
 		       json_string_value(json_object_get(v, "department")), json_string_value(json_object_get(v, "view")),
 		       json_string_value(json_object_get(v, "priority")),
-		       (long long)json_integer_value(json_object_get(v, "ack_within")), vf, pf, af);
-		free(vf);
-		free(pf);
-		free(af);
+		       (long long)json_integer_value(json_object_get(v, "ack_within")),
+		       provenance(json_object_get(v, "view_from"), vf, sizeof vf),
+		       provenance(json_object_get(v, "priority_from"), pf, sizeof pf),
+		       provenance(json_object_get(v, "ack_within_from"), af, sizeof af));
 	}
 	printf("\nDeliveries:\n");
 	json_array_foreach(json_object_get(x, "deliveries"), j, v)
