@@ -41,12 +41,18 @@ const char *my_department(void);
 /* A positive delivery id from argument s, or a usage error. */
 int64_t parse_delivery_id(const char *s);
 
-/* A DEALER socket connected to endpoint (exit 2 when the endpoint is invalid). */
-void *client_socket(const char *endpoint);
+/* A DEALER socket connected to each endpoint of a comma-separated list (how
+ * many, into *n_endpoints when not NULL); exit 2 when one is invalid. */
+void *client_socket(const char *endpoint, int *n_endpoints);
 /* Wait for one reply; NULL with err set on timeout or a malformed reply. */
 Oro__Envelope *await_reply(void *sock, int timeout_ms, struct oro_error *err);
-/* Send env to endpoint and wait for the reply (see await_reply). */
-Oro__Envelope *request(const char *endpoint, Oro__Envelope *env, struct oro_error *err);
+/*
+ * Send env to endpoint and wait for the reply (see await_reply). An
+ * idempotent request is sent again on a new connection when no answer comes
+ * in request_timeout_ms or the answer is "unavailable", up to
+ * request_retries times (the Lazy Pirate pattern).
+ */
+Oro__Envelope *request(const char *endpoint, Oro__Envelope *env, bool idempotent, struct oro_error *err);
 /* True (and err filled) when env is an Error reply. */
 bool is_error(const Oro__Envelope *env, struct oro_error *err);
 

@@ -102,21 +102,27 @@ static void print_delivery(const Oro__Delivery *d, bool brief)
 #undef S
 }
 
-/* Send Acknowledge for delivery id on sock (request id "ack"). */
+/* Fill env and m as an Acknowledge of delivery id by this client (request id "ack"). */
+static void ack_envelope(Oro__Envelope *env, Oro__Acknowledge *m, int64_t id)
+{
+	wire_envelope_init(env);
+	oro__acknowledge__init(m);
+	m->has_delivery_id = true;
+	m->delivery_id = id;
+	m->department = (char *)my_department();
+	m->principal = (char *)my_principal();
+	env->request_id = "ack";
+	env->body_case = ORO__ENVELOPE__BODY_ACKNOWLEDGE;
+	env->acknowledge = m;
+}
+
+/* Send Acknowledge for delivery id on sock, without waiting. */
 static int send_ack(void *sock, int64_t id)
 {
 	Oro__Envelope env;
 	Oro__Acknowledge m;
 
-	wire_envelope_init(&env);
-	oro__acknowledge__init(&m);
-	m.has_delivery_id = true;
-	m.delivery_id = id;
-	m.department = (char *)my_department();
-	m.principal = (char *)my_principal();
-	env.request_id = "ack";
-	env.body_case = ORO__ENVELOPE__BODY_ACKNOWLEDGE;
-	env.acknowledge = &m;
+	ack_envelope(&env, &m, id);
 	return wire_send_request(sock, &env);
 }
 
@@ -151,17 +157,15 @@ int cmd_ack(int argc, char **argv)
 	const char *pos[1];
 	struct opt opts[] = { { NULL, false, NULL, NULL } };
 	struct oro_error err = { 0 };
-	Oro__Envelope *reply = NULL;
-	void *sock;
+	Oro__Envelope env, *reply;
+	Oro__Acknowledge m;
 	int rc = EXIT_DONE;
 
 	if (parse_opts(argc, argv, 2, opts, pos, 1, ack_help) != 1)
 		usage_error("ack needs a DELIVERY id");
-	sock = client_socket(svc.cfg.notify_endpoint);
-	if (send_ack(sock, parse_delivery_id(pos[0])) < 0)
-		oro_error_set(&err, ORO_E_UNAVAILABLE, "", "cannot send to %s", svc.cfg.notify_endpoint);
-	else
-		reply = await_reply(sock, svc.cfg.request_timeout_ms, &err);
+	ack_envelope(&env, &m, parse_delivery_id(pos[0]));
+	/* acknowledging is idempotent: a resend after a lost reply reports the first one */
+	reply = request(svc.cfg.notify_endpoint, &env, true, &err);
 	if (reply == NULL || is_error(reply, &err))
 		rc = report_error(&err);
 	else if (reply->body_case != ORO__ENVELOPE__BODY_ACK_CONFIRMED)
@@ -169,7 +173,6 @@ int cmd_ack(int argc, char **argv)
 	else
 		print_ack(reply->ack_confirmed);
 	wire_envelope_free(&reply);
-	zmq_close(sock);
 	return rc;
 }
 
@@ -199,7 +202,7 @@ int cmd_show(int argc, char **argv)
 	m.department = (char *)my_department();
 	env.body_case = ORO__ENVELOPE__BODY_SHOW_DELIVERY;
 	env.show_delivery = &m;
-	reply = request(svc.cfg.notify_endpoint, &env, &err);
+	reply = request(svc.cfg.notify_endpoint, &env, true, &err);
 	if (reply == NULL || is_error(reply, &err))
 		rc = report_error(&err);
 	else if (reply->body_case != ORO__ENVELOPE__BODY_DELIVERY)
@@ -221,13 +224,15 @@ static const char inbox_help[] =
 	"fields only: use `oro show` for the content.\n"
 	"\n"
 	"--follow subscribes and prints each delivery as it arrives (every open one\n"
-	"first), with its content when the view is full; --ack acknowledges each one\n"
-	"as it is printed. It stops after --max deliveries or --for seconds, or on\n"
-	"Ctrl-C. With --json, follow prints one JSON object per line.\n"
-	"Exit code 3 when --max was not reached within --for.\n";
+	"first), with its content when the view is full, and again as a reminder while\n"
+	"it stays unacknowledged; --ack acknowledges each one as it is printed (and\n"
+	"shows each once). notify_endpoint may list several oro-notify instances,\n"
+	"separated by commas: the client follows all of them. It stops after --max\n"
+	"deliveries or --for seconds, or on Ctrl-C. With --json, follow prints one\n"
+	"JSON object per line. Exit code 3 when --max was not reached within --for.\n";
 
-/* Send Subscribe on sock. */
-static void subscribe(void *sock)
+/* Send Subscribe on sock, once per connected endpoint (DEALER sends round-robin). */
+static void subscribe(void *sock, int n_endpoints)
 {
 	Oro__Envelope env;
 	Oro__Subscribe m;
@@ -239,7 +244,21 @@ static void subscribe(void *sock)
 	env.request_id = "subscribe";
 	env.body_case = ORO__ENVELOPE__BODY_SUBSCRIBE;
 	env.subscribe = &m;
-	wire_send_request(sock, &env);
+	for (int i = 0; i < n_endpoints; i++)
+		wire_send_request(sock, &env);
+}
+
+#define FOLLOW_SEEN 4096
+
+/* True when id is among the recently shown deliveries; remembers it if not. */
+static bool seen_before(int64_t seen[FOLLOW_SEEN], int64_t id)
+{
+	int64_t *slot = &seen[(uint64_t)id % FOLLOW_SEEN];
+
+	if (*slot == id)
+		return true;
+	*slot = id;
+	return false;
 }
 
 /*
@@ -250,8 +269,10 @@ static void subscribe(void *sock)
  */
 static int inbox_follow(bool ack, long max, long for_s)
 {
-	void *sock = client_socket(svc.cfg.notify_endpoint);
+	int n_endpoints;
+	void *sock = client_socket(svc.cfg.notify_endpoint, &n_endpoints);
 	int64_t end = for_s > 0 ? service_now_ms() + for_s * 1000 : INT64_MAX;
+	int64_t seen_ids[FOLLOW_SEEN] = { 0 };
 	int64_t next_beat = 0, last_heard = service_now_ms();
 	int hb = svc.cfg.heartbeat_ms;
 	long seen = 0, unconfirmed = 0;
@@ -271,13 +292,13 @@ static int inbox_follow(bool ack, long max, long for_s)
 		if (now - last_heard > 3 * (int64_t)hb) {
 			/* oro-notify went silent: a new connection gets the backlog again */
 			zmq_close(sock);
-			sock = client_socket(svc.cfg.notify_endpoint);
+			sock = client_socket(svc.cfg.notify_endpoint, NULL);
 			last_heard = now;
 			next_beat = 0;
 			unconfirmed = 0;
 		}
 		if (now >= next_beat) {
-			subscribe(sock);
+			subscribe(sock, n_endpoints);
 			next_beat = now + hb;
 		}
 		if (zmq_poll(&item, 1, (long)(next_beat < end ? next_beat - now : end - now)) <= 0)
@@ -287,6 +308,10 @@ static int inbox_follow(bool ack, long max, long for_s)
 		last_heard = service_now_ms();
 		switch (env->body_case) {
 		case ORO__ENVELOPE__BODY_DELIVERY:
+			/* with --ack a delivery shown is handled: several notify instances or a
+			 * reconnect may bring it again; without, a repeat is a reminder to show */
+			if (ack && seen_before(seen_ids, env->delivery->delivery_id))
+				break;
 			seen++;
 			if (json_output) {
 				json_t *j = json_pack("{s:o}", "delivery", delivery_json(env->delivery));
@@ -360,7 +385,7 @@ int cmd_inbox(int argc, char **argv)
 	m.limit = limit > 0 && limit < 100000 ? (uint32_t)limit : 0;
 	env.body_case = ORO__ENVELOPE__BODY_LIST_INBOX;
 	env.list_inbox = &m;
-	reply = request(svc.cfg.notify_endpoint, &env, &err);
+	reply = request(svc.cfg.notify_endpoint, &env, true, &err);
 	if (reply == NULL || is_error(reply, &err)) {
 		rc = report_error(&err);
 	} else if (reply->body_case != ORO__ENVELOPE__BODY_INBOX) {
@@ -417,7 +442,8 @@ int cmd_reroute(int argc, char **argv)
 	m.disclosure_basis = (char *)basis;
 	env.body_case = ORO__ENVELOPE__BODY_REROUTE;
 	env.reroute = &m;
-	reply = request(svc.cfg.notify_endpoint, &env, &err);
+	/* not idempotent: a resend after a lost reply would be refused as re-routed already */
+	reply = request(svc.cfg.notify_endpoint, &env, false, &err);
 	if (reply == NULL || is_error(reply, &err)) {
 		rc = report_error(&err);
 	} else if (reply->body_case != ORO__ENVELOPE__BODY_REROUTED) {

@@ -162,7 +162,7 @@ int cmd_report(int argc, char **argv)
 	wire_concern_to_pb(&c, &m, &subject, &reporter);
 	env.body_case = ORO__ENVELOPE__BODY_FILE_CONCERN;
 	env.file_concern = &m;
-	reply = request(svc.cfg.intake_endpoint, &env, &err);
+	reply = request(svc.cfg.intake_endpoint, &env, true, &err);
 	if (reply == NULL || is_error(reply, &err))
 		rc = report_error(&err);
 	else if (reply->body_case != ORO__ENVELOPE__BODY_FILE_REPLY)
@@ -200,7 +200,7 @@ int cmd_status(int argc, char **argv)
 	m.receipt = (char *)pos[0];
 	env.body_case = ORO__ENVELOPE__BODY_FOLLOW_RECEIPT;
 	env.follow_receipt = &m;
-	reply = request(svc.cfg.intake_endpoint, &env, &err);
+	reply = request(svc.cfg.intake_endpoint, &env, true, &err);
 	if (reply == NULL || is_error(reply, &err)) {
 		rc = report_error(&err);
 	} else if (reply->body_case != ORO__ENVELOPE__BODY_CASE_STATUS) {

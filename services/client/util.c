@@ -71,20 +71,28 @@ const char *my_principal(void)
 	return pw ? pw->pw_name : "unknown";
 }
 
-/* A DEALER socket connected to endpoint. */
-void *client_socket(const char *endpoint)
+/* A DEALER socket connected to each endpoint of a comma-separated list. */
+void *client_socket(const char *endpoint, int *n_endpoints)
 {
 	void *s = zmq_socket(svc.zmq, ZMQ_DEALER);
-	int zero = 0;
+	int zero = 0, n = 0;
 	/* replies (an inbox of 1000 deliveries) may exceed what the daemons accept */
 	int64_t max = CLIENT_MAX_REPLY;
+	char *list = xstrdup(endpoint), *save = NULL;
 
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
 	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof max);
-	if (zmq_connect(s, endpoint) != 0) {
-		fprintf(stderr, "oro: cannot connect to %s: %s\n", endpoint, zmq_strerror(errno));
-		exit(EXIT_USAGE);
+	for (char *e = strtok_r(list, ", ", &save); e != NULL; e = strtok_r(NULL, ", ", &save), n++) {
+		if (zmq_connect(s, e) != 0) {
+			fprintf(stderr, "oro: cannot connect to %s: %s\n", e, zmq_strerror(errno));
+			exit(EXIT_USAGE);
+		}
 	}
+	free(list);
+	if (n == 0)
+		usage_error("no endpoint configured");
+	if (n_endpoints != NULL)
+		*n_endpoints = n;
 	return s;
 }
 
@@ -120,17 +128,33 @@ Oro__Envelope *await_reply(void *sock, int timeout_ms, struct oro_error *err)
 	}
 }
 
-/* Send env to endpoint and wait for its reply (see await_reply). */
-Oro__Envelope *request(const char *endpoint, Oro__Envelope *env, struct oro_error *err)
+/* Send env and wait for the reply, again on a new connection if need be (see client.h). */
+Oro__Envelope *request(const char *endpoint, Oro__Envelope *env, bool idempotent, struct oro_error *err)
 {
-	void *sock = client_socket(endpoint);
+	int attempts = 1 + (idempotent ? svc.cfg.request_retries : 0);
 	Oro__Envelope *reply = NULL;
 
-	if (wire_send_request(sock, env) < 0)
-		oro_error_set(err, ORO_E_UNAVAILABLE, "", "cannot send to %s", endpoint);
-	else
-		reply = await_reply(sock, svc.cfg.request_timeout_ms, err);
-	zmq_close(sock);
+	/* Lazy Pirate: no answer in time, or "unavailable", means close, reconnect
+	 * and send the same request again (its client_key makes filing idempotent) */
+	for (int attempt = 1; attempt <= attempts && service_running(); attempt++) {
+		void *sock = client_socket(endpoint, NULL);
+
+		memset(err, 0, sizeof *err);
+		if (wire_send_request(sock, env) < 0)
+			oro_error_set(err, ORO_E_UNAVAILABLE, "", "cannot send to %s", endpoint);
+		else
+			reply = await_reply(sock, svc.cfg.request_timeout_ms, err);
+		zmq_close(sock);
+		if (reply != NULL && attempt < attempts && reply->body_case == ORO__ENVELOPE__BODY_ERROR &&
+		    reply->error->code != NULL && strcmp(reply->error->code, ORO_E_UNAVAILABLE) == 0) {
+			oro_error_set(err, ORO_E_UNAVAILABLE, "", "%s", reply->error->message ? reply->error->message : "");
+			wire_envelope_free(&reply);
+		}
+		if (reply != NULL || attempt == attempts)
+			break;
+		fprintf(stderr, "oro: %s: %s; trying again (%d of %d)\n", err->code, err->message, attempt + 1, attempts);
+		usleep(200000u * (unsigned)attempt);
+	}
 	return reply;
 }
 

@@ -23,7 +23,9 @@ const struct config_key config_keys[] = {
 	{ "intake_prompt_endpoint", CONFIG_STRING, KEY(intake_prompt_endpoint), "tcp://127.0.0.1:7502", 0,
 	  0, CFG_INTAKE | CFG_ROUTER, "oro-intake -> oro-router prompts; intake binds PUB, router connects SUB" },
 	{ "notify_endpoint", CONFIG_STRING, KEY(notify_endpoint), "tcp://127.0.0.1:7503", 0, 0,
-	  CFG_NOTIFY | CFG_CLIENT, "department clients -> oro-notify; notify binds a ROUTER socket here" },
+	  CFG_NOTIFY | CFG_CLIENT,
+	  "department clients -> oro-notify; notify binds a ROUTER socket here (clients: a comma-separated list "
+	  "reaches several notify instances)" },
 	{ "router_prompt_endpoint", CONFIG_STRING, KEY(router_prompt_endpoint), "tcp://127.0.0.1:7504", 0,
 	  0, CFG_ROUTER | CFG_NOTIFY, "oro-router -> oro-notify prompts; router binds PUB, notify connects SUB" },
 	{ "sweep_interval_ms", CONFIG_INT, KEY(sweep_interval_ms), "2000", 50, 3600000, CFG_DAEMONS,
@@ -43,6 +45,16 @@ const struct config_key config_keys[] = {
 	  "department code the client acts for (inbox, show, ack)" },
 	{ "principal", CONFIG_STRING, KEY(principal), "", 0, 0, CFG_CLIENT,
 	  "who the client acts as; default: the login name" },
+	{ "reminder_initial_ms", CONFIG_INT, KEY(reminder_initial_ms), "600000", 100, 86400000, CFG_NOTIFY,
+	  "send an unacknowledged delivery again after this long (ms), doubling each time" },
+	{ "reminder_max_ms", CONFIG_INT, KEY(reminder_max_ms), "14400000", 100, 604800000, CFG_NOTIFY,
+	  "the longest interval between reminders (ms)" },
+	{ "request_retries", CONFIG_INT, KEY(request_retries), "3", 0, 100, CFG_CLIENT,
+	  "client: on no answer in request_timeout_ms, reconnect and resend this many times" },
+	{ "health_max_unrouted", CONFIG_INT, KEY(health_max_unrouted), "10", 0, 1000000000, CFG_CLIENT,
+	  "oro health fails when more reports than this wait for routing" },
+	{ "health_max_overdue", CONFIG_INT, KEY(health_max_overdue), "0", 0, 1000000000, CFG_CLIENT,
+	  "oro health fails when more deliveries than this are past their deadline unacknowledged" },
 };
 
 const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];

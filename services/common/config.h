@@ -44,6 +44,11 @@ struct config {
 	char *instance;               /* name of this daemon instance in records and logs */
 	char *department;             /* client: default department */
 	char *principal;              /* client: who I am (until keys identify principals) */
+	int reminder_initial_ms;      /* notify: first reminder of an unacknowledged delivery */
+	int reminder_max_ms;          /* notify: reminders back off up to this interval */
+	int request_retries;          /* client: resend a request this many times on no answer */
+	int health_max_unrouted;      /* oro health: more unrouted reports than this is unhealthy */
+	int health_max_overdue;       /* oro health: more overdue deliveries than this is unhealthy */
 };
 
 enum config_type { CONFIG_STRING, CONFIG_INT };

@@ -1,6 +1,8 @@
 /*
  * rules: parsing, validating and evaluating a ruleset document (rules.h;
- * the format is documented in docs/rules.md, the semantics in STRATEGY.md).
+ * the format is documented in docs/rules.md, the semantics in STRATEGY.md),
+ * and the strategy owner's tools around it: explanations, differences
+ * between two documents, and test cases with expectations.
  *
  * Representation. A concern's closed-vocabulary attributes (category,
  * urgency, subject kind, setting, age band, grant flag) become one 64-bit
@@ -18,6 +20,12 @@
  * not allocate once the route's arrays have grown to the ruleset's bounds;
  * nothing here knows any department, district or text: all of it comes
  * from the document.
+ *
+ * The tools are for people and may allocate freely, but they never decide
+ * anything themselves: ruleset_explain() and rules_check_cases() take the
+ * decision from ruleset_evaluate() and only add to it (cond_why() mirrors
+ * cond_match() to say why a condition fails), so what they show is what
+ * the router does.
  */
 #include "rules.h"
 
@@ -715,12 +723,12 @@ static bool cond_always(const struct ruleset *rs, const struct cond *k)
 
 /* ---- document sections ---- */
 
-static const char *const top_keys[] = {"oro_ruleset", "name",     "description", "departments", "districts",
+static const char *const top_keys[] = {"oro_ruleset",  "name",     "description", "departments", "districts",
                                        "action_areas", "fallback", "rules",       NULL};
 static const char *const dept_keys[] = {"code", "name", "escalates_to", "disclosure_basis_required", NULL};
 static const char *const fallback_keys[] = {"department", "priority", "ack_within", "disclosure_basis", NULL};
-static const char *const rule_keys[] = {"name",     "description", "action_area", "when",  "recipients", "priority",
-                                        "ack_within", "variants",   "guidance",    "final", NULL};
+static const char *const rule_keys[] = {"name",       "description", "action_area", "when",  "recipients", "priority",
+                                        "ack_within", "variants",    "guidance",    "final", NULL};
 static const char *const recipient_keys[] = {"department", "view", "disclosure_basis", NULL};
 static const char *const variant_keys[] = {"when", "priority", "ack_within", NULL};
 static const char *const area_keys[] = {"number", "name", NULL};
@@ -879,7 +887,8 @@ static void parse_action_areas(struct parse *p, json_t *doc)
 			break;
 		join_index(path, sizeof path, "action_areas", i);
 		if (!json_is_object(v)) {
-			diag(p, false, ORO_E_WRONG_TYPE, path, "an action area must be an object {\"number\", \"name\"}");
+			diag(p, false, ORO_E_WRONG_TYPE, path,
+			     "an action area must be an object {\"number\", \"name\"}");
 			continue;
 		}
 		check_keys(p, v, path, area_keys);
@@ -1856,11 +1865,12 @@ static bool cond_why(const struct ruleset *rs, const struct cond *k, const char 
 		return false;
 	}
 	if (k->has_districts && !(k->districts & dbit)) {
-		const char *have = c->v.district >= 0 && (size_t)c->v.district < rs->n_districts
-		                           ? rs->districts[c->v.district]
-		                           : c->district != NULL ? c->district : "not given";
-
-		sbuf_printf(why, "district is %s, not one of ", have);
+		if (c->v.district >= 0 && (size_t)c->v.district < rs->n_districts)
+			sbuf_printf(why, "district is %s, not one of ", rs->districts[c->v.district]);
+		else if (c->district != NULL)
+			sbuf_printf(why, "district is %s, not one of ", c->district);
+		else
+			sbuf_printf(why, "district is not in the ruleset's list, not one of ");
 		first = true;
 		for (i = 0; i < rs->n_districts; i++) {
 			if (!(k->districts & (UINT64_C(1) << i)))
@@ -1915,7 +1925,7 @@ static int rule_variant(const struct rule *rule, uint64_t feat, uint64_t dbit, c
 
 /* Where one recipient's merged values came from. rule 0: not yet known. */
 struct provenance {
-	json_t *view_from; /* array of rule numbers */
+	json_t *view_from;           /* array of rule numbers */
 	int prio_rule, prio_variant; /* variant -1: the rule's own */
 	int ack_rule, ack_variant;
 };
@@ -1956,13 +1966,13 @@ static json_t *explain_rules(const struct ruleset *rs, const struct concern *c, 
 			failed_field = json_string(field);
 			sbuf_free(&why);
 		}
-		json_array_append_new(
-		        out, json_pack("{s:i, s:s, s:o, s:b, s:b, s:b, s:o, s:o, s:o}", "rule", (int)i + 1, "name",
-		                       rule->name, "action_area",
-		                       rule->action_area > 0 ? json_integer(rule->action_area) : json_null(),
-		                       "matched", matched, "final", rule->final, "evaluated", evaluated, "variant",
-		                       variant >= 0 ? json_integer(variant) : json_null(), "failed", failed,
-		                       "failed_field", failed_field));
+		json_array_append_new(out,
+		                      json_pack("{s:i, s:s, s:o, s:b, s:b, s:b, s:o, s:o, s:o}", "rule", (int)i + 1,
+		                                "name", rule->name, "action_area",
+		                                rule->action_area > 0 ? json_integer(rule->action_area) : json_null(),
+		                                "matched", matched, "final", rule->final, "evaluated", evaluated,
+		                                "variant", variant >= 0 ? json_integer(variant) : json_null(), "failed",
+		                                failed, "failed_field", failed_field));
 		if (matched && rule->final)
 			stopped = true;
 	}
@@ -2019,13 +2029,13 @@ static json_t *explain_recipients(const struct ruleset *rs, const struct concern
 			view_from = json_string("fallback");
 		}
 		json_array_append_new(
-		        out, json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "department", rc->department, "view",
-		                       view_names[rc->view], "priority", priority_names[rc->priority], "ack_within",
-		                       (json_int_t)rc->ack_within, "disclosure_basis",
-		                       rc->disclosure_basis ? json_string(rc->disclosure_basis) : json_null(),
-		                       "view_from", view_from, "priority_from",
-		                       provenance_json(pv[k].prio_rule, pv[k].prio_variant), "ack_within_from",
-		                       provenance_json(pv[k].ack_rule, pv[k].ack_variant)));
+		        out,
+		        json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "department", rc->department, "view",
+		                  view_names[rc->view], "priority", priority_names[rc->priority], "ack_within",
+		                  (json_int_t)rc->ack_within, "disclosure_basis",
+		                  rc->disclosure_basis ? json_string(rc->disclosure_basis) : json_null(), "view_from",
+		                  view_from, "priority_from", provenance_json(pv[k].prio_rule, pv[k].prio_variant),
+		                  "ack_within_from", provenance_json(pv[k].ack_rule, pv[k].ack_variant)));
 	}
 	free(pv);
 	return out;
@@ -2065,8 +2075,7 @@ struct test_case {
 
 static const char *const case_keys[] = {"name", "concern", "expect", NULL};
 static const char *const expect_keys[] = {"recipients", "matched_rules", "guidance_starts_with", "fallback", NULL};
-static const char *const expect_rc_keys[] = {"department", "view", "priority", "ack_within", "disclosure_basis",
-                                             NULL};
+static const char *const expect_rc_keys[] = {"department", "view", "priority", "ack_within", "disclosure_basis", NULL};
 
 /* True when key is one of keys (NULL-terminated). */
 static bool key_in(const char *key, const char *const *keys)
@@ -2175,9 +2184,9 @@ struct expect_rc {
 struct expect {
 	struct expect_rc *rc;
 	size_t n_rc;
-	json_t *matched;        /* array of rule numbers, or NULL */
-	const char *guidance;   /* prefix of the first guidance's sv, or NULL */
-	int fallback;           /* -1: not checked */
+	json_t *matched;      /* array of rule numbers, or NULL */
+	const char *guidance; /* prefix of the first guidance's sv, or NULL */
+	int fallback;         /* -1: not checked */
 };
 
 /* v as a duration at field: seconds, or -1 with err (the ruleset's own
@@ -2305,7 +2314,8 @@ static int expect_parse(const struct ruleset *rs, json_t *x, struct expect *ex, 
 			return -1;
 		for (j = 0; j < i; j++)
 			if (ex->rc[j].dept == ex->rc[i].dept)
-				return oro_error_set(err, RULES_E_DUPLICATE, join(field, sizeof field, path, "department"),
+				return oro_error_set(err, RULES_E_DUPLICATE,
+				                     join(field, sizeof field, path, "department"),
 				                     "department \"%s\" is expected twice", ex->rc[i].dept);
 		ex->n_rc++;
 	}
@@ -2634,13 +2644,14 @@ static json_t *keyed_diff(json_t *xa, json_t *xb, const char *key, const char *c
 			}
 			if (positions)
 				json_array_append_new(changed,
-				                      json_pack("{s:o, s:I, s:I, s:o}", key, copy_or_null(json_object_get(v, key)),
-				                                "from_position", (json_int_t)from + 1, "to_position",
-				                                (json_int_t)i + 1, "fields", fields));
+				                      json_pack("{s:o, s:I, s:I, s:o}", key,
+				                                copy_or_null(json_object_get(v, key)), "from_position",
+				                                (json_int_t)from + 1, "to_position", (json_int_t)i + 1,
+				                                "fields", fields));
 			else
 				json_array_append_new(changed, json_pack("{s:o, s:o}", key,
-				                                         copy_or_null(json_object_get(v, key)), "fields",
-				                                         fields));
+				                                         copy_or_null(json_object_get(v, key)),
+				                                         "fields", fields));
 		}
 	}
 	json_array_foreach(xa, i, v)
@@ -2659,8 +2670,7 @@ static json_t *keyed_diff(json_t *xa, json_t *xb, const char *key, const char *c
 /* A rule added or removed: {"name", "position"}. */
 static json_t *describe_rule(json_t *v, size_t i)
 {
-	return json_pack("{s:o, s:I}", "name", copy_or_null(json_object_get(v, "name")), "position",
-	                 (json_int_t)i + 1);
+	return json_pack("{s:o, s:I}", "name", copy_or_null(json_object_get(v, "name")), "position", (json_int_t)i + 1);
 }
 
 /* A department added or removed: its code. */
@@ -2703,17 +2713,18 @@ json_t *rules_diff_documents(json_t *a, json_t *b)
 		return NULL;
 	da = json_object_get(a, "districts");
 	db = json_object_get(b, "districts");
-	return json_pack(
-	        "{s:b, s:o, s:o, s:o, s:o, s:{s:o, s:o}, s:o, s:o}", "identical", json_equal(a, b), "name",
-	        from_to(json_object_get(a, "name"), json_object_get(b, "name")), "description",
-	        from_to(json_object_get(a, "description"), json_object_get(b, "description")), "rules",
-	        keyed_diff(json_object_get(a, "rules"), json_object_get(b, "rules"), "name", rule_keys, true,
-	                   describe_rule),
-	        "departments",
-	        keyed_diff(json_object_get(a, "departments"), json_object_get(b, "departments"), "code", dept_keys,
-	                   false, describe_department),
-	        "districts", "added", strings_missing(da, db), "removed", strings_missing(db, da), "action_areas",
-	        keyed_diff(json_object_get(a, "action_areas"), json_object_get(b, "action_areas"), "number",
-	                   area_keys, false, describe_area),
-	        "fallback", object_changes(json_object_get(a, "fallback"), json_object_get(b, "fallback"), fallback_keys));
+	return json_pack("{s:b, s:o, s:o, s:o, s:o, s:{s:o, s:o}, s:o, s:o}", "identical", json_equal(a, b), "name",
+	                 from_to(json_object_get(a, "name"), json_object_get(b, "name")), "description",
+	                 from_to(json_object_get(a, "description"), json_object_get(b, "description")), "rules",
+	                 keyed_diff(json_object_get(a, "rules"), json_object_get(b, "rules"), "name", rule_keys, true,
+	                            describe_rule),
+	                 "departments",
+	                 keyed_diff(json_object_get(a, "departments"), json_object_get(b, "departments"), "code",
+	                            dept_keys, false, describe_department),
+	                 "districts", "added", strings_missing(da, db), "removed", strings_missing(db, da),
+	                 "action_areas",
+	                 keyed_diff(json_object_get(a, "action_areas"), json_object_get(b, "action_areas"), "number",
+	                            area_keys, false, describe_area),
+	                 "fallback",
+	                 object_changes(json_object_get(a, "fallback"), json_object_get(b, "fallback"), fallback_keys));
 }

@@ -14,9 +14,19 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "alloc.h"
+#include "counters.h"
 #include "log.h"
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t status_requested;
+
+/* SIGUSR1: report status at the next pass of the loop. */
+static void on_status(int sig)
+{
+	(void)sig;
+	status_requested = 1;
+}
 
 /* SIGTERM / SIGINT: finish the current step and exit. */
 static void on_stop(int sig)
@@ -59,7 +69,10 @@ void service_start(struct service *svc, int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_status;
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	svc->started_at = (int64_t)time(NULL);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
 	svc->zmq = zmq_ctx_new();
@@ -114,4 +127,34 @@ int64_t service_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool service_status_requested(void)
+{
+	if (!status_requested)
+		return false;
+	status_requested = 0;
+	return true;
+}
+
+void service_status_write(struct service *svc, struct db *db, json_t *details, bool log_it)
+{
+	char pid[16], started[24], host[256] = "";
+	char *text;
+
+	json_object_set_new(details, "counters", counters_json());
+	text = json_dumps(details, JSON_COMPACT);
+	snprintf(pid, sizeof pid, "%d", (int)getpid());
+	snprintf(started, sizeof started, "%lld", (long long)svc->started_at);
+	gethostname(host, sizeof host - 1);
+
+	const char *params[6] = { svc->name, svc->cfg.instance, pid, host, started, text };
+
+	if (log_it)
+		log_info("event=status uptime_s=%lld status=%s", (long long)(time(NULL) - svc->started_at),
+			 log_quote(text));
+	if (db_ready(db))
+		(void)db_exec(db, "service_status", 6, params, NULL);
+	free(text);
+	json_decref(details);
 }

@@ -10,7 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config.h"
+#include "db.h"
 
 struct service {
 	const char *name;   /* program name, e.g. "oro-intake" */
@@ -18,7 +21,16 @@ struct service {
 	const char *manual; /* the header comment's synopsis, printed by --help */
 	struct config cfg;
 	void *zmq;          /* ZeroMQ context */
+	int64_t started_at; /* Unix seconds */
 };
+
+/* The statement service_status_write() runs; include in the daemon's table. */
+#define SERVICE_STATUS_STATEMENTS                                                                                \
+	{ "service_status",                                                                                      \
+	  "INSERT INTO daemon_status (daemon, instance, pid, host, started_at, heartbeat_at, details)"          \
+	  " VALUES ($1, $2, $3, $4, to_timestamp($5), now(), $6::jsonb) ON CONFLICT (daemon, instance) DO UPDATE" \
+	  " SET pid = excluded.pid, host = excluded.host, started_at = excluded.started_at,"                     \
+	  " heartbeat_at = now(), details = excluded.details" }
 
 /*
  * Load configuration (printing --help or an error and exiting as needed),
@@ -29,6 +41,17 @@ void service_start(struct service *svc, int argc, char **argv);
 
 /* False once SIGTERM or SIGINT arrived. */
 bool service_running(void);
+
+/* True once after each SIGUSR1: the operator asks for a status report now. */
+bool service_status_requested(void);
+
+/*
+ * Record this instance's status in daemon_status (for `oro health`):
+ * details (stolen) plus the process's counters under "counters". Logs the
+ * same at info level when `log_it`. Failures are ignored: the next sweep
+ * writes again.
+ */
+void service_status_write(struct service *svc, struct db *db, json_t *details, bool log_it);
 
 /*
  * A socket of `type` (ZMQ_ROUTER, ZMQ_PUB, ...) bound (bind true) or

@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "counters.h"
 #include "crypto.h"
 #include "db.h"
 #include "log.h"
@@ -39,6 +40,7 @@
 
 static const struct db_statement statements[] = {
 	STRATEGY_STATEMENTS,
+	SERVICE_STATUS_STATEMENTS,
 	{ "find_case",
 	  "SELECT r.case_number, c.receipt, r.guidance::text, " DB_RFC3339("r.filed_at")
 	  " FROM report r JOIN report_content c ON c.report_id = r.id"
@@ -88,6 +90,7 @@ static void reply_error(struct intake *in, const struct wire_peer *peer, const c
 			const struct oro_error *err)
 {
 	log_info("request=refused code=%s field=%s", err->code, log_quote(err->field));
+	counter_add(err->code, 1);
 	wire_send_error(in->clients, peer, request_id, err);
 }
 
@@ -226,6 +229,7 @@ static int file_new(struct intake *in, const struct wire_peer *peer, const char 
 			 category_names[c->v.category], urgency_names[c->v.urgency]);
 		/* The case is durable now (COMMIT returned): only now may the reporter hear it exists. */
 		reply_case(in, peer, request_id, case_number, receipt, guidance, db_result_value(res, 0, 2), false);
+		counter_add("filed", 1);
 		wire_publish_prompt(in->prompts, "report_filed", id);
 		db_result_free(&res);
 	}
@@ -365,6 +369,7 @@ static bool handle_request(struct intake *in)
 		return true;
 	case WIRE_DROPPED:
 		log_warn("request=dropped code=%s", err.code);
+		counter_add("dropped", 1);
 		return true;
 	case WIRE_OK:
 		break;
@@ -387,7 +392,14 @@ static bool handle_request(struct intake *in)
 	return true;
 }
 
-/* Periodic work: reconnect, follow the active ruleset. */
+/* This instance's status for oro health. */
+static void write_status(struct intake *in, bool log_it)
+{
+	service_status_write(&in->svc, in->db, json_pack("{s:i}", "ruleset", in->rs ? ruleset_version(in->rs) : 0),
+			     log_it);
+}
+
+/* Periodic work: reconnect, follow the active ruleset, report status. */
 static void housekeeping(struct intake *in)
 {
 	int64_t now = service_now_ms();
@@ -402,6 +414,7 @@ static void housekeeping(struct intake *in)
 		in->ready = true;
 		log_info("event=ready endpoint=%s ruleset=%d", in->svc.cfg.intake_endpoint, ruleset_version(in->rs));
 	}
+	write_status(in, false);
 }
 
 int main(int argc, char **argv)
@@ -443,6 +456,8 @@ int main(int argc, char **argv)
 		/* every pass: libpq may have queued a notification while running a query */
 		if (db_notifications(in.db) > 0)
 			in.next_refresh = 0;
+		if (service_status_requested())
+			write_status(&in, true);
 		housekeeping(&in);
 	}
 	log_info("event=stopping");

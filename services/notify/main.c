@@ -11,11 +11,20 @@
  * identities or contact details: the SQL joins the sealed content only for
  * view 'full', and the message builder copies it only for view 'full'.
  *
- * Prompts from oro-router only wake it early; it also sweeps for unsent
- * deliveries at start and every sweep_interval_ms, so a lost prompt delays
- * but loses nothing. Client subscriptions live in memory only: after a
+ * Prompts from oro-router only wake it early; it also sweeps at start and
+ * every sweep_interval_ms, so a lost prompt delays but loses nothing. Each
+ * sweep escalates deliveries past their deadline to the department's
+ * escalation target (the top of the chain raises an operator alert),
+ * pushes new deliveries, and sends reminders of unacknowledged ones with
+ * backing-off intervals (reminder_initial_ms doubling up to
+ * reminder_max_ms). Client subscriptions live in memory only: after a
  * restart clients re-subscribe (they do every heartbeat) and get their
  * backlog again.
+ *
+ * Several instances may share the database: each pushes to its own
+ * clients; escalations and reminders are claimed with SKIP LOCKED, so each
+ * happens once; a delivery keeps its id whoever sends it. SIGUSR1 logs the
+ * instance's status; it is also written to daemon_status every sweep.
  *
  * Endpoints:
  *   notify_endpoint         ROUTER, bound: department clients (DEALER)
@@ -23,8 +32,8 @@
  *
  * Configuration (see --help): database, notify_endpoint,
  * router_prompt_endpoint, sweep_interval_ms, heartbeat_ms (clients silent
- * for three intervals are forgotten), max_message_size, db_retry_max_ms,
- * log_level, instance.
+ * for three intervals are forgotten), reminder_initial_ms, reminder_max_ms,
+ * max_message_size, db_retry_max_ms, log_level, instance.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +42,7 @@
 
 #include "alloc.h"
 #include "concern.h"
+#include "counters.h"
 #include "db.h"
 #include "log.h"
 #include "service.h"
@@ -59,9 +69,57 @@ enum { COL_ID, COL_CASE, COL_DEPT, COL_VIEW, COL_PRIO, COL_DEADLINE, COL_BASIS, 
        COL_REPORTER_UNIT, COL_PHONE, COL_REPORTER };
 
 static const struct db_statement statements[] = {
+	SERVICE_STATUS_STATEMENTS,
 	{ "department_exists", "SELECT 1 FROM department WHERE code = $1" },
-	{ "unsent", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
-		    " WHERE d.state = 'pending' AND d.department = ANY ($1::text[]) ORDER BY d.id LIMIT 500" },
+	{ "max_delivery", "SELECT coalesce(max(id), 0) FROM delivery" },
+	/* New to this instance (above its high-water mark) or sent by nobody yet. */
+	{ "new_deliveries", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
+			    " WHERE d.department = ANY ($1::text[]) AND d.state IN ('pending', 'sent')"
+			    " AND (d.id > $2 OR d.state = 'pending') ORDER BY d.id LIMIT 500" },
+	/* Open deliveries whose reminder is due, claimed so that one instance sends each. */
+	{ "reminders_due", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
+			   " WHERE d.department = ANY ($1::text[]) AND d.state IN ('pending', 'sent')"
+			   " AND d.next_reminder_at <= now() ORDER BY d.next_reminder_at LIMIT 200"
+			   " FOR UPDATE OF d SKIP LOCKED" },
+	/* The next reminder backs off: initial * 2^count, at most max (seconds). */
+	{ "reminded",
+	  "UPDATE delivery SET reminder_count = reminder_count + 1, send_count = send_count + 1, last_sent_at = now(),"
+	  " next_reminder_at = now() + make_interval(secs => least($2::float8 * power(2, reminder_count), $3::float8))"
+	  " WHERE id = ANY ($1::bigint[])" },
+	/*
+	 * Escalate what is past its deadline, unacknowledged, and in a chain that
+	 * nobody has acknowledged: the target gets a delivery of the same view
+	 * (notice when it needs a disclosure basis the late one lacks) and the
+	 * same acknowledgement time; the top of the chain alerts the operator.
+	 * SKIP LOCKED: several instances never escalate one delivery twice.
+	 */
+	{ "escalate",
+	  "WITH due AS ("
+	  "  SELECT d.id, d.report_id, d.department, d.priority, d.ack_within, d.chain_id, dep.escalates_to,"
+	  "   CASE WHEN d.view = 'full' AND t.disclosure_basis_required AND d.disclosure_basis IS NULL"
+	  "    THEN 'notice' ELSE d.view END AS view,"
+	  "   CASE WHEN d.view = 'full' THEN d.disclosure_basis END AS basis"
+	  "  FROM delivery d JOIN department dep ON dep.code = d.department"
+	  "  LEFT JOIN department t ON t.code = dep.escalates_to"
+	  "  WHERE d.state IN ('pending', 'sent') AND d.escalated_at IS NULL AND d.deadline <= now()"
+	  "   AND NOT EXISTS (SELECT 1 FROM delivery x WHERE x.chain_id = d.chain_id AND x.state = 'acknowledged')"
+	  "  ORDER BY d.deadline LIMIT 100 FOR UPDATE OF d SKIP LOCKED),"
+	  " mark AS (UPDATE delivery SET escalated_at = now() FROM due WHERE delivery.id = due.id),"
+	  " ins AS ("
+	  "  INSERT INTO delivery (report_id, department, view, priority, ack_within, deadline, disclosure_basis,"
+	  "   origin, parent_id, chain_id)"
+	  "  SELECT report_id, escalates_to, view, priority, ack_within, now() + make_interval(secs => ack_within),"
+	  "   CASE WHEN view = 'full' THEN basis END, 'escalation', id, chain_id FROM due WHERE escalates_to IS NOT NULL"
+	  "  ON CONFLICT (report_id, department) WHERE state IN ('pending', 'sent') DO NOTHING"
+	  "  RETURNING id, parent_id),"
+	  " tl AS ("
+	  "  INSERT INTO timeline (report_id, event, delivery_id, department, actor, detail)"
+	  "  SELECT due.report_id, CASE WHEN due.escalates_to IS NULL THEN 'operator_alert' ELSE 'escalated' END,"
+	  "   due.id, due.department, $1, jsonb_build_object('to', due.escalates_to, 'new_delivery', ins.id,"
+	  "   'reason', 'not acknowledged by its deadline')"
+	  "  FROM due LEFT JOIN ins ON ins.parent_id = due.id)"
+	  " SELECT due.id, due.department, due.escalates_to, ins.id, r.case_number"
+	  " FROM due LEFT JOIN ins ON ins.parent_id = due.id JOIN report r ON r.id = due.report_id" },
 	{ "open_for_department", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
 				 " WHERE d.department = $1 AND d.state IN ('pending', 'sent') ORDER BY d.id" },
 	{ "show", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM " WHERE d.id = $1 AND d.department = $2" },
@@ -73,7 +131,8 @@ static const struct db_statement statements[] = {
 	{ "mark_sent",
 	  "WITH s AS ("
 	  "  UPDATE delivery SET state = CASE WHEN state = 'pending' THEN 'sent' ELSE state END,"
-	  "   first_sent_at = coalesce(first_sent_at, now()), last_sent_at = now(), send_count = send_count + 1"
+	  "   first_sent_at = coalesce(first_sent_at, now()), last_sent_at = now(), send_count = send_count + 1,"
+	  "   next_reminder_at = coalesce(next_reminder_at, now() + make_interval(secs => $3::float8))"
 	  "  WHERE id = ANY ($1::bigint[]) AND state IN ('pending', 'sent')"
 	  "  RETURNING id, report_id, department, first_sent_at = now() AS first)"
 	  " INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
@@ -129,6 +188,7 @@ struct notify {
 	struct client *clients;
 	size_t n_clients;
 	int64_t next_sweep;
+	int64_t high_water; /* deliveries up to this id were pushed to the clients connected then */
 	bool ready;
 };
 
@@ -218,19 +278,21 @@ static void client_remove(struct notify *n, size_t i, const char *why)
 	n->clients[i] = n->clients[--n->n_clients];
 }
 
-/* Record that the deliveries in ids were handed to `clients` client(s). */
+/* Record that the deliveries in ids were handed to at least one client. */
 static void mark_sent(struct notify *n, const char **ids, size_t count)
 {
-	char *array;
-	const char *params[2];
+	char *array, first[32];
+	const char *params[3];
 	int rc;
 
 	if (count == 0)
 		return;
+	snprintf(first, sizeof first, "%.3f", n->svc.cfg.reminder_initial_ms / 1000.0);
 	array = db_text_array(ids, count);
 	params[0] = array;
 	params[1] = n->svc.cfg.instance;
-	rc = db_exec(n->db, "mark_sent", 2, params, NULL);
+	params[2] = first;
+	rc = db_exec(n->db, "mark_sent", 3, params, NULL);
 	if (rc != DB_OK)
 		log_warn("deliveries=%zu event=mark_sent_failed sqlstate=%s error=%s", count, db_last_sqlstate(n->db),
 			 log_quote(db_last_error(n->db)));
@@ -239,14 +301,15 @@ static void mark_sent(struct notify *n, const char **ids, size_t count)
 
 /*
  * Send the rows of res to every connected client of each row's department
- * (or only to `only`, when not NULL), and record the sendings.
+ * (or only to `only`, when not NULL). Returns the ids (borrowed from res)
+ * of the rows that reached at least one client; the caller frees the array.
  */
-static void push_rows(struct notify *n, const struct db_result *res, const struct wire_peer *only)
+static const char **push_rows(struct notify *n, const struct db_result *res, const struct wire_peer *only, size_t *count)
 {
 	int rows = db_result_rows(res);
 	const char **sent = xcalloc((size_t)rows + 1, sizeof *sent);
-	size_t n_sent = 0;
 
+	*count = 0;
 	for (int row = 0; row < rows; row++) {
 		const char *dept = db_result_value(res, row, COL_DEPT);
 		bool delivered = false;
@@ -267,40 +330,157 @@ static void push_rows(struct notify *n, const struct db_result *res, const struc
 			i++;
 		}
 		if (delivered) {
-			sent[n_sent++] = db_result_value(res, row, COL_ID);
+			sent[(*count)++] = db_result_value(res, row, COL_ID);
 			log_info("case=%s delivery=%s department=%s view=%s event=sent", db_result_value(res, row, COL_CASE),
 				 db_result_value(res, row, COL_ID), dept, db_result_value(res, row, COL_VIEW));
 		}
 	}
-	mark_sent(n, sent, n_sent);
+	return sent;
+}
+
+/* Push the rows of res and record the sendings. */
+static void push_and_mark(struct notify *n, const struct db_result *res, const struct wire_peer *only)
+{
+	size_t count;
+	const char **sent = push_rows(n, res, only, &count);
+
+	mark_sent(n, sent, count);
 	free(sent);
 }
 
-/* Push deliveries not yet sent to anyone to the clients connected now. */
-static void push_unsent(struct notify *n)
+/* The connected clients' departments as a text[] literal (caller frees), or NULL when none. */
+static char *connected_departments(const struct notify *n)
 {
 	const char **depts;
-	const char *params[1];
-	struct db_result *res;
 	char *array;
-	int rc;
 
-	if (n->n_clients == 0 || !db_ready(n->db))
-		return;
+	if (n->n_clients == 0)
+		return NULL;
 	depts = xcalloc(n->n_clients, sizeof *depts);
 	for (size_t i = 0; i < n->n_clients; i++)
 		depts[i] = n->clients[i].department;
 	array = db_text_array(depts, n->n_clients);
-	params[0] = array;
-	rc = db_exec(n->db, "unsent", 1, params, &res);
-	free(array);
 	free(depts);
+	return array;
+}
+
+/*
+ * Push deliveries that are new to this instance (above its high-water
+ * mark), or that nobody has sent yet, to the clients connected now.
+ */
+static void push_unsent(struct notify *n)
+{
+	char hwm[24];
+	const char *params[2] = { NULL, hwm };
+	struct db_result *res;
+	char *array;
+	int rc;
+
+	if (!n->ready || n->n_clients == 0 || !db_ready(n->db))
+		return;
+	array = connected_departments(n);
+	params[0] = array;
+	snprintf(hwm, sizeof hwm, "%lld", (long long)n->high_water);
+	rc = db_exec(n->db, "new_deliveries", 2, params, &res);
+	free(array);
 	if (rc != DB_OK) {
 		log_warn("event=sweep_failed sqlstate=%s error=%s", db_last_sqlstate(n->db), log_quote(db_last_error(n->db)));
 		return;
 	}
-	push_rows(n, res, NULL);
+	for (int i = 0; i < db_result_rows(res); i++)
+		if (db_result_int(res, i, COL_ID) > n->high_water)
+			n->high_water = db_result_int(res, i, COL_ID);
+	push_and_mark(n, res, NULL);
 	db_result_free(&res);
+}
+
+/*
+ * Send again every open delivery whose reminder is due to its department's
+ * connected clients, backing off the next one; one transaction, claimed
+ * with SKIP LOCKED so that several instances do not double the reminders.
+ */
+static void send_reminders(struct notify *n)
+{
+	char initial[32], max[32];
+	struct db_result *res = NULL;
+	char *array = connected_departments(n);
+	const char *params[3] = { array, initial, max };
+	int rc;
+
+	if (array == NULL)
+		return;
+	snprintf(initial, sizeof initial, "%.3f", n->svc.cfg.reminder_initial_ms / 1000.0);
+	snprintf(max, sizeof max, "%.3f", n->svc.cfg.reminder_max_ms / 1000.0);
+	rc = db_begin(n->db);
+	if (rc == DB_OK)
+		rc = db_exec(n->db, "reminders_due", 1, params, &res);
+	if (rc == DB_OK && db_result_rows(res) > 0) {
+		size_t count;
+		const char **sent = push_rows(n, res, NULL, &count);
+		char *ids = db_text_array(sent, count);
+
+		params[0] = ids;
+		if (count > 0)
+			rc = db_exec(n->db, "reminded", 3, params, NULL);
+		counter_add("reminders", count);
+		free(ids);
+		free(sent);
+	}
+	if (rc == DB_OK)
+		rc = db_commit(n->db);
+	if (rc != DB_OK) {
+		log_warn("event=reminders_failed sqlstate=%s error=%s", db_last_sqlstate(n->db),
+			 log_quote(db_last_error(n->db)));
+		db_rollback(n->db);
+	}
+	db_result_free(&res);
+	free(array);
+}
+
+/*
+ * Escalate deliveries past their deadline (see the "escalate" statement);
+ * log each, and at the top of a chain raise the operator alert.
+ */
+static void escalate(struct notify *n)
+{
+	const char *params[1] = { n->svc.cfg.instance };
+	struct db_result *res;
+	int rc = db_exec(n->db, "escalate", 1, params, &res);
+
+	if (rc != DB_OK) {
+		log_warn("event=escalation_failed sqlstate=%s error=%s", db_last_sqlstate(n->db),
+			 log_quote(db_last_error(n->db)));
+		return;
+	}
+	for (int i = 0; i < db_result_rows(res); i++) {
+		const char *to = db_result_value(res, i, 2);
+
+		if (to == NULL) {
+			counter_add("operator_alerts", 1);
+			log_error("case=%s delivery=%s department=%s event=operator_alert reason=\"not acknowledged by its "
+				  "deadline and nobody above to escalate to\"",
+				  db_result_value(res, i, 4), db_result_value(res, i, 0), db_result_value(res, i, 1));
+		} else {
+			counter_add("escalations", 1);
+			log_warn("case=%s delivery=%s department=%s event=escalated to=%s new_delivery=%s",
+				 db_result_value(res, i, 4), db_result_value(res, i, 0), db_result_value(res, i, 1), to,
+				 db_result_value(res, i, 3) ? db_result_value(res, i, 3) : "none (already holds the case)");
+		}
+	}
+	db_result_free(&res);
+}
+
+/* This instance's status for oro health: connected clients per department. */
+static void write_status(struct notify *n, bool log_it)
+{
+	json_t *clients = json_object();
+
+	for (size_t i = 0; i < n->n_clients; i++) {
+		json_t *c = json_object_get(clients, n->clients[i].department);
+
+		json_object_set_new(clients, n->clients[i].department, json_integer(c ? json_integer_value(c) + 1 : 1));
+	}
+	service_status_write(&n->svc, n->db, json_pack("{s:o}", "clients", clients), log_it);
 }
 
 /* Reply with an error. */
@@ -308,6 +488,7 @@ static void reply_error(struct notify *n, const struct wire_peer *peer, const ch
 			const struct oro_error *err)
 {
 	log_info("request=refused code=%s field=%s", err->code, log_quote(err->field));
+	counter_add(err->code, 1);
 	wire_send_error(n->clients_sock, peer, request_id, err);
 }
 
@@ -407,7 +588,7 @@ static void handle_subscribe(struct notify *n, const struct wire_peer *peer, con
 	env.subscribed = &sub;
 	wire_send_routed(n->clients_sock, peer, &env);
 	if (fresh)
-		push_rows(n, res, peer);
+		push_and_mark(n, res, peer);
 	db_result_free(&res);
 	return;
 refuse:
@@ -703,6 +884,7 @@ static bool handle_request(struct notify *n)
 		return true;
 	case WIRE_DROPPED:
 		log_warn("request=dropped code=%s", err.code);
+		counter_add("dropped", 1);
 		return true;
 	case WIRE_OK:
 		break;
@@ -780,14 +962,28 @@ int main(int argc, char **argv)
 			if (wire_drain_prompts(n.prompts, 1000))
 				push_unsent(&n);
 		}
+		if (service_status_requested())
+			write_status(&n, true);
 		if (service_now_ms() >= n.next_sweep) {
 			n.next_sweep = service_now_ms() + n.svc.cfg.sweep_interval_ms;
-			if (db_ready(n.db) && !n.ready) {
+			if (!db_ready(n.db))
+				continue;
+			if (!n.ready) {
+				struct db_result *res;
+
+				if (db_exec(n.db, "max_delivery", 0, NULL, &res) != DB_OK)
+					continue;
+				/* older deliveries reach clients as their backlog when they subscribe */
+				n.high_water = db_result_int(res, 0, 0);
+				db_result_free(&res);
 				n.ready = true;
 				log_info("event=ready endpoint=%s", n.svc.cfg.notify_endpoint);
 			}
 			expire_clients(&n);
+			escalate(&n);
 			push_unsent(&n);
+			send_reminders(&n);
+			write_status(&n, false);
 		}
 	}
 	log_info("event=stopping");

@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "counters.h"
 #include "db.h"
 #include "log.h"
 #include "rules.h"
@@ -41,6 +42,7 @@
 
 static const struct db_statement statements[] = {
 	STRATEGY_STATEMENTS,
+	SERVICE_STATUS_STATEMENTS,
 	/* Claim the next unrouted report after $1; SKIP LOCKED lets other routers take others. */
 	{ "claim_report",
 	  "SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"
@@ -73,6 +75,7 @@ struct router {
 	struct route route; /* reused across reports */
 	int64_t next_sweep;
 	unsigned db_generation; /* connection the ruleset was last checked on */
+	int64_t next_status;    /* status is written once per sweep interval, not per prompt */
 	bool ready;
 };
 
@@ -183,7 +186,9 @@ static void sweep(struct router *r)
 			rc = db_commit(r->db);
 		if (rc == DB_OK) {
 			routed++;
+			counter_add("routed", 1);
 		} else {
+			counter_add("route_failed", 1);
 			log_error("case=%s event=route_failed sqlstate=%s error=%s",
 				  res ? db_result_value(res, 0, 1) : "-", db_last_sqlstate(r->db),
 				  log_quote(db_last_error(r->db)));
@@ -198,7 +203,14 @@ static void sweep(struct router *r)
 		wire_publish_prompt(r->prompts_out, "deliveries_created", 0);
 }
 
-/* Reconnect if needed, follow the active ruleset and route what is waiting. */
+/* This instance's status for oro health. */
+static void write_status(struct router *r, bool log_it)
+{
+	service_status_write(&r->svc, r->db, json_pack("{s:i}", "ruleset", r->rs ? ruleset_version(r->rs) : 0),
+			     log_it);
+}
+
+/* Reconnect if needed, follow the active ruleset, route what is waiting, report status. */
 static void work(struct router *r)
 {
 	if (!db_ready(r->db))
@@ -214,6 +226,10 @@ static void work(struct router *r)
 		log_info("event=ready ruleset=%d", ruleset_version(r->rs));
 	}
 	sweep(r);
+	if (service_now_ms() >= r->next_status) {
+		r->next_status = service_now_ms() + r->svc.cfg.sweep_interval_ms;
+		write_status(r, false);
+	}
 }
 
 int main(int argc, char **argv)
@@ -254,6 +270,8 @@ int main(int argc, char **argv)
 			r.next_sweep = 0; /* a new active ruleset */
 		if (db_generation(r.db) != r.db_generation)
 			r.next_sweep = 0; /* reconnected: notifications may have been missed */
+		if (service_status_requested())
+			write_status(&r, true);
 		if (service_now_ms() >= r.next_sweep)
 			work(&r);
 	}
