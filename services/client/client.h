@@ -86,5 +86,6 @@ int cmd_reroute(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_health(int argc, char **argv);
 
 #endif

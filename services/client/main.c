@@ -12,6 +12,7 @@
  *   oro rules validate|publish|list|export|activate|diff|test ...
  *   oro explain CASE [--json]
  *   oro stats [--from DATE] [--to DATE] [--by KEY]... [--json]
+ *   oro health [--json]
  *
  * Every command takes --help. Exit codes: 0 done; 1 refused (invalid input
  * or an error reply: code, field and message are printed); 2 usage error;
@@ -49,6 +50,7 @@ static const char usage_text[] =
 	"  rules        the strategy: validate, publish, list, export, activate, diff, test\n"
 	"  explain      how a routed case was routed, rule by rule\n"
 	"  stats        de-identified counts for the situation picture (lägesbild)\n"
+	"  health       is the stack doing its job? (exit 1 when not, for monitoring)\n"
 	"\n"
 	"`oro COMMAND --help` describes a command. Every command prints JSON with --json.\n"
 	"Exit codes: 0 done; 1 refused (error code, field and message printed); 2 usage;\n"
@@ -63,6 +65,7 @@ int main(int argc, char **argv)
 		{ "report", cmd_report }, { "status", cmd_status }, { "inbox", cmd_inbox },
 		{ "show", cmd_show },     { "ack", cmd_ack },       { "rules", cmd_rules },
 		{ "reroute", cmd_reroute }, { "stats", cmd_stats }, { "explain", cmd_explain },
+		{ "health", cmd_health },
 	};
 	struct oro_error err = { 0 };
 	int rc;

@@ -28,8 +28,9 @@ const struct config_key config_keys[] = {
 	  "reaches several notify instances)" },
 	{ "router_prompt_endpoint", CONFIG_STRING, KEY(router_prompt_endpoint), "tcp://127.0.0.1:7504", 0,
 	  0, CFG_ROUTER | CFG_NOTIFY, "oro-router -> oro-notify prompts; router binds PUB, notify connects SUB" },
-	{ "sweep_interval_ms", CONFIG_INT, KEY(sweep_interval_ms), "2000", 50, 3600000, CFG_DAEMONS,
-	  "rescan the database for undone work this often (ms), whatever the prompts" },
+	{ "sweep_interval_ms", CONFIG_INT, KEY(sweep_interval_ms), "2000", 50, 3600000, CFG_ALL,
+	  "rescan the database for undone work this often (ms), whatever the prompts (oro health: a daemon "
+	  "silent for three intervals is not live)" },
 	{ "heartbeat_ms", CONFIG_INT, KEY(heartbeat_ms), "2000", 100, 600000, CFG_NOTIFY | CFG_CLIENT,
 	  "department clients resend Subscribe this often (ms); notify forgets one silent for 3 intervals" },
 	{ "request_timeout_ms", CONFIG_INT, KEY(request_timeout_ms), "5000", 100, 600000, CFG_CLIENT,

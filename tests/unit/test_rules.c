@@ -7,6 +7,15 @@
  * every class of validation finding. rules_test_cases() is checked against
  * a golden file (tests/unit/data/solna-v1-expected.json).
  *
+ * The strategy owner's tools: action areas (solna-v1.json's 12, and their
+ * validation); ruleset_explain() agrees with ruleset_evaluate() on every
+ * table row, a sweep of concerns and the whole suite, says which condition
+ * failed and where each value came from, and has a golden file
+ * (tests/unit/data/solna-v1-explain.json); rules_diff_documents() on a
+ * table of changes; and the regression suite sql/strategy/solna-v1-tests.json
+ * (hand-derived from STRATEGY.md) passes with rules_check_cases(), covers
+ * what it promises, and reports exactly the mismatch of each single change.
+ *
  * Runs from the source directory (ctest's WORKING_DIRECTORY).
  */
 #include <setjmp.h>
@@ -26,9 +35,12 @@
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-#define SOLNA    "sql/strategy/solna-v1.json"
-#define CASES    "tests/unit/data/solna-v1-cases.json"
-#define EXPECTED "tests/unit/data/solna-v1-expected.json"
+#define SOLNA          "sql/strategy/solna-v1.json"
+#define CASES          "tests/unit/data/solna-v1-cases.json"
+#define EXPECTED       "tests/unit/data/solna-v1-expected.json"
+#define SUITE          "sql/strategy/solna-v1-tests.json"
+#define EXPLAIN_GOLDEN "tests/unit/data/solna-v1-explain.json"
+#define ROUTING_CASES  "tests/integration/data/routing-cases.json"
 
 #define MIN  60
 #define HOUR 3600
@@ -948,12 +960,12 @@ struct bad_case {
 #define D3(a, b, c)     "\"departments\": [" a ", " b ", " c "]"
 #define DEP(code, more) "{\"code\": \"" code "\", \"name\": \"N\"" more "}"
 
-#define T_AREAS "\"action_areas\": [{\"number\": 1, \"name\": \"One\"}, {\"number\": 2, \"name\": \"Two\"}]"
+#define T_AREAS      "\"action_areas\": [{\"number\": 1, \"name\": \"One\"}, {\"number\": 2, \"name\": \"Two\"}]"
 #define AREAS(areas) "{" T_HEAD ", " areas ", \"rules\": [" T_OK "]}"
 #define AREA1(more)  AREAS("\"action_areas\": [{\"number\": 1, \"name\": \"One\"}, " more "]")
-#define RA(area)                                                                                              \
-	"{" T_HEAD ", " T_AREAS ", \"rules\": [{\"name\": \"r1\", \"action_area\": " area ", \"recipients\": [" \
-	T_RC("b", "full") "], \"priority\": \"P1\", \"ack_within\": \"1h\"}]}"
+#define RA(area)                                                                          \
+	"{" T_HEAD ", " T_AREAS ", \"rules\": [{\"name\": \"r1\", \"action_area\": " area \
+	", \"recipients\": [" T_RC("b", "full") "], \"priority\": \"P1\", \"ack_within\": \"1h\"}]}"
 
 static const struct bad_case bad_cases[] = {
         /* JSON */
@@ -1621,6 +1633,1198 @@ static void test_json_small(void **state)
 	json_decref(j);
 }
 
+/* ---- action areas ---- */
+
+/* solna-v1.json defines the strategy's 12 action areas, numbered 1..12 and
+ * named in Swedish with English in parentheses, and tags every rule. */
+static void test_action_areas_solna(void **state)
+{
+	static const int area_of_rule[] = {4, 4, 5, 6, 8, 1, 5, 4, 3, 9, 2, 5, 12};
+	size_t i;
+
+	(void)state;
+	assert_int_equal(ruleset_action_area_count(solna), 12);
+	for (i = 0; i < 12; i++) {
+		const struct action_area *a = ruleset_action_area(solna, i);
+
+		assert_non_null(a);
+		assert_int_equal(a->number, (int)i + 1);
+		assert_non_null(strchr(a->name, '('));
+		assert_true(a->name[0] != '(');
+		assert_ptr_equal(ruleset_action_area_find(solna, (int)i + 1), a);
+	}
+	assert_null(ruleset_action_area(solna, 12));
+	assert_null(ruleset_action_area_find(solna, 0));
+	assert_null(ruleset_action_area_find(solna, 13));
+	assert_int_equal(NELEM(area_of_rule), ruleset_rule_count(solna));
+	for (i = 0; i < NELEM(area_of_rule); i++)
+		assert_int_equal(ruleset_rule_action_area(solna, i + 1), area_of_rule[i]);
+	assert_int_equal(ruleset_rule_action_area(solna, 0), 0);
+	assert_int_equal(ruleset_rule_action_area(solna, NELEM(area_of_rule) + 1), 0);
+}
+
+/* Action areas are optional, kept in document order, and a rule without
+ * one has 0; at most RULES_MAX_ACTION_AREAS. */
+static void test_action_areas_inline(void **state)
+{
+	static const struct {
+		const char *doc;
+		size_t n_areas;
+		int first_number; /* of area 0 */
+		int rule_area;    /* of rule 1 */
+	} cases[] = {
+	        {T_DOC(T_OK), 0, 0, 0},
+	        {AREAS("\"action_areas\": []"), 0, 0, 0},
+	        {AREAS(T_AREAS), 2, 1, 0},
+	        {RA("2"), 2, 1, 2},
+	        {"{" T_HEAD
+	         ", \"action_areas\": [{\"number\": 7, \"name\": \"Sju\"}, {\"number\": 3, \"name\": \"Tre\"}],"
+	         " \"rules\": [" T_RULE("r1", "{}", T_RC("b", "full"), "P1", "1h", ", \"action_area\": 3") "]}",
+	         2, 7, 3},
+	};
+	size_t i;
+	int k;
+
+	(void)state;
+	for (i = 0; i < NELEM(cases); i++) {
+		struct ruleset *rs = parse_ok(cases[i].doc, 0);
+
+		assert_int_equal(ruleset_action_area_count(rs), cases[i].n_areas);
+		if (cases[i].n_areas > 0)
+			assert_int_equal(ruleset_action_area(rs, 0)->number, cases[i].first_number);
+		assert_null(ruleset_action_area(rs, cases[i].n_areas));
+		assert_int_equal(ruleset_rule_action_area(rs, 1), cases[i].rule_area);
+		ruleset_destroy(&rs);
+	}
+
+	/* the limit */
+	for (k = RULES_MAX_ACTION_AREAS; k <= RULES_MAX_ACTION_AREAS + 1; k++) {
+		json_t *doc = json_loads(T_DOC(T_OK), 0, NULL), *areas = json_array();
+		struct rules_diags d = {NULL, 0, 0};
+		struct ruleset *rs;
+		char *text;
+		int n;
+
+		for (n = 1; n <= k; n++) {
+			char name[32];
+
+			snprintf(name, sizeof name, "Område %d", n);
+			json_array_append_new(areas, json_pack("{s:i, s:s}", "number", n, "name", name));
+		}
+		json_object_set_new(doc, "action_areas", areas);
+		text = json_dumps(doc, 0);
+		rs = ruleset_parse(text, strlen(text), &d);
+		if (k == RULES_MAX_ACTION_AREAS) {
+			assert_non_null(rs);
+			assert_int_equal(ruleset_action_area_count(rs), RULES_MAX_ACTION_AREAS);
+		} else {
+			assert_null(rs);
+			assert_string_equal(d.items[0].code, ORO_E_TOO_LONG);
+			assert_string_equal(d.items[0].field, "action_areas");
+		}
+		ruleset_destroy(&rs);
+		rules_diags_free(&d);
+		free(text);
+		json_decref(doc);
+	}
+}
+
+/* ---- explanations ---- */
+
+/* Parse and validate (routing only) a concern for rs into c. */
+static void concern_of(const struct ruleset *rs, const char *json, struct concern *c)
+{
+	struct oro_error err;
+
+	memset(c, 0, sizeof *c);
+	memset(&err, 0, sizeof err);
+	if (concern_parse(json, strlen(json), c, &err) < 0 || concern_validate(c, rs, CONCERN_ROUTING_ONLY, &err) < 0)
+		fail_msg("concern %s: %s %s %s", json, err.code, err.field, err.message);
+}
+
+/* True when the JSON array a holds the integer n. */
+static bool json_array_has_int(json_t *a, json_int_t n)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(a, i, v) if (json_integer_value(v) == n) return true;
+	return false;
+}
+
+/* ruleset_explain() agrees exactly with ruleset_evaluate() (and so with
+ * route_to_json()), and its per-rule and per-recipient parts are coherent. */
+static void check_explain_agrees(const struct ruleset *rs, const struct concern *c)
+{
+	static const char *const rc_keys[] = {"department", "view", "priority", "ack_within", "disclosure_basis"};
+	struct route r;
+	json_t *want, *x, *rules, *v;
+	bool stopped = false;
+	size_t i, k;
+
+	memset(&r, 0, sizeof r);
+	ruleset_evaluate(rs, c, &r);
+	want = route_to_json(&r);
+	x = ruleset_explain(rs, c);
+	assert_non_null(x);
+	assert_int_equal(json_object_size(x), 6);
+	assert_int_equal(json_integer_value(json_object_get(x, "version")), ruleset_version(rs));
+	assert_true(json_equal(json_object_get(x, "matched_rules"), json_object_get(want, "matched_rules")));
+	assert_true(json_equal(json_object_get(x, "fallback"), json_object_get(want, "fallback")));
+
+	/* recipients: the route's, in its order, plus where each value came from */
+	assert_int_equal(json_array_size(json_object_get(x, "recipients")), r.n_recipients);
+	for (i = 0; i < r.n_recipients; i++) {
+		json_t *g = json_array_get(json_object_get(x, "recipients"), i);
+		json_t *w = json_array_get(json_object_get(want, "recipients"), i);
+		json_t *from;
+
+		assert_int_equal(json_object_size(g), 8);
+		for (k = 0; k < NELEM(rc_keys); k++)
+			assert_true(json_equal(json_object_get(g, rc_keys[k]), json_object_get(w, rc_keys[k])));
+		from = json_object_get(g, "view_from");
+		if (json_is_string(from)) {
+			assert_string_equal(json_string_value(from), "fallback");
+			assert_true(r.fallback);
+			assert_int_equal(r.recipients[i].view, VIEW_FULL);
+		} else {
+			assert_true(json_array_size(from) > 0);
+			json_array_foreach(from, k, v) assert_true(
+			        json_array_has_int(json_object_get(x, "matched_rules"), json_integer_value(v)));
+		}
+		from = json_object_get(g, "priority_from");
+		if (json_is_string(from))
+			assert_true(r.fallback);
+		else
+			assert_true(json_array_has_int(json_object_get(x, "matched_rules"),
+			                               json_integer_value(json_object_get(from, "rule"))));
+		from = json_object_get(g, "ack_within_from");
+		if (json_is_string(from))
+			assert_true(r.fallback);
+		else
+			assert_true(json_array_has_int(json_object_get(x, "matched_rules"),
+			                               json_integer_value(json_object_get(from, "rule"))));
+	}
+
+	/* guidance: the route's, with rule and priority */
+	assert_int_equal(json_array_size(json_object_get(x, "guidance")), r.n_guidance);
+	for (i = 0; i < r.n_guidance; i++) {
+		json_t *g = json_array_get(json_object_get(x, "guidance"), i);
+
+		assert_string_equal(json_string_value(json_object_get(g, "sv")), r.guidance[i].sv);
+		assert_string_equal(json_string_value(json_object_get(g, "en")), r.guidance[i].en);
+		assert_int_equal(json_integer_value(json_object_get(g, "rule")), r.guidance[i].rule);
+		assert_string_equal(json_string_value(json_object_get(g, "priority")),
+		                    priority_names[r.guidance[i].priority]);
+	}
+
+	/* rules: every rule once; matched exactly the route's; failed exactly
+	 * for the evaluated rules that did not match */
+	rules = json_object_get(x, "rules");
+	assert_int_equal(json_array_size(rules), ruleset_rule_count(rs));
+	json_array_foreach(rules, i, v)
+	{
+		bool matched = json_is_true(json_object_get(v, "matched"));
+		bool evaluated = json_is_true(json_object_get(v, "evaluated"));
+		int area = ruleset_rule_action_area(rs, i + 1);
+
+		assert_int_equal(json_object_size(v), 9);
+		assert_int_equal(json_integer_value(json_object_get(v, "rule")), i + 1);
+		assert_string_equal(json_string_value(json_object_get(v, "name")), ruleset_rule_name(rs, i + 1));
+		if (area > 0)
+			assert_int_equal(json_integer_value(json_object_get(v, "action_area")), area);
+		else
+			assert_true(json_is_null(json_object_get(v, "action_area")));
+		assert_int_equal(matched, json_array_has_int(json_object_get(x, "matched_rules"), (json_int_t)i + 1));
+		assert_int_equal(evaluated, !stopped);
+		assert_true(json_is_boolean(json_object_get(v, "final")));
+		if (evaluated && !matched) {
+			assert_true(json_string_length(json_object_get(v, "failed")) > 0);
+			assert_true(strncmp(json_string_value(json_object_get(v, "failed_field")), "when", 4) == 0);
+		} else {
+			assert_true(json_is_null(json_object_get(v, "failed")));
+			assert_true(json_is_null(json_object_get(v, "failed_field")));
+		}
+		if (!matched)
+			assert_true(json_is_null(json_object_get(v, "variant")));
+		if (matched && json_is_true(json_object_get(v, "final")))
+			stopped = true;
+	}
+	json_decref(x);
+	json_decref(want);
+	route_free(&r);
+}
+
+/* check_explain_agrees() for one concern document. */
+static void explain_agrees(const struct ruleset *rs, const char *json)
+{
+	struct concern c;
+
+	concern_of(rs, json, &c);
+	check_explain_agrees(rs, &c);
+	concern_clear(&c);
+}
+
+/* Explanations agree with evaluation: every row of the table, both small
+ * rulesets with final and conditions, and a sweep of every category,
+ * urgency and subject kind with a spread of ages and two settings. */
+static void test_explain_agrees(void **state)
+{
+	static const char *const ages[] = {
+	        "", ", \"age\": 11", ", \"age\": 17", ", \"age\": 18", ", \"age\": 21", ", \"age_band\": \"unknown\""};
+	static const char *const settings[] = {"school", "online"};
+	struct ruleset *rs;
+	size_t i, n;
+	char doc[512];
+
+	(void)state;
+	for (i = 0; i < NELEM(solna_cases); i++)
+		explain_agrees(solna, solna_cases[i].concern);
+	rs = parse_ok(T_FINAL_DOC, 0);
+	explain_agrees(rs, T_CONCERN(""));
+	explain_agrees(rs, TC("other", "concern", ADULT, "South", ""));
+	ruleset_destroy(&rs);
+	rs = parse_ok(T_COND_DOC, 0);
+	explain_agrees(rs, T_CONCERN(""));
+	explain_agrees(rs, TC("weapons", "urgent", ADULT, "South", ""));
+	explain_agrees(rs, TC("other", "urgent", "{\"kind\": \"group\", \"age\": 75}", "North", ""));
+	explain_agrees(rs, TC("other", "concern", "{\"kind\": \"child\", \"age\": 0}", "North",
+	                      ", \"association_grant\": \"yes\""));
+	ruleset_destroy(&rs);
+	for (n = 0; n < CAT_COUNT * URG_COUNT * KIND_COUNT * NELEM(ages) * NELEM(settings); n++) {
+		size_t cat = n % CAT_COUNT, urg = n / CAT_COUNT % URG_COUNT;
+		size_t kind = n / (CAT_COUNT * URG_COUNT) % KIND_COUNT;
+		size_t age = n / (CAT_COUNT * URG_COUNT * KIND_COUNT) % NELEM(ages);
+		size_t set = n / (CAT_COUNT * URG_COUNT * KIND_COUNT * NELEM(ages));
+
+		if (kind == KIND_CHILD && (age == 3 || age == 4))
+			continue; /* a child of 18 or 21 is refused by validation */
+		snprintf(doc, sizeof doc,
+		         "{\"category\": \"%s\", \"urgency\": \"%s\", \"subject\": {\"kind\": \"%s\"%s},"
+		         " \"setting\": \"%s\", \"district\": \"Järva\"}",
+		         category_names[cat], urgency_names[urg], subject_kind_names[kind], ages[age], settings[set]);
+		explain_agrees(solna, doc);
+	}
+}
+
+/* Which ruleset a row of the explain tables is about. */
+enum which { W_SOLNA, W_COND, W_FINAL };
+
+/* The ruleset for w: solna, or a new one the caller destroys. */
+static struct ruleset *ruleset_for(enum which w)
+{
+	if (w == W_COND)
+		return parse_ok(T_COND_DOC, 0);
+	if (w == W_FINAL)
+		return parse_ok(T_FINAL_DOC, 0);
+	return solna;
+}
+
+#define WE1 CONCERN("travel_conflict_zone", "concern", "{\"kind\": \"child\", \"age\": 15}", "school", "")
+#define WE2 CONCERN("propaganda", "concern", "{\"kind\": \"adult\"}", "online", "")
+#define WE4                                                                              \
+	CONCERN("violent_rhetoric", "concern", "{\"kind\": \"association\"}", "leisure", \
+	        ", \"association_grant\": \"yes\"")
+#define ONLY13 CONCERN("other", "concern", "{\"kind\": \"group\"}", "online", "")
+
+/* One rule of an explanation: matched or not, evaluated or not, the
+ * variant, and the first condition that failed. */
+static void test_explain_rules(void **state)
+{
+	static const struct {
+		enum which rs;
+		const char *concern;
+		int rule;
+		bool matched, evaluated;
+		int variant;        /* -1: null */
+		const char *failed; /* NULL: null */
+		const char *field;
+	} cases[] = {
+	        {W_SOLNA, WE2, 1, false, true, -1,
+	         "none of the alternatives in when.any holds: urgency is concern, not one of acute; category is"
+	         " propaganda, not one of planned_attack",
+	         "when.any"},
+	        {W_SOLNA, WE2, 2, false, true, -1, "urgency is concern, not one of acute", "when.urgency"},
+	        {W_SOLNA, WE2, 3, false, true, -1,
+	         "none of the alternatives in when.any holds: subject_kind is adult, not one of child; age_band is"
+	         " unknown, not one of 0-11, 12-17",
+	         "when.any"},
+	        {W_SOLNA, WE2, 4, false, true, -1, "age_band is unknown, not one of 18-20", "when.age_band"},
+	        {W_SOLNA, WE2, 5, true, true, -1, NULL, NULL},
+	        {W_SOLNA, WE2, 6, false, true, -1,
+	         "category is propaganda, not one of travel_conflict_zone, financing, weapons, threat_of_violence",
+	         "when.category"},
+	        {W_SOLNA, WE2, 12, false, true, -1, "setting is online, not one of school", "when.setting"},
+	        {W_SOLNA, WE2, 13, true, true, -1, NULL, NULL},
+	        {W_SOLNA, WE1, 3, true, true, 0, NULL, NULL},
+	        {W_SOLNA, WE1, 4, false, true, -1, "age_band is 12-17 (age 15), not one of 18-20", "when.age_band"},
+	        {W_SOLNA, WE1, 5, false, true, -1,
+	         "none of the alternatives in when.any holds: age_band is 12-17 (age 15), not one of 21+;"
+	         " subject_kind is child, not one of adult",
+	         "when.any"},
+	        {W_SOLNA, WE1, 7, false, true, -1, "category is travel_conflict_zone, not one of recruitment",
+	         "when.category"},
+	        {W_SOLNA, CONCERN("propaganda", "concern", "{\"kind\": \"child\", \"age\": 12}", "online", ""), 3, true,
+	         true, -1, NULL, NULL},
+	        {W_SOLNA, WE4, 11, false, true, -1, "subject_kind is association, not one of material",
+	         "when.subject_kind"},
+	        {W_COND, T_CONCERN(""), 1, false, true, -1,
+	         "no age is given, and the condition needs an age from 13 to 15", "when.age"},
+	        {W_COND, TC("other", "concern", "{\"kind\": \"adult\", \"age\": 16}", "North", ""), 1, false, true, -1,
+	         "age is 16, not from 13 to 15", "when.age"},
+	        {W_COND, T_CONCERN(""), 2, false, true, -1, "association_grant is unknown, not one of yes",
+	         "when.association_grant"},
+	        {W_COND, T_CONCERN(""), 3, false, true, -1, "district is North, not one of South", "when.district"},
+	        {W_COND,
+	         "{\"category\": \"other\", \"urgency\": \"concern\", \"subject\": " ADULT ", \"setting\": \"leisure\","
+	         " \"district\": \"South\"}",
+	         3, false, true, -1, "setting is leisure, not one of school, online", "when.setting"},
+	        {W_COND, TC("other", "urgent", ADULT, "North", ""), 4, false, true, -1,
+	         "none of the alternatives in when.any holds: category is other, not one of weapons; (none of the"
+	         " alternatives in when.any[1].any holds: subject_kind is adult, not one of group; no age is given, and"
+	         " the condition needs an age from 70 to 120)",
+	         "when.any"},
+	        {W_COND, TC("other", "urgent", "{\"kind\": \"group\"}", "North", ""), 4, true, true, 1, NULL, NULL},
+	        {W_COND, TC("other", "urgent", "{\"kind\": \"adult\", \"age\": 75}", "North", ""), 4, true, true, 2,
+	         NULL, NULL},
+	        {W_FINAL, T_CONCERN(""), 1, true, true, -1, NULL, NULL},
+	        {W_FINAL, T_CONCERN(""), 2, false, false, -1, NULL, NULL},
+	        {W_FINAL, T_CONCERN(""), 3, false, false, -1, NULL, NULL},
+	        {W_FINAL, TC("other", "concern", ADULT, "South", ""), 1, false, true, -1,
+	         "district is South, not one of North", "when.district"},
+	        {W_FINAL, TC("other", "concern", ADULT, "South", ""), 3, true, true, -1, NULL, NULL},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEM(cases); i++) {
+		struct ruleset *rs = ruleset_for(cases[i].rs);
+		struct concern c;
+		json_t *x, *rule, *v;
+
+		concern_of(rs, cases[i].concern, &c);
+		x = ruleset_explain(rs, &c);
+		rule = json_array_get(json_object_get(x, "rules"), (size_t)cases[i].rule - 1);
+		if (json_is_true(json_object_get(rule, "matched")) != cases[i].matched ||
+		    json_is_true(json_object_get(rule, "evaluated")) != cases[i].evaluated)
+			fail_msg("case %zu: rule %d matched %d evaluated %d", i, cases[i].rule,
+			         json_is_true(json_object_get(rule, "matched")),
+			         json_is_true(json_object_get(rule, "evaluated")));
+		v = json_object_get(rule, "variant");
+		if (cases[i].variant < 0)
+			assert_true(json_is_null(v));
+		else
+			assert_int_equal(json_integer_value(v), cases[i].variant);
+		v = json_object_get(rule, "failed");
+		if (cases[i].failed == NULL) {
+			assert_true(json_is_null(v));
+			assert_true(json_is_null(json_object_get(rule, "failed_field")));
+		} else {
+			if (!json_is_string(v) || strcmp(json_string_value(v), cases[i].failed) != 0)
+				fail_msg("case %zu: rule %d failed \"%s\", want \"%s\"", i, cases[i].rule,
+				         json_is_string(v) ? json_string_value(v) : "(null)", cases[i].failed);
+			assert_string_equal(json_string_value(json_object_get(rule, "failed_field")), cases[i].field);
+		}
+		json_decref(x);
+		concern_clear(&c);
+		if (rs != solna)
+			ruleset_destroy(&rs);
+	}
+}
+
+/* Where each recipient's view, priority and deadline came from. */
+static void test_explain_provenance(void **state)
+{
+	static const struct {
+		enum which rs;
+		const char *concern;
+		const char *dept;
+		const char *view_from, *priority_from, *ack_from; /* JSON */
+	} cases[] = {
+	        {W_SOLNA, WE1, "soc-barn", "[3]", "{\"rule\": 3, \"variant\": 0}", "{\"rule\": 3, \"variant\": 0}"},
+	        {W_SOLNA, WE1, "polis", "[6]", "{\"rule\": 6, \"variant\": null}", "{\"rule\": 6, \"variant\": null}"},
+	        {W_SOLNA, WE1, "buf", "[12]", "{\"rule\": 12, \"variant\": null}", "{\"rule\": 12, \"variant\": null}"},
+	        {W_SOLNA, WE1, "slf-samordnare", "[13]", "{\"rule\": 13, \"variant\": null}",
+	         "{\"rule\": 13, \"variant\": null}"},
+	        {W_SOLNA, WE2, "slf-samordnare", "[5]", "{\"rule\": 5, \"variant\": null}",
+	         "{\"rule\": 5, \"variant\": null}"},
+	        {W_SOLNA, WE4, "slf-samordnare", "[10, 13]", "{\"rule\": 10, \"variant\": null}",
+	         "{\"rule\": 10, \"variant\": null}"},
+	        {W_SOLNA, ONLY13, "slf-samordnare", "\"fallback\"", "\"fallback\"", "\"fallback\""},
+	        {W_SOLNA, CONCERN("other", "concern", "{\"kind\": \"group\"}", "school", ""), "slf-samordnare",
+	         "\"fallback\"", "\"fallback\"", "\"fallback\""},
+	        {W_SOLNA, CONCERN("recruitment", "acute", "{\"kind\": \"child\", \"age\": 16}", "school", ""), "polis",
+	         "[1, 7]", "{\"rule\": 1, \"variant\": null}", "{\"rule\": 1, \"variant\": null}"},
+	        {W_SOLNA, CONCERN("recruitment", "acute", "{\"kind\": \"child\", \"age\": 16}", "school", ""),
+	         "slf-sakerhet", "[1]", "{\"rule\": 1, \"variant\": null}", "{\"rule\": 1, \"variant\": null}"},
+	        {W_SOLNA, CONCERN("recruitment", "acute", "{\"kind\": \"child\", \"age\": 16}", "school", ""),
+	         "soc-barn", "[2, 3]", "{\"rule\": 2, \"variant\": null}", "{\"rule\": 2, \"variant\": null}"},
+	        {W_SOLNA, CONCERN("weapons", "acute", "{\"kind\": \"adult\", \"age\": 40}", "public_space", ""),
+	         "slf-samordnare", "[5]", "{\"rule\": 5, \"variant\": null}", "{\"rule\": 5, \"variant\": null}"},
+	        /* variant 0 sets only the priority, variant 1 only the deadline */
+	        {W_COND, TC("weapons", "urgent", ADULT, "North", ""), "b", "[4]", "{\"rule\": 4, \"variant\": 0}",
+	         "{\"rule\": 4, \"variant\": null}"},
+	        {W_COND, TC("other", "urgent", "{\"kind\": \"group\"}", "North", ""), "b", "[4]",
+	         "{\"rule\": 4, \"variant\": null}", "{\"rule\": 4, \"variant\": 1}"},
+	        /* a notice widened by the fallback, the deadline from the rule */
+	        {W_COND,
+	         TC("other", "concern", "{\"kind\": \"child\", \"age\": 0}", "North",
+	            ", \"association_grant\": \"yes\""),
+	         "c", "\"fallback\"", "\"fallback\"", "{\"rule\": 5, \"variant\": null}"},
+	        {W_FINAL, T_CONCERN(""), "b", "[1]", "{\"rule\": 1, \"variant\": null}",
+	         "{\"rule\": 1, \"variant\": null}"},
+	};
+	size_t i, k;
+
+	(void)state;
+	for (i = 0; i < NELEM(cases); i++) {
+		struct ruleset *rs = ruleset_for(cases[i].rs);
+		const char *want[3] = {cases[i].view_from, cases[i].priority_from, cases[i].ack_from};
+		static const char *const keys[3] = {"view_from", "priority_from", "ack_within_from"};
+		struct concern c;
+		json_t *x, *rc = NULL, *v;
+
+		concern_of(rs, cases[i].concern, &c);
+		x = ruleset_explain(rs, &c);
+		json_array_foreach(json_object_get(x, "recipients"), k, v)
+		{
+			if (strcmp(json_string_value(json_object_get(v, "department")), cases[i].dept) == 0)
+				rc = v;
+		}
+		if (rc == NULL)
+			fail_msg("case %zu: %s not routed", i, cases[i].dept);
+		for (k = 0; k < 3; k++) {
+			json_t *w = json_loads(want[k], JSON_DECODE_ANY, NULL);
+
+			assert_non_null(w);
+			if (!json_equal(json_object_get(rc, keys[k]), w)) {
+				char *got = json_dumps(json_object_get(rc, keys[k]), JSON_ENCODE_ANY);
+
+				fail_msg("case %zu: %s %s is %s, want %s", i, cases[i].dept, keys[k], got, want[k]);
+			}
+			json_decref(w);
+		}
+		json_decref(x);
+		concern_clear(&c);
+		if (rs != solna)
+			ruleset_destroy(&rs);
+	}
+}
+
+/* Golden file: the explanations of worked example 1 and of a case that only
+ * the fallback gives to anyone (review the diff when the strategy changes). */
+static void test_explain_golden(void **state)
+{
+	static const char *const concerns[] = {WE1, ONLY13};
+	json_t *got = json_array(), *want;
+	json_error_t jerr;
+	size_t i;
+
+	(void)state;
+	ruleset_set_version(solna, 1);
+	for (i = 0; i < NELEM(concerns); i++) {
+		struct concern c;
+
+		concern_of(solna, concerns[i], &c);
+		json_array_append_new(got, ruleset_explain(solna, &c));
+		concern_clear(&c);
+	}
+	want = json_load_file(EXPLAIN_GOLDEN, 0, &jerr);
+	if (want == NULL)
+		fail_msg("%s: %s", EXPLAIN_GOLDEN, jerr.text);
+	if (!json_equal(got, want)) {
+		char *s = json_dumps(got, JSON_INDENT(2));
+
+		fprintf(stderr, "%s\n", s);
+		free(s);
+		fail_msg("ruleset_explain differs from %s", EXPLAIN_GOLDEN);
+	}
+	json_decref(got);
+	json_decref(want);
+}
+
+/* A concern rebuilt from stored attributes (concern_from_stored(), as the
+ * router and `oro explain` do) whose district the ruleset no longer lists:
+ * it matches no district condition, and the explanation says why. */
+static void test_explain_stored(void **state)
+{
+	static const char *const attrs[CONCERN_STORED_ATTRS] = {"other",  "concern",    "adult",   "21+",
+	                                                        "online", "Gamla stan", "unknown", "unknown"};
+	struct ruleset *rs = parse_ok(T_COND_DOC, 0);
+	struct concern c;
+	json_t *x, *rule;
+
+	(void)state;
+	memset(&c, 0, sizeof c);
+	concern_from_stored(&c, rs, attrs, "40");
+	check_explain_agrees(rs, &c);
+	x = ruleset_explain(rs, &c);
+	rule = json_array_get(json_object_get(x, "rules"), 2);
+	assert_string_equal(json_string_value(json_object_get(rule, "failed")),
+	                    "district is not in the ruleset's list, not one of South");
+	assert_string_equal(json_string_value(json_object_get(rule, "failed_field")), "when.district");
+	rule = json_array_get(json_object_get(x, "rules"), 0);
+	assert_string_equal(json_string_value(json_object_get(rule, "failed")), "age is 40, not from 13 to 15");
+	json_decref(x);
+	concern_clear(&c);
+	ruleset_destroy(&rs);
+}
+
+/* ---- differences ---- */
+
+#define D_RA               T_RULE("a", "{\"urgency\": [\"acute\"]}", T_RC("b", "full"), "P0", "15m", ", \"description\": \"A\"")
+#define D_RB               T_RULE("b", "{}", T_RC("c", "notice"), "P1", "1h", "")
+#define D_RC               T_RULE("c", "{\"district\": [\"South\"]}", T_RC("b", "notice"), "P3", "3d", "")
+#define D_DOC(head, rules) "{" head ", \"rules\": [" rules "]}"
+#define D_BASE             D_DOC(T_HEAD ", " T_AREAS, D_RA ", " D_RB ", " D_RC)
+
+/* True when diff section v has nothing in it. */
+static bool diff_section_empty(json_t *v)
+{
+	const char *key;
+	json_t *e;
+
+	if (json_is_null(v) || json_is_false(v))
+		return true;
+	if (json_is_array(v))
+		return json_array_size(v) == 0;
+	if (!json_is_object(v))
+		return false;
+	json_object_foreach(v, key, e) if (!diff_section_empty(e)) return false;
+	return true;
+}
+
+/* rules_diff_documents(): rules by name with positions, field by field;
+ * departments, districts, action areas, fallback, name, description. Each
+ * row gives the sections that are not empty; all others must be. */
+static void test_diff(void **state)
+{
+	static const struct {
+		const char *what, *a, *b;
+		const char *want; /* the non-empty sections, as JSON */
+	} cases[] = {
+	        {"identical", D_BASE, D_BASE, "{\"identical\": true}"},
+	        {"one field", D_BASE,
+	         D_DOC(T_HEAD ", " T_AREAS, D_RA ", " T_RULE("b", "{}", T_RC("c", "notice"), "P2", "1h", "") ", " D_RC),
+	         "{\"rules\": {\"changed\": [{\"name\": \"b\", \"from_position\": 2, \"to_position\": 2,"
+	         " \"fields\": [{\"field\": \"priority\", \"from\": \"P1\", \"to\": \"P2\"}]}]}}"},
+	        {"fields in the format's order; absent is null", D_BASE,
+	         D_DOC(T_HEAD ", " T_AREAS, T_RULE("a", "{\"urgency\": [\"urgent\"]}", T_RC("b", "full"), "P0", "10m",
+	                                           ", \"final\": true, \"action_area\": 2") ", " D_RB ", " D_RC),
+	         "{\"rules\": {\"changed\": [{\"name\": \"a\", \"from_position\": 1, \"to_position\": 1, \"fields\": ["
+	         "{\"field\": \"description\", \"from\": \"A\", \"to\": null},"
+	         " {\"field\": \"action_area\", \"from\": null, \"to\": 2},"
+	         " {\"field\": \"when\", \"from\": {\"urgency\": [\"acute\"]}, \"to\": {\"urgency\": [\"urgent\"]}},"
+	         " {\"field\": \"ack_within\", \"from\": \"15m\", \"to\": \"10m\"},"
+	         " {\"field\": \"final\", \"from\": null, \"to\": true}]}]}}"},
+	        {"added at the end", D_BASE,
+	         D_DOC(T_HEAD ", " T_AREAS,
+	               D_RA ", " D_RB ", " D_RC ", " T_RULE("d", "{}", T_RC("b", "full"), "P1", "1h", "")),
+	         "{\"rules\": {\"added\": [{\"name\": \"d\", \"position\": 4}]}}"},
+	        {"removed in the middle: the next rule moves", D_BASE, D_DOC(T_HEAD ", " T_AREAS, D_RA ", " D_RC),
+	         "{\"rules\": {\"removed\": [{\"name\": \"b\", \"position\": 2}],"
+	         " \"changed\": [{\"name\": \"c\", \"from_position\": 3, \"to_position\": 2, \"fields\": []}]}}"},
+	        {"swapped", D_BASE, D_DOC(T_HEAD ", " T_AREAS, D_RB ", " D_RA ", " D_RC),
+	         "{\"rules\": {\"changed\": [{\"name\": \"b\", \"from_position\": 2, \"to_position\": 1, \"fields\": "
+	         "[]},"
+	         " {\"name\": \"a\", \"from_position\": 1, \"to_position\": 2, \"fields\": []}]}}"},
+	        {"renamed: removed and added", D_BASE,
+	         D_DOC(T_HEAD ", " T_AREAS,
+	               D_RA ", " T_RULE("bb", "{}", T_RC("c", "notice"), "P1", "1h", "") ", " D_RC),
+	         "{\"rules\": {\"added\": [{\"name\": \"bb\", \"position\": 2}],"
+	         " \"removed\": [{\"name\": \"b\", \"position\": 2}]}}"},
+	        {"departments", D_BASE,
+	         D_DOC("\"oro_ruleset\": 1, \"name\": \"test\", \"departments\": [{\"code\": \"b\", \"name\": \"B2\","
+	               " \"escalates_to\": \"c\"}, {\"code\": \"c\", \"name\": \"C\"}, {\"code\": \"d\", \"name\": "
+	               "\"D\"}], " T_DISTRICTS ", " T_FALLBACK ", " T_AREAS,
+	               D_RA ", " D_RB ", " D_RC),
+	         "{\"departments\": {\"added\": [\"d\"], \"removed\": [\"a\"], \"changed\": [{\"code\": \"b\", "
+	         "\"fields\":"
+	         " [{\"field\": \"name\", \"from\": \"B\", \"to\": \"B2\"}]}]}}"},
+	        {"districts", D_BASE,
+	         D_DOC("\"oro_ruleset\": 1, \"name\": \"test\", " T_DEPTS
+	               ", \"districts\": [\"East\", \"North\"], " T_FALLBACK ", " T_AREAS,
+	               D_RA ", " D_RB
+	                    ", " T_RULE("c", "{\"district\": [\"East\"]}", T_RC("b", "notice"), "P3", "3d", "")),
+	         "{\"districts\": {\"added\": [\"East\"], \"removed\": [\"South\"]}, \"rules\": {\"changed\": "
+	         "[{\"name\": \"c\","
+	         " \"from_position\": 3, \"to_position\": 3, \"fields\": [{\"field\": \"when\", \"from\": "
+	         "{\"district\":"
+	         " [\"South\"]}, \"to\": {\"district\": [\"East\"]}}]}]}}"},
+	        {"action areas", D_BASE,
+	         D_DOC(T_HEAD
+	               ", \"action_areas\": [{\"number\": 2, \"name\": \"Två\"}, {\"number\": 3, \"name\": \"Tre\"}]",
+	               D_RA ", " D_RB ", " D_RC),
+	         "{\"action_areas\": {\"added\": [{\"number\": 3, \"name\": \"Tre\"}], \"removed\": [{\"number\": 1,"
+	         " \"name\": \"One\"}], \"changed\": [{\"number\": 2, \"fields\": [{\"field\": \"name\", \"from\": "
+	         "\"Two\","
+	         " \"to\": \"Två\"}]}]}}"},
+	        {"fallback, name and description", D_BASE,
+	         D_DOC("\"oro_ruleset\": 1, \"name\": \"test 2\", \"description\": \"new\", " T_DEPTS ", " T_DISTRICTS
+	               ", \"fallback\": {\"department\": \"a\", \"priority\": \"P2\", \"ack_within\": 86400,"
+	               " \"disclosure_basis\": \"X\"}, " T_AREAS,
+	               D_RA ", " D_RB ", " D_RC),
+	         "{\"name\": {\"from\": \"test\", \"to\": \"test 2\"}, \"description\": {\"from\": null, \"to\": "
+	         "\"new\"},"
+	         " \"fallback\": [{\"field\": \"department\", \"from\": \"c\", \"to\": \"a\"}, {\"field\": "
+	         "\"ack_within\","
+	         " \"from\": \"1d\", \"to\": 86400}, {\"field\": \"disclosure_basis\", \"from\": null, \"to\": "
+	         "\"X\"}]}"},
+	};
+	static const char *const sections[] = {"name",      "description",  "rules",   "departments",
+	                                       "districts", "action_areas", "fallback"};
+	json_t *a, *b;
+	size_t i, k;
+
+	(void)state;
+	for (i = 0; i < NELEM(cases); i++) {
+		json_t *want = json_loads(cases[i].want, 0, NULL), *got, *again;
+
+		struct ruleset *ra, *rb;
+
+		a = json_loads(cases[i].a, 0, NULL);
+		b = json_loads(cases[i].b, 0, NULL);
+		if (a == NULL || b == NULL || want == NULL)
+			fail_msg("%s: bad test JSON", cases[i].what);
+		/* both sides are valid rulesets, as rules_diff_documents() assumes */
+		ra = parse_ok(cases[i].a, 0);
+		rb = parse_ok(cases[i].b, 0);
+		got = rules_diff_documents(a, b);
+		assert_non_null(got);
+		assert_int_equal(json_object_size(got), 8);
+		assert_int_equal(json_is_true(json_object_get(got, "identical")),
+		                 json_is_true(json_object_get(want, "identical")));
+		for (k = 0; k < NELEM(sections); k++) {
+			json_t *g = json_object_get(got, sections[k]), *w = json_object_get(want, sections[k]);
+			bool ok;
+
+			assert_non_null(g);
+			if (w == NULL)
+				ok = diff_section_empty(g);
+			else if (json_is_object(w) && json_is_object(g) && strcmp(sections[k], "name") != 0 &&
+			         strcmp(sections[k], "description") != 0) {
+				const char *key;
+				json_t *e;
+
+				ok = true;
+				json_object_foreach(g, key, e)
+				{
+					json_t *we = json_object_get(w, key);
+
+					ok = ok && (we != NULL ? json_equal(e, we) : diff_section_empty(e));
+				}
+			} else {
+				ok = json_equal(g, w);
+			}
+			if (!ok) {
+				char *s = json_dumps(g, 0);
+
+				fail_msg("%s: %s is %s", cases[i].what, sections[k], s);
+			}
+		}
+		/* deterministic */
+		again = rules_diff_documents(a, b);
+		assert_true(json_equal(got, again));
+		json_decref(again);
+		json_decref(got);
+		json_decref(want);
+		json_decref(a);
+		json_decref(b);
+		ruleset_destroy(&ra);
+		ruleset_destroy(&rb);
+	}
+	assert_null(rules_diff_documents(NULL, NULL));
+	a = json_array();
+	b = json_object();
+	assert_null(rules_diff_documents(a, b));
+	assert_null(rules_diff_documents(b, a));
+	json_decref(a);
+	json_decref(b);
+}
+
+/* The diff of solna-v1 with itself, and with the version 2 of the
+ * integration test (rule 13 at P2 within 48 h); the result shares nothing
+ * with its inputs. */
+static void test_diff_solna(void **state)
+{
+	json_error_t jerr;
+	json_t *a = json_load_file(SOLNA, 0, &jerr), *b, *d, *rule, *fields;
+
+	(void)state;
+	assert_non_null(a);
+	d = rules_diff_documents(a, a);
+	assert_true(json_is_true(json_object_get(d, "identical")));
+	json_decref(d);
+
+	b = json_deep_copy(a);
+	rule = json_array_get(json_object_get(b, "rules"), 12);
+	json_object_set_new(rule, "priority", json_string("P2"));
+	json_object_set_new(rule, "ack_within", json_string("48h"));
+	d = rules_diff_documents(a, b);
+	json_decref(a);
+	json_decref(b);
+	assert_true(json_is_false(json_object_get(d, "identical")));
+	assert_int_equal(json_array_size(json_object_get(json_object_get(d, "rules"), "changed")), 1);
+	rule = json_array_get(json_object_get(json_object_get(d, "rules"), "changed"), 0);
+	assert_string_equal(json_string_value(json_object_get(rule, "name")), "situation-picture");
+	assert_int_equal(json_integer_value(json_object_get(rule, "from_position")), 13);
+	assert_int_equal(json_integer_value(json_object_get(rule, "to_position")), 13);
+	fields = json_object_get(rule, "fields");
+	assert_int_equal(json_array_size(fields), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 0), "field")), "priority");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 0), "from")), "P3");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 0), "to")), "P2");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 1), "field")), "ack_within");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 1), "to")), "48h");
+	json_decref(d);
+}
+
+/* ---- test cases with expectations ---- */
+
+/* rules_test_cases() takes wrappers too: the same decision as the bare
+ * concern, plus its name; errors in a wrapper's concern start "concern.". */
+static void test_test_cases_wrapper(void **state)
+{
+	json_t *cases =
+	        json_loads("[{\"name\": \"we1\", \"concern\": " WE1 ", \"expect\": {\"recipients\": []}},"
+	                   " " WE1 ","
+	                   " {\"concern\": " WE1 "},"
+	                   " {\"name\": \"bad\", \"concern\": {\"category\": \"gossip\", \"urgency\": \"concern\"}},"
+	                   " {\"name\": \"extra\", \"concern\": " WE1 ", \"comment\": \"x\"},"
+	                   " {\"name\": 5, \"concern\": " WE1 "},"
+	                   " {\"name\": \"not an object\", \"concern\": [1]}]",
+	                   0, NULL);
+	static const struct {
+		const char *name, *code, *field; /* code NULL: routed */
+	} want[] = {
+	        {"we1", NULL, NULL},
+	        {NULL, NULL, NULL},
+	        {NULL, NULL, NULL},
+	        {"bad", ORO_E_INVALID_VALUE, "concern.category"},
+	        {"extra", ORO_E_UNKNOWN_FIELD, "comment"},
+	        {NULL, ORO_E_WRONG_TYPE, "name"},
+	        {"not an object", ORO_E_WRONG_TYPE, "concern"},
+	};
+	json_t *out, *e, *bare;
+	size_t i;
+
+	(void)state;
+	assert_non_null(cases);
+	out = rules_test_cases(solna, cases);
+	assert_int_equal(json_array_size(out), NELEM(want));
+	bare = json_array_get(out, 1);
+	for (i = 0; i < NELEM(want); i++) {
+		e = json_array_get(out, i);
+		if (want[i].name != NULL)
+			assert_string_equal(json_string_value(json_object_get(e, "name")), want[i].name);
+		else
+			assert_null(json_object_get(e, "name"));
+		if (want[i].code == NULL) {
+			json_t *copy = json_copy(e);
+
+			json_object_del(copy, "name");
+			assert_true(json_equal(copy, bare));
+			json_decref(copy);
+			continue;
+		}
+		assert_int_equal(json_object_size(e), want[i].name != NULL ? 2 : 1);
+		e = json_object_get(e, "error");
+		assert_string_equal(json_string_value(json_object_get(e, "code")), want[i].code);
+		assert_string_equal(json_string_value(json_object_get(e, "field")), want[i].field);
+	}
+	json_decref(out);
+	json_decref(cases);
+}
+
+/* Load the shipped suite. */
+static json_t *load_suite(void)
+{
+	json_error_t jerr;
+	json_t *suite = json_load_file(SUITE, 0, &jerr);
+
+	if (suite == NULL)
+		fail_msg("%s: line %d: %s", SUITE, jerr.line, jerr.text);
+	return suite;
+}
+
+/* The shipped regression suite passes on solna-v1 with no mismatch, and
+ * covers what it promises: every rule matched, both variants of rule 3, the
+ * fallback, the worked examples, acute guidance, the age edges. */
+static void test_suite_solna(void **state)
+{
+	static const int ages[] = {11, 12, 17, 18, 20, 21};
+	json_t *suite = load_suite(), *res, *routes, *v, *routing;
+	bool rule_seen[14] = {false}, variant_seen = false, base_seen = false, fallback_seen = false;
+	bool age_seen[NELEM(ages)] = {false}, adult_no_age = false, unknown_no_age = false;
+	size_t mismatches = 99, i, j, k, acute = 0;
+	json_error_t jerr;
+
+	(void)state;
+	assert_true(json_array_size(suite) >= 40);
+	res = rules_check_cases(solna, suite, &mismatches);
+	assert_non_null(res);
+	json_array_foreach(res, i, v)
+	{
+		if (!json_is_true(json_object_get(v, "ok"))) {
+			char *s = json_dumps(v, JSON_INDENT(2));
+
+			fprintf(stderr, "%s\n", s);
+			free(s);
+		}
+		assert_int_equal(json_object_size(v), 4);
+		assert_int_equal(json_integer_value(json_object_get(v, "case")), i + 1);
+		assert_true(json_string_length(json_object_get(v, "name")) > 0);
+		assert_int_equal(json_array_size(json_object_get(v, "mismatches")), 0);
+	}
+	assert_int_equal(mismatches, 0);
+	json_decref(res);
+
+	/* coverage, from the decisions and the explanations */
+	routes = rules_test_cases(solna, suite);
+	json_array_foreach(suite, i, v)
+	{
+		json_t *route = json_array_get(routes, i), *concern = json_object_get(v, "concern");
+		json_t *subject = json_object_get(concern, "subject"), *age = json_object_get(subject, "age");
+		json_t *expect = json_object_get(v, "expect"), *m;
+		struct concern c;
+		char *text;
+		json_t *x;
+
+		assert_null(json_object_get(route, "error"));
+		assert_non_null(json_object_get(expect, "matched_rules"));
+		json_array_foreach(json_object_get(route, "matched_rules"), j, m) rule_seen[json_integer_value(m)] =
+		        true;
+		fallback_seen |= json_is_true(json_object_get(route, "fallback"));
+		if (strcmp(json_string_value(json_object_get(concern, "urgency")), "acute") == 0) {
+			acute++;
+			assert_string_equal(json_string_value(json_object_get(expect, "guidance_starts_with")),
+			                    "Ring 112 nu");
+		}
+		for (k = 0; k < NELEM(ages); k++)
+			age_seen[k] |= json_integer_value(age) == ages[k] && age != NULL;
+		if (age == NULL && json_object_get(subject, "age_band") == NULL) {
+			adult_no_age |= strcmp(json_string_value(json_object_get(subject, "kind")), "adult") == 0;
+			unknown_no_age |= strcmp(json_string_value(json_object_get(subject, "kind")), "unknown") == 0;
+		}
+		text = json_dumps(concern, 0);
+		concern_of(solna, text, &c);
+		check_explain_agrees(solna, &c);
+		x = ruleset_explain(solna, &c);
+		json_array_foreach(json_object_get(x, "recipients"), j, m)
+		{
+			json_t *from = json_object_get(m, "priority_from");
+
+			if (strcmp(json_string_value(json_object_get(m, "department")), "soc-barn") != 0 ||
+			    json_integer_value(json_object_get(from, "rule")) != 3)
+				continue;
+			if (json_is_integer(json_object_get(from, "variant")))
+				variant_seen = true;
+			else
+				base_seen = true;
+		}
+		json_decref(x);
+		concern_clear(&c);
+		free(text);
+	}
+	for (i = 1; i <= 13; i++)
+		if (!rule_seen[i])
+			fail_msg("rule %zu is matched by no case of the suite", i);
+	assert_true(variant_seen);
+	assert_true(base_seen);
+	assert_true(fallback_seen);
+	assert_true(acute >= 5);
+	for (k = 0; k < NELEM(ages); k++)
+		if (!age_seen[k])
+			fail_msg("no case of age %d", ages[k]);
+	assert_true(adult_no_age);
+	assert_true(unknown_no_age);
+	json_decref(routes);
+
+	/* the hand-written integration cases are all in the suite, unchanged */
+	routing = json_load_file(ROUTING_CASES, 0, &jerr);
+	assert_non_null(routing);
+	json_array_foreach(routing, i, v)
+	{
+		json_t *w = json_array_get(suite, i);
+
+		assert_true(json_equal(json_object_get(v, "name"), json_object_get(w, "name")));
+		assert_true(json_equal(json_object_get(v, "concern"), json_object_get(w, "concern")));
+		assert_true(json_equal(json_object_get(v, "rules"),
+		                       json_object_get(json_object_get(w, "expect"), "matched_rules")));
+		assert_int_equal(json_array_size(json_object_get(v, "recipients")),
+		                 json_array_size(json_object_get(json_object_get(w, "expect"), "recipients")));
+	}
+	json_decref(routing);
+	json_decref(suite);
+}
+
+/* One change to the first case of the suite (worked example 1, whose
+ * expected recipients are buf, polis, slf-sakerhet, slf-samordnare and
+ * soc-barn, in that order). */
+typedef void mutation(json_t *c);
+
+/* The expected recipient i of case c. */
+static json_t *want_rc(json_t *c, size_t i)
+{
+	return json_array_get(json_object_get(json_object_get(c, "expect"), "recipients"), i);
+}
+
+/* Mutation: polis expected with the notice view. */
+static void mut_view(json_t *c)
+{
+	json_object_set_new(want_rc(c, 1), "view", json_string("notice"));
+}
+
+/* Mutation: polis expected at P2. */
+static void mut_priority(json_t *c)
+{
+	json_object_set_new(want_rc(c, 1), "priority", json_string("P2"));
+}
+
+/* Mutation: polis expected within 5 h. */
+static void mut_ack(json_t *c)
+{
+	json_object_set_new(want_rc(c, 1), "ack_within", json_string("5h"));
+}
+
+/* Mutation: polis expected with the child-protection basis. */
+static void mut_basis(json_t *c)
+{
+	json_object_set_new(want_rc(c, 1), "disclosure_basis", json_string(B_CHILD));
+}
+
+/* Mutation: polis expected without a basis. */
+static void mut_basis_null(json_t *c)
+{
+	json_object_set_new(want_rc(c, 1), "disclosure_basis", json_null());
+}
+
+/* Mutation: buf expected with a basis. */
+static void mut_basis_unexpected(json_t *c)
+{
+	json_object_set_new(want_rc(c, 0), "disclosure_basis", json_string("X"));
+}
+
+/* Mutation: buf not expected. */
+static void mut_drop_buf(json_t *c)
+{
+	json_array_remove(json_object_get(json_object_get(c, "expect"), "recipients"), 0);
+}
+
+/* Mutation: hr expected too. */
+static void mut_add_hr(json_t *c)
+{
+	json_array_append_new(json_object_get(json_object_get(c, "expect"), "recipients"),
+	                      json_pack("{s:s, s:s, s:s}", "department", "hr", "view", "full", "priority", "P1"));
+}
+
+/* Mutation: only rules 3 and 6 expected to match. */
+static void mut_matched(json_t *c)
+{
+	json_object_set_new(json_object_get(c, "expect"), "matched_rules", json_pack("[i, i]", 3, 6));
+}
+
+/* Mutation: guidance expected to start with "Ring 112". */
+static void mut_guidance(json_t *c)
+{
+	json_object_set_new(json_object_get(c, "expect"), "guidance_starts_with", json_string("Ring 112"));
+}
+
+/* Mutation: the fallback expected. */
+static void mut_fallback(json_t *c)
+{
+	json_object_set_new(json_object_get(c, "expect"), "fallback", json_true());
+}
+
+/* Mutation: no expectation at all. */
+static void mut_no_expect(json_t *c)
+{
+	json_object_del(c, "expect");
+}
+
+/* Mutation: two wrong values for one department. */
+static void mut_two(json_t *c)
+{
+	mut_view(c);
+	mut_priority(c);
+}
+
+/* Mutation: a view that does not exist. */
+static void mut_bad_view(json_t *c)
+{
+	json_object_set_new(want_rc(c, 1), "view", json_string("ful"));
+}
+
+/* Mutation: a department that does not exist. */
+static void mut_bad_dept(json_t *c)
+{
+	json_object_set_new(want_rc(c, 1), "department", json_string("police"));
+}
+
+/* Mutation: one department expected twice. */
+static void mut_twice(json_t *c)
+{
+	json_object_set_new(want_rc(c, 0), "department", json_string("polis"));
+}
+
+/* Mutation: a deadline that does not parse. */
+static void mut_bad_ack(json_t *c)
+{
+	json_object_set_new(want_rc(c, 1), "ack_within", json_string("soon"));
+}
+
+/* Mutation: a misspelt key of the expectation. */
+static void mut_bad_key(json_t *c)
+{
+	json_object_set_new(json_object_get(c, "expect"), "recipient", json_array());
+}
+
+/* Mutation: a rule number beyond the ruleset. */
+static void mut_bad_rule(json_t *c)
+{
+	json_object_set_new(json_object_get(c, "expect"), "matched_rules", json_pack("[i]", 14));
+}
+
+/* Mutation: a concern that is not valid. */
+static void mut_bad_concern(json_t *c)
+{
+	json_object_set_new(json_object_get(c, "concern"), "category", json_string("gossip"));
+}
+
+/* Mutation: a key that a wrapper does not have. */
+static void mut_bad_wrapper(json_t *c)
+{
+	json_object_set_new(c, "comment", json_string("x"));
+}
+
+/* Mutation: the bare concern instead of the wrapper. */
+static void mut_bare(json_t *c)
+{
+	json_t *concern = json_incref(json_object_get(c, "concern"));
+
+	json_object_clear(c);
+	json_object_update(c, concern);
+	json_decref(concern);
+}
+
+/* Each single change to the suite gives exactly one failing case with
+ * exactly the expected mismatches (a '*' at the end: a prefix). */
+static void test_suite_mutations(void **state)
+{
+	static const struct {
+		mutation *mutate;
+		const char *want[3];
+	} cases[] = {
+	        {mut_view, {"department polis: expected view notice, got full"}},
+	        {mut_priority, {"department polis: expected priority P2, got P1"}},
+	        {mut_ack, {"department polis: expected ack_within 5h, got 4h"}},
+	        {mut_basis, {"department polis: expected disclosure_basis \"" B_CHILD "\", got \"" B_CRIME "\""}},
+	        {mut_basis_null, {"department polis: expected no disclosure_basis, got \"" B_CRIME "\""}},
+	        {mut_basis_unexpected, {"department buf: expected disclosure_basis \"X\", got none"}},
+	        {mut_drop_buf, {"department buf: routed, not expected"}},
+	        {mut_add_hr, {"department hr: expected, not routed"}},
+	        {mut_matched, {"matched_rules: expected [3,6], got [3,6,12,13]"}},
+	        {mut_guidance,
+	         {"guidance: expected to start with \"Ring 112\", got \"Du är skyldig att anmäla genast och kan inte "
+	          "v...\""}},
+	        {mut_fallback, {"fallback: expected true, got false"}},
+	        {mut_no_expect, {"no expectation"}},
+	        {mut_bare, {"no expectation"}},
+	        {mut_two,
+	         {"department polis: expected view notice, got full",
+	          "department polis: expected priority P2, got P1"}},
+	        {mut_bad_view,
+	         {"invalid expectation: expect.recipients[1].view: must be one of: notice, full (invalid_value)"}},
+	        {mut_bad_dept,
+	         {"invalid expectation: expect.recipients[1].department: unknown department \"police\" "
+	          "(invalid_value)"}},
+	        {mut_twice,
+	         {"invalid expectation: expect.recipients[1].department: department \"polis\" is expected twice"
+	          " (duplicate)"}},
+	        {mut_bad_ack, {"invalid expectation: expect.recipients[1].ack_within: must be a number of seconds*"}},
+	        {mut_bad_key, {"invalid expectation: expect.recipient: not a field of an expectation (unknown_field)"}},
+	        {mut_bad_rule,
+	         {"invalid expectation: expect.matched_rules[0]: the ruleset has rules 1..13 (out_of_range)"}},
+	        {mut_bad_concern, {"invalid case: concern.category: must be one of: *"}},
+	        {mut_bad_wrapper, {"invalid case: comment: not a field of a test case (unknown_field)"}},
+	};
+	json_t *suite = load_suite();
+	size_t i, j, k;
+
+	(void)state;
+	for (i = 0; i < NELEM(cases); i++) {
+		json_t *copy = json_deep_copy(suite), *res, *v, *mm;
+		size_t mismatches = 0, n;
+
+		cases[i].mutate(json_array_get(copy, 0));
+		res = rules_check_cases(solna, copy, &mismatches);
+		assert_int_equal(mismatches, 1);
+		json_array_foreach(res, j, v) assert_int_equal(json_is_true(json_object_get(v, "ok")), j != 0);
+		mm = json_object_get(json_array_get(res, 0), "mismatches");
+		for (n = 0; n < 3 && cases[i].want[n] != NULL; n++)
+			;
+		if (json_array_size(mm) != n) {
+			char *s = json_dumps(mm, 0);
+
+			fail_msg("mutation %zu: %s", i, s);
+		}
+		for (k = 0; k < n; k++) {
+			const char *got = json_string_value(json_array_get(mm, k)), *want = cases[i].want[k];
+			size_t len = strlen(want);
+
+			if (want[len - 1] == '*' ? strncmp(got, want, len - 1) != 0 : strcmp(got, want) != 0)
+				fail_msg("mutation %zu: \"%s\", want \"%s\"", i, got, want);
+		}
+		json_decref(res);
+		json_decref(copy);
+	}
+	json_decref(suite);
+}
+
+/* rules_check_cases() on edge inputs: not an array, an empty array, a
+ * NULL counter, the name of a case, and every case failing. */
+static void test_check_cases_edges(void **state)
+{
+	json_t *cases = json_loads("[{\"name\": \"n\", \"concern\": " WE2 ", \"expect\": {\"recipients\":"
+	                           " [{\"department\": \"slf-samordnare\", \"view\": \"full\", \"priority\": \"P2\","
+	                           " \"ack_within\": 259200, \"disclosure_basis\": null}]}}, 7, " WE2 "]",
+	                           0, NULL);
+	json_t *res, *e;
+	size_t mismatches = 5;
+
+	(void)state;
+	assert_null(rules_check_cases(solna, NULL, &mismatches));
+	assert_int_equal(mismatches, 0);
+	e = json_object();
+	assert_null(rules_check_cases(solna, e, NULL));
+	json_decref(e);
+	e = json_array();
+	res = rules_check_cases(solna, e, &mismatches);
+	assert_int_equal(json_array_size(res), 0);
+	assert_int_equal(mismatches, 0);
+	json_decref(res);
+	json_decref(e);
+
+	assert_non_null(cases);
+	res = rules_check_cases(solna, cases, &mismatches);
+	assert_int_equal(mismatches, 2);
+	e = json_array_get(res, 0);
+	assert_string_equal(json_string_value(json_object_get(e, "name")), "n");
+	assert_true(json_is_true(json_object_get(e, "ok")));
+	e = json_array_get(res, 1);
+	assert_true(json_is_null(json_object_get(e, "name")));
+	assert_int_equal(json_integer_value(json_object_get(e, "case")), 2);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(e, "mismatches"), 0)),
+	                    "invalid case: a concern must be a JSON object (wrong_type)");
+	e = json_array_get(res, 2);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(e, "mismatches"), 0)), "no expectation");
+	json_decref(res);
+	res = rules_check_cases(solna, cases, NULL);
+	assert_int_equal(json_array_size(res), 3);
+	json_decref(res);
+	json_decref(cases);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1644,6 +2848,19 @@ int main(void)
 	        cmocka_unit_test(test_test_cases_golden),
 	        cmocka_unit_test(test_diags_utf8),
 	        cmocka_unit_test(test_json_small),
+	        cmocka_unit_test(test_action_areas_solna),
+	        cmocka_unit_test(test_action_areas_inline),
+	        cmocka_unit_test(test_explain_agrees),
+	        cmocka_unit_test(test_explain_rules),
+	        cmocka_unit_test(test_explain_provenance),
+	        cmocka_unit_test(test_explain_golden),
+	        cmocka_unit_test(test_explain_stored),
+	        cmocka_unit_test(test_diff),
+	        cmocka_unit_test(test_diff_solna),
+	        cmocka_unit_test(test_test_cases_wrapper),
+	        cmocka_unit_test(test_suite_solna),
+	        cmocka_unit_test(test_suite_mutations),
+	        cmocka_unit_test(test_check_cases_edges),
 	};
 
 	return cmocka_run_group_tests(tests, setup_solna, teardown_solna);
