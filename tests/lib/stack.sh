@@ -7,6 +7,9 @@
 #   stack_pg_start             PostgreSQL cluster (fsync off), migrations, $ORO_TEST_DIR/oro.conf;
 #                              exports ORO_CONFIG so that every oro program uses that file
 #   stack_pg_stop              stop the cluster (stack_pg_start starts it again, data kept)
+#   stack_pg_crash             stop the cluster at once (pg_ctl stop -m immediate: connections
+#                              cut, no shutdown checkpoint; the next start runs crash recovery)
+#   stack_pg_resume            start the cluster again, nothing else (no migration, oro.conf untouched)
 #   stack_import [FILE]        oro rules publish FILE (default sql/strategy/solna-v1.json)
 #   daemon_start NAME [ARGS]   start oro-NAME (intake, router, notify) and wait for event=ready
 #   daemon_stop NAME [SIGNAL]  signal it (default TERM), wait; SIGKILL after 10 s
@@ -149,6 +152,26 @@ EOF
 stack_pg_stop() {
 	stack__need_init
 	"$ORO_REPO/deploy/pg" stop "$ORO_TEST_DIR/pg" || fail "deploy/pg stop failed"
+}
+
+# Stop the cluster as a crash would: immediate shutdown, data kept.
+stack_pg_crash() {
+	stack__need_init
+	local pg=$ORO_TEST_DIR/pg
+	local ctl=(/usr/lib/postgresql/15/bin/pg_ctl stop -D "$pg/data" -m immediate -w -t 60)
+	# As deploy/pg does: the cluster belongs to the postgres user when we are root.
+	if [[ $EUID -eq 0 ]]; then
+		(cd "$pg" && runuser -u postgres -- "${ctl[@]}") >/dev/null || fail "pg_ctl stop -m immediate failed"
+	else
+		"${ctl[@]}" >/dev/null || fail "pg_ctl stop -m immediate failed"
+	fi
+}
+
+# Start the cluster again after stack_pg_stop or stack_pg_crash; only that,
+# so that programs starting meanwhile never read a half-written oro.conf.
+stack_pg_resume() {
+	stack__need_init
+	"$ORO_REPO/deploy/pg" start "$ORO_TEST_DIR/pg" --fast || fail "deploy/pg start failed"
 }
 
 # Import a ruleset document (default: the seeded strategy).
