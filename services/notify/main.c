@@ -178,6 +178,7 @@ struct client {
 	char department[NOTIFY_NAME_MAX + 1];
 	char principal[NOTIFY_NAME_MAX + 1];
 	int64_t last_seen;
+	int64_t backlog_upto; /* its subscription backlog held deliveries up to this id */
 };
 
 struct notify {
@@ -301,10 +302,13 @@ static void mark_sent(struct notify *n, const char **ids, size_t count)
 
 /*
  * Send the rows of res to every connected client of each row's department
- * (or only to `only`, when not NULL). Returns the ids (borrowed from res)
- * of the rows that reached at least one client; the caller frees the array.
+ * (or only to `only`, when not NULL; with `fresh_only`, not to a client
+ * whose subscription backlog already held the row). Returns the ids
+ * (borrowed from res) of the rows that reached at least one client; the
+ * caller frees the array.
  */
-static const char **push_rows(struct notify *n, const struct db_result *res, const struct wire_peer *only, size_t *count)
+static const char **push_rows(struct notify *n, const struct db_result *res, const struct wire_peer *only,
+			      bool fresh_only, size_t *count)
 {
 	int rows = db_result_rows(res);
 	const char **sent = xcalloc((size_t)rows + 1, sizeof *sent);
@@ -318,7 +322,8 @@ static const char **push_rows(struct notify *n, const struct db_result *res, con
 			struct client *c = &n->clients[i];
 
 			if (strcmp(c->department, dept) != 0 ||
-			    (only && (only->len != c->peer.len || memcmp(only->id, c->peer.id, only->len) != 0))) {
+			    (only && (only->len != c->peer.len || memcmp(only->id, c->peer.id, only->len) != 0)) ||
+			    (fresh_only && db_result_int(res, row, COL_ID) <= c->backlog_upto)) {
 				i++;
 				continue;
 			}
@@ -338,11 +343,12 @@ static const char **push_rows(struct notify *n, const struct db_result *res, con
 	return sent;
 }
 
-/* Push the rows of res and record the sendings. */
-static void push_and_mark(struct notify *n, const struct db_result *res, const struct wire_peer *only)
+/* Push the rows of res (see push_rows) and record the sendings. */
+static void push_and_mark(struct notify *n, const struct db_result *res, const struct wire_peer *only,
+			  bool fresh_only)
 {
 	size_t count;
-	const char **sent = push_rows(n, res, only, &count);
+	const char **sent = push_rows(n, res, only, fresh_only, &count);
 
 	mark_sent(n, sent, count);
 	free(sent);
@@ -390,7 +396,7 @@ static void push_unsent(struct notify *n)
 	for (int i = 0; i < db_result_rows(res); i++)
 		if (db_result_int(res, i, COL_ID) > n->high_water)
 			n->high_water = db_result_int(res, i, COL_ID);
-	push_and_mark(n, res, NULL);
+	push_and_mark(n, res, NULL, true);
 	db_result_free(&res);
 }
 
@@ -416,7 +422,7 @@ static void send_reminders(struct notify *n)
 		rc = db_exec(n->db, "reminders_due", 1, params, &res);
 	if (rc == DB_OK && db_result_rows(res) > 0) {
 		size_t count;
-		const char **sent = push_rows(n, res, NULL, &count);
+		const char **sent = push_rows(n, res, NULL, false, &count);
 		char *ids = db_text_array(sent, count);
 
 		params[0] = ids;
@@ -587,8 +593,12 @@ static void handle_subscribe(struct notify *n, const struct wire_peer *peer, con
 	env.body_case = ORO__ENVELOPE__BODY_SUBSCRIBED;
 	env.subscribed = &sub;
 	wire_send_routed(n->clients_sock, peer, &env);
-	if (fresh)
-		push_and_mark(n, res, peer);
+	if (fresh) {
+		int rows = db_result_rows(res);
+
+		n->clients[i].backlog_upto = rows > 0 ? db_result_int(res, rows - 1, COL_ID) : 0;
+		push_and_mark(n, res, peer, false);
+	}
 	db_result_free(&res);
 	return;
 refuse:
