@@ -18,6 +18,7 @@
 
 #include "alloc.h"
 #include "client.h"
+#include "content.h"
 #include "crypto.h"
 #include "db.h"
 #include "strategy.h"
@@ -86,7 +87,8 @@ static const struct db_statement statements[] = {
 	{ "explain_case",
 	  "SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting, r.district,"
 	  " r.association_grant, r.relatives_informed, c.subject_age, d.ruleset_version,"
-	  " array_to_json(d.matched_rules)::text, " DB_RFC3339("d.decided_at") ", d.decided_by"
+	  " array_to_json(d.matched_rules)::text, " DB_RFC3339("d.decided_at") ", d.decided_by,"
+	  " encode(r.receipt_hash, 'hex')"
 	  " FROM report r LEFT JOIN report_content c ON c.report_id = r.id"
 	  " LEFT JOIN decision d ON d.report_id = r.id WHERE r.case_number = $1" },
 	{ "case_deliveries",
@@ -870,7 +872,19 @@ int cmd_explain(int argc, char **argv)
 	}
 	for (int i = 0; i < CONCERN_STORED_ATTRS; i++)
 		attrs[i] = db_result_value(res, 0, 2 + i);
-	concern_from_stored(&c, rs, attrs, db_result_value(res, 0, 10));
+	/* the exact age is sealed: open it, as the router did, when the keys are at hand */
+	struct oro_error kerr = { 0 };
+	struct keyring *keys = *svc.cfg.key_file ? keyring_load(svc.cfg.key_file, &kerr) : NULL;
+	bool failed = keys == NULL && db_result_value(res, 0, 10) != NULL;
+	char *age = keys ? content_open(keys, db_result_value(res, 0, 15), CONTENT_AGE, db_result_value(res, 0, 10), &failed)
+			 : NULL;
+
+	if (failed)
+		fprintf(stderr, "oro: the exact age cannot be opened (%s): rules with an age range are evaluated without it\n",
+			keys ? "its key is not in key_file" : "key_file is not usable");
+	concern_from_stored(&c, rs, attrs, age);
+	free(age);
+	keyring_destroy(&keys);
 	x = ruleset_explain(rs, &c);
 	stored = json_loads(db_result_value(res, 0, 12), 0, NULL);
 	json_object_set_new(x, "case_number", json_string(db_result_value(res, 0, 1)));

@@ -13,6 +13,7 @@
  *   oro explain CASE [--json]
  *   oro stats [--from DATE] [--to DATE] [--by KEY]... [--json]
  *   oro health [--json]
+ *   oro keys init FILE | rotate [--resume]
  *
  * Every command takes --help. Exit codes: 0 done; 1 refused (invalid input
  * or an error reply: code, field and message are printed); 2 usage error;
@@ -51,6 +52,7 @@ static const char usage_text[] =
 	"  explain      how a routed case was routed, rule by rule\n"
 	"  stats        de-identified counts for the situation picture (lägesbild)\n"
 	"  health       is the stack doing its job? (exit 1 when not, for monitoring)\n"
+	"  keys         the sealing keys: init a key file, rotate\n"
 	"\n"
 	"`oro COMMAND --help` describes a command. Every command prints JSON with --json.\n"
 	"Exit codes: 0 done; 1 refused (error code, field and message printed); 2 usage;\n"
@@ -65,7 +67,7 @@ int main(int argc, char **argv)
 		{ "report", cmd_report }, { "status", cmd_status }, { "inbox", cmd_inbox },
 		{ "show", cmd_show },     { "ack", cmd_ack },       { "rules", cmd_rules },
 		{ "reroute", cmd_reroute }, { "stats", cmd_stats }, { "explain", cmd_explain },
-		{ "health", cmd_health },
+		{ "health", cmd_health }, { "keys", cmd_keys },
 	};
 	struct oro_error err = { 0 };
 	int rc;

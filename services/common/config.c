@@ -56,6 +56,9 @@ const struct config_key config_keys[] = {
 	  "oro health fails when more reports than this wait for routing" },
 	{ "health_max_overdue", CONFIG_INT, KEY(health_max_overdue), "0", 0, 1000000000, CFG_CLIENT,
 	  "oro health fails when more deliveries than this are past their deadline unacknowledged" },
+	{ "key_file", CONFIG_STRING, KEY(key_file), "", 0, 0, CFG_ALL,
+	  "file of the keys that seal report content at rest (\"ID HEX\" lines, mode 0600; oro keys init "
+	  "makes one); required" },
 };
 
 const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];

@@ -49,6 +49,7 @@ struct config {
 	int request_retries;          /* client: resend a request this many times on no answer */
 	int health_max_unrouted;      /* oro health: more unrouted reports than this is unhealthy */
 	int health_max_overdue;       /* oro health: more overdue deliveries than this is unhealthy */
+	char *key_file;               /* the sealing keys (mode 0600) */
 };
 
 enum config_type { CONFIG_STRING, CONFIG_INT };

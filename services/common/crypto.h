@@ -1,12 +1,23 @@
 /*
- * crypto: the only module that calls OpenSSL. For now: random bytes,
- * SHA-256 and receipts; sealing at rest (AES-256-GCM) and the audit HMAC
- * come here too.
+ * crypto: the only module that calls OpenSSL: random bytes, SHA-256,
+ * receipts, and sealing at rest with AES-256-GCM under keys from a key
+ * file (a keyring).
+ *
+ * A sealed value is text: "s1.<key id>.<base64 of nonce, ciphertext and
+ * tag>". Each value gets a fresh random 96-bit nonce; the associated data
+ * the caller gives (which row and which field) is authenticated with it, so
+ * a ciphertext moved to another row or field does not open. The key id
+ * lets keys rotate: the newest key seals, every key in the file unseals.
+ * Nothing here logs or returns key material, and plaintexts are never in
+ * an error message.
  */
 #ifndef ORO_CRYPTO_H
 #define ORO_CRYPTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "error.h"
 
 #define CRYPTO_SHA256_LEN 32
 /* A receipt is 160 random bits in RFC 4648 base32: 32 characters A-Z2-7. */
@@ -24,5 +35,57 @@ void crypto_sha256_hex(const void *data, size_t len, char out[2 * CRYPTO_SHA256_
 
 /* A new receipt, NUL-terminated. */
 void crypto_receipt_new(char out[CRYPTO_RECEIPT_LEN + 1]);
+
+#define CRYPTO_KEY_LEN 32 /* AES-256 */
+#define CRYPTO_KEYRING_MAX 64
+
+struct keyring;
+
+/*
+ * Load the sealing keys from path: lines "ID HEX" (ID a positive integer,
+ * HEX 64 hex digits), '#' comments. Refuses (NULL, err set) a file that
+ * the group or others may read or write, that is not a regular file, or
+ * that holds no key, a malformed line or a repeated id.
+ */
+struct keyring *keyring_load(const char *path, struct oro_error *err);
+
+/* Free the keys (wiped first) and set *kr to NULL. Safe on NULL and twice. */
+void keyring_destroy(struct keyring **kr);
+
+/* The id of the key that seals (the highest). */
+int keyring_current(const struct keyring *kr);
+
+/* True when the file changed since it was loaded (size, mtime or inode), so
+ * a daemon can reload it without restart. */
+bool keyring_changed(const struct keyring *kr);
+
+/*
+ * Append a new random key with the next id to the key file of kr
+ * (written to a temporary file, 0600, fsynced and renamed over it).
+ * Returns the new id, or -1 with err set.
+ */
+int keyring_add_key(const struct keyring *kr, struct oro_error *err);
+
+/* Seal len bytes of plaintext under the current key with associated data
+ * ad. Returns the sealed text; the caller frees. */
+char *crypto_seal(const struct keyring *kr, const void *plaintext, size_t len, const char *ad);
+
+/*
+ * Open a sealed text with associated data ad. Returns the plaintext
+ * (NUL-terminated; *len bytes when len is not NULL; the caller frees) or
+ * NULL when the text is not sealed, its key is unknown, or it does not
+ * authenticate (tampered, or moved to another row or field).
+ */
+char *crypto_unseal(const struct keyring *kr, const char *sealed, const char *ad, size_t *len);
+
+/* The key id of a sealed text, or -1 when it is not one. */
+int crypto_sealed_key(const char *sealed);
+
+/* Overwrite n bytes at p with zeros in a way the compiler keeps. */
+void crypto_wipe(void *p, size_t n);
+
+/* HMAC-SHA256 of data under key. */
+void crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+			unsigned char out[CRYPTO_SHA256_LEN]);
 
 #endif

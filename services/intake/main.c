@@ -11,10 +11,14 @@
  *   intake_endpoint         ROUTER, bound: staff clients (REQ or DEALER)
  *   intake_prompt_endpoint  PUB, bound: prompts to oro-router ("report_filed")
  *
+ * The description, exact age, the subject's identity, the reporter's phone
+ * and the receipt are sealed (content.h) before they are stored, under the
+ * keys of key_file, which is reloaded when it changes.
+ *
  * Configuration (docs in --help; defaults work for one machine):
- *   database, intake_endpoint, intake_prompt_endpoint, sweep_interval_ms
- *   (how often the active ruleset is rechecked), max_message_size,
- *   db_retry_max_ms, log_level, instance.
+ *   database, key_file, intake_endpoint, intake_prompt_endpoint,
+ *   sweep_interval_ms (how often the active ruleset and the key file are
+ *   rechecked), max_message_size, db_retry_max_ms, log_level, instance.
  *
  * Guidance comes from the active ruleset as this daemon holds it; the router
  * records the routing decision itself (XXX: a publish between the two can
@@ -29,6 +33,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "content.h"
 #include "counters.h"
 #include "crypto.h"
 #include "db.h"
@@ -42,7 +47,7 @@ static const struct db_statement statements[] = {
 	STRATEGY_STATEMENTS,
 	SERVICE_STATUS_STATEMENTS,
 	{ "find_case",
-	  "SELECT r.case_number, c.receipt, r.guidance::text, " DB_RFC3339("r.filed_at")
+	  "SELECT r.case_number, c.receipt, r.guidance::text, " DB_RFC3339("r.filed_at") ", encode(r.receipt_hash, 'hex')"
 	  " FROM report r JOIN report_content c ON c.report_id = r.id"
 	  " WHERE r.reporter = $1 AND r.client_key = $2" },
 	/* One statement, so one atomic round trip: number, report, content, timeline. */
@@ -62,7 +67,7 @@ static const struct db_statement statements[] = {
 	  " c AS ("
 	  "  INSERT INTO report_content (report_id, description, subject_age, subject_name,"
 	  "   subject_personal_number, subject_unit, reporter_phone, receipt)"
-	  "  SELECT r.id, $15, $16::int, $17, $18, $19, $20, $21 FROM r),"
+	  "  SELECT r.id, $15, $16, $17, $18, $19, $20, $21 FROM r),"
 	  " t AS ("
 	  "  INSERT INTO timeline (report_id, event, actor, detail)"
 	  "  SELECT r.id, 'filed', $1, jsonb_build_object('instance', $22::text) FROM r)"
@@ -78,6 +83,7 @@ struct intake {
 	struct service svc;
 	struct db *db;
 	struct ruleset *rs;
+	struct keyring *keys; /* seal the content before it is stored */
 	void *clients;
 	void *prompts;
 	int64_t next_refresh;
@@ -153,10 +159,20 @@ static int answer_existing(struct intake *in, const struct wire_peer *peer, cons
 		db_result_free(&res);
 		return 0;
 	}
+	bool failed = false;
+	char *receipt = content_open(in->keys, db_result_value(res, 0, 4), CONTENT_RECEIPT, db_result_value(res, 0, 1),
+				     &failed);
+
+	if (failed || receipt == NULL) {
+		log_error("case=%s event=unseal_failed field=receipt", db_result_value(res, 0, 0));
+		db_result_free(&res);
+		free(receipt);
+		return DB_ERR_OTHER;
+	}
 	guidance = json_loads(db_result_value(res, 0, 2), 0, NULL);
-	reply_case(in, peer, request_id, db_result_value(res, 0, 0), db_result_value(res, 0, 1), guidance,
-		   db_result_value(res, 0, 3), true);
+	reply_case(in, peer, request_id, db_result_value(res, 0, 0), receipt, guidance, db_result_value(res, 0, 3), true);
 	log_info("case=%s event=resubmitted", db_result_value(res, 0, 0));
+	free(receipt);
 	json_decref(guidance);
 	db_result_free(&res);
 	return 1;
@@ -194,6 +210,14 @@ static int file_new(struct intake *in, const struct wire_peer *peer, const char 
 	hash_hex = db_bytea_hex(hash, sizeof hash);
 	snprintf(age, sizeof age, "%d", c->age);
 
+	/* Sealed before they leave this process: the database never sees them in clear. */
+	const char *plain[CONTENT_FIELDS] = { c->description, c->has_age ? age : NULL, c->subject_name, c->personal_number,
+					      c->subject_unit,  c->reporter_phone,     receipt };
+	char *sealed[CONTENT_FIELDS];
+
+	for (int f = 0; f < CONTENT_FIELDS; f++)
+		sealed[f] = content_seal(in->keys, hash_hex + 2, (enum content_field)f, plain[f]);
+
 	const char *params[22] = {
 		c->reporter_principal,
 		c->client_key,
@@ -209,13 +233,13 @@ static int file_new(struct intake *in, const struct wire_peer *peer, const char 
 		c->observed_at,
 		c->reporter_unit,
 		guidance_text,
-		c->description,
-		c->has_age ? age : NULL,
-		c->subject_name,
-		c->personal_number,
-		c->subject_unit,
-		c->reporter_phone,
-		receipt,
+		sealed[CONTENT_DESCRIPTION],
+		sealed[CONTENT_AGE],
+		sealed[CONTENT_NAME],
+		sealed[CONTENT_PERSONAL_NUMBER],
+		sealed[CONTENT_UNIT],
+		sealed[CONTENT_PHONE],
+		sealed[CONTENT_RECEIPT],
 		in->svc.cfg.instance,
 	};
 
@@ -233,6 +257,8 @@ static int file_new(struct intake *in, const struct wire_peer *peer, const char 
 		wire_publish_prompt(in->prompts, "report_filed", id);
 		db_result_free(&res);
 	}
+	for (int f = 0; f < CONTENT_FIELDS; f++)
+		free(sealed[f]);
 	free(hash_hex);
 	free(guidance_text);
 	json_decref(guidance);
@@ -408,6 +434,7 @@ static void housekeeping(struct intake *in)
 		return;
 	in->next_refresh = now + in->svc.cfg.sweep_interval_ms;
 	in->db_generation = db_generation(in->db);
+	content_keys_follow(&in->keys, in->svc.cfg.key_file);
 	if (strategy_refresh(in->db, &in->rs) == DB_OK && in->rs == NULL)
 		log_warn("ruleset=none event=waiting reason=\"no active ruleset: publish one with oro rules publish\"");
 	if (!in->ready && in->rs != NULL) {
@@ -430,6 +457,7 @@ int main(int argc, char **argv)
 	};
 
 	service_start(&in.svc, argc, argv);
+	content_keys_follow(&in.keys, in.svc.cfg.key_file);
 	in.db = db_new(in.svc.cfg.database, in.svc.name, statements, sizeof statements / sizeof statements[0],
 		       in.svc.cfg.db_retry_max_ms);
 	in.clients = service_socket(&in.svc, ZMQ_ROUTER, in.svc.cfg.intake_endpoint, true);
@@ -464,6 +492,7 @@ int main(int argc, char **argv)
 	zmq_close(in.clients);
 	zmq_close(in.prompts);
 	ruleset_destroy(&in.rs);
+	keyring_destroy(&in.keys);
 	db_destroy(&in.db);
 	service_stop(&in.svc);
 	return 0;

@@ -7,7 +7,9 @@
  * delivery id) to each client that subscribes later, and record
  * acknowledgements (time and principal) and the first sending in the case
  * timeline. It also answers a department's requests to list its inbox,
- * show one delivery and re-route a delivery to another department. A notice delivery never carries the description,
+ * show one delivery and re-route a delivery to another department. The
+ * sealed content is opened (with the keys of key_file) only to send a full
+ * delivery to its own department's clients. A notice delivery never carries the description,
  * identities or contact details: the SQL joins the sealed content only for
  * view 'full', and the message builder copies it only for view 'full'.
  *
@@ -42,6 +44,7 @@
 
 #include "alloc.h"
 #include "concern.h"
+#include "content.h"
 #include "counters.h"
 #include "db.h"
 #include "log.h"
@@ -58,7 +61,7 @@
 	" r.district, r.association_grant, r.relatives_informed, " DB_RFC3339("r.observed_at") ", "      \
 	DB_RFC3339("r.filed_at") ", " DB_RFC3339("d.acknowledged_at") ", d.acknowledged_by,"             \
 	" c.description, c.subject_age, c.subject_name, c.subject_personal_number, c.subject_unit,"      \
-	" r.reporter_unit, c.reporter_phone, r.reporter"
+	" r.reporter_unit, c.reporter_phone, r.reporter, encode(r.receipt_hash, 'hex')"
 #define DELIVERY_FROM                                                                                      \
 	" FROM delivery d JOIN report r ON r.id = d.report_id"                                            \
 	" LEFT JOIN report_content c ON c.report_id = r.id AND d.view = 'full'"
@@ -66,7 +69,7 @@
 enum { COL_ID, COL_CASE, COL_DEPT, COL_VIEW, COL_PRIO, COL_DEADLINE, COL_BASIS, COL_STATE, COL_CATEGORY,
        COL_URGENCY, COL_KIND, COL_BAND, COL_SETTING, COL_DISTRICT, COL_GRANT, COL_RELATIVES, COL_OBSERVED,
        COL_FILED, COL_ACKED_AT, COL_ACKED_BY, COL_DESCRIPTION, COL_AGE, COL_NAME, COL_PN, COL_UNIT,
-       COL_REPORTER_UNIT, COL_PHONE, COL_REPORTER };
+       COL_REPORTER_UNIT, COL_PHONE, COL_REPORTER, COL_HASH };
 
 static const struct db_statement statements[] = {
 	SERVICE_STATUS_STATEMENTS,
@@ -181,9 +184,15 @@ struct client {
 	int64_t backlog_upto; /* its subscription backlog held deliveries up to this id */
 };
 
+/* A delivery's content, opened for sending; freed by opened_free(). */
+struct opened {
+	char *field[CONTENT_FIELDS];
+};
+
 struct notify {
 	struct service svc;
 	struct db *db;
+	struct keyring *keys; /* opens the sealed content of full deliveries */
 	void *clients_sock;
 	void *prompts;
 	struct client *clients;
@@ -193,12 +202,48 @@ struct notify {
 	bool ready;
 };
 
+/* Free what open_content() opened. */
+static void opened_free(struct opened *o)
+{
+	for (int f = 0; f < CONTENT_FIELDS; f++) {
+		if (o->field[f] != NULL)
+			crypto_wipe(o->field[f], strlen(o->field[f]));
+		free(o->field[f]);
+		o->field[f] = NULL;
+	}
+}
+
 /*
- * Fill d (and its sub-messages) from row of res; strings borrowed from res.
- * With content false, or for a notice delivery, only the de-identified
+ * Open the sealed content of row (a full delivery) into o. A value that
+ * does not open is replaced by a notice saying so, and logged: the
+ * department still learns that the case exists and whom to ask.
+ */
+static void open_content(struct notify *n, const struct db_result *res, int row, struct opened *o)
+{
+	static const int cols[CONTENT_FIELDS] = { COL_DESCRIPTION, COL_AGE, COL_NAME, COL_PN, COL_UNIT, COL_PHONE, -1 };
+	const char *hash = db_result_value(res, row, COL_HASH);
+
+	for (int f = 0; f < CONTENT_FIELDS; f++) {
+		bool failed = false;
+
+		if (cols[f] < 0)
+			continue;
+		o->field[f] = content_open(n->keys, hash, (enum content_field)f, db_result_value(res, row, cols[f]), &failed);
+		if (failed) {
+			counter_add("unseal_failed", 1);
+			log_error("case=%s delivery=%s event=unseal_failed field=%s", db_result_value(res, row, COL_CASE),
+				  db_result_value(res, row, COL_ID), content_columns[f]);
+			o->field[f] = xstrdup("(sealed: the key to open this is not available; the operator is alerted)");
+		}
+	}
+}
+
+/*
+ * Fill d (and its sub-messages) from row of res; strings borrowed from res
+ * and from o. With o NULL, or for a notice delivery, only the de-identified
  * fields are filled.
  */
-static void delivery_from_row(const struct db_result *res, int row, bool content, Oro__Delivery *d,
+static void delivery_from_row(const struct db_result *res, int row, const struct opened *o, Oro__Delivery *d,
 			      Oro__Subject *s, Oro__Reporter *rep)
 {
 #define V(col) ((char *)db_result_value(res, row, (col)))
@@ -221,26 +266,26 @@ static void delivery_from_row(const struct db_result *res, int row, bool content
 	d->acknowledged_at = V(COL_ACKED_AT);
 	d->acknowledged_by = V(COL_ACKED_BY);
 	/* The full view only: everything beyond the de-identified notice. */
-	if (!content || strcmp(d->view, "full") != 0)
+	if (o == NULL || strcmp(d->view, "full") != 0)
 		return;
 	d->disclosure_basis = V(COL_BASIS);
 	d->association_grant = V(COL_GRANT);
 	d->relatives_informed = V(COL_RELATIVES);
 	d->observed_at = V(COL_OBSERVED);
-	d->description = V(COL_DESCRIPTION);
+	d->description = o->field[CONTENT_DESCRIPTION];
 	d->reporter_principal = V(COL_REPORTER);
 	oro__subject__init(s);
 	s->kind = V(COL_KIND);
 	s->age_band = V(COL_BAND);
-	s->has_age = db_result_value(res, row, COL_AGE) != NULL;
-	s->age = (uint32_t)db_result_int(res, row, COL_AGE);
-	s->name = V(COL_NAME);
-	s->personal_number = V(COL_PN);
-	s->unit = V(COL_UNIT);
+	s->has_age = o->field[CONTENT_AGE] != NULL;
+	s->age = o->field[CONTENT_AGE] ? (uint32_t)atoi(o->field[CONTENT_AGE]) : 0;
+	s->name = o->field[CONTENT_NAME];
+	s->personal_number = o->field[CONTENT_PERSONAL_NUMBER];
+	s->unit = o->field[CONTENT_UNIT];
 	d->subject = s;
 	oro__reporter__init(rep);
 	rep->unit = V(COL_REPORTER_UNIT);
-	rep->phone = V(COL_PHONE);
+	rep->phone = o->field[CONTENT_PHONE];
 	d->reporter = rep;
 #undef V
 }
@@ -253,13 +298,20 @@ static bool send_delivery(struct notify *n, const struct wire_peer *peer, const 
 	Oro__Delivery d;
 	Oro__Subject s;
 	Oro__Reporter rep;
+	struct opened o = { { 0 } };
+	bool ok;
 
-	delivery_from_row(res, row, true, &d, &s, &rep);
+	/* only a full delivery is ever opened, and only for its own department's clients */
+	if (strcmp(db_result_value(res, row, COL_VIEW), "full") == 0)
+		open_content(n, res, row, &o);
+	delivery_from_row(res, row, &o, &d, &s, &rep);
 	wire_envelope_init(&env);
 	env.request_id = (char *)request_id;
 	env.body_case = ORO__ENVELOPE__BODY_DELIVERY;
 	env.delivery = &d;
-	return wire_send_routed(n->clients_sock, peer, &env) == 0;
+	ok = wire_send_routed(n->clients_sock, peer, &env) == 0;
+	opened_free(&o);
+	return ok;
 }
 
 /* Index of the client with this peer identity, or -1. */
@@ -752,7 +804,7 @@ static void handle_inbox(struct notify *n, const struct wire_peer *peer, const c
 	oro__inbox__init(&inbox);
 	for (int i = 0; i < rows; i++) {
 		/* a list shows notice-level fields only, whatever the view */
-		delivery_from_row(res, i, false, &items[i], &s, &rep);
+		delivery_from_row(res, i, NULL, &items[i], &s, &rep);
 		ptrs[i] = &items[i];
 	}
 	inbox.department = m->department;
@@ -952,6 +1004,7 @@ int main(int argc, char **argv)
 	};
 
 	service_start(&n.svc, argc, argv);
+	content_keys_follow(&n.keys, n.svc.cfg.key_file);
 	n.db = db_new(n.svc.cfg.database, n.svc.name, statements, sizeof statements / sizeof statements[0],
 		      n.svc.cfg.db_retry_max_ms);
 	n.clients = xcalloc(NOTIFY_MAX_CLIENTS, sizeof *n.clients);
@@ -989,6 +1042,7 @@ int main(int argc, char **argv)
 				n.ready = true;
 				log_info("event=ready endpoint=%s", n.svc.cfg.notify_endpoint);
 			}
+			content_keys_follow(&n.keys, n.svc.cfg.key_file);
 			expire_clients(&n);
 			escalate(&n);
 			push_unsent(&n);
@@ -1000,6 +1054,7 @@ int main(int argc, char **argv)
 	zmq_close(n.clients_sock);
 	zmq_close(n.prompts);
 	free(n.clients);
+	keyring_destroy(&n.keys);
 	db_destroy(&n.db);
 	service_stop(&n.svc);
 	return 0;

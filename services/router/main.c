@@ -20,7 +20,10 @@
  *   intake_prompt_endpoint  SUB, connected: "report_filed" prompts from oro-intake
  *   router_prompt_endpoint  PUB, bound: "deliveries_created" prompts to oro-notify
  *
- * Configuration (see --help): database, intake_prompt_endpoint,
+ * Rules may test the exact age, which is sealed at rest: the router opens
+ * it with the keys of key_file (reloaded when the file changes).
+ *
+ * Configuration (see --help): database, key_file, intake_prompt_endpoint,
  * router_prompt_endpoint, sweep_interval_ms, max_message_size,
  * db_retry_max_ms, log_level, instance.
  */
@@ -32,6 +35,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "content.h"
 #include "counters.h"
 #include "db.h"
 #include "log.h"
@@ -46,7 +50,7 @@ static const struct db_statement statements[] = {
 	/* Claim the next unrouted report after $1; SKIP LOCKED lets other routers take others. */
 	{ "claim_report",
 	  "SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"
-	  " r.district, r.association_grant, r.relatives_informed, c.subject_age"
+	  " r.district, r.association_grant, r.relatives_informed, c.subject_age, encode(r.receipt_hash, 'hex')"
 	  " FROM report r LEFT JOIN report_content c ON c.report_id = r.id"
 	  " WHERE r.state = 'received' AND r.id > $1 ORDER BY r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED" },
 	{ "record_decision",
@@ -70,6 +74,7 @@ struct router {
 	struct service svc;
 	struct db *db;
 	struct ruleset *rs;
+	struct keyring *keys; /* to open the exact age, for rules with an age range */
 	void *prompts_in;
 	void *prompts_out;
 	struct route route; /* reused across reports */
@@ -96,8 +101,14 @@ static int record(struct router *r, const struct db_result *res)
 
 	for (int i = 0; i < CONCERN_STORED_ATTRS; i++)
 		attrs[i] = db_result_value(res, 0, 2 + i);
+	bool failed = false;
+	char *age = content_open(r->keys, db_result_value(res, 0, 11), CONTENT_AGE, db_result_value(res, 0, 10), &failed);
+
+	if (failed) /* route on the age band alone; age-range conditions do not match */
+		log_error("case=%s event=unseal_failed field=subject_age", db_result_value(res, 0, 1));
 	memset(&c, 0, sizeof c);
-	concern_from_stored(&c, r->rs, attrs, db_result_value(res, 0, 10));
+	concern_from_stored(&c, r->rs, attrs, age);
+	free(age);
 	ruleset_evaluate(r->rs, &c, route);
 	n = route->n_recipients;
 	dep = xcalloc(n + 1, sizeof *dep);
@@ -217,6 +228,7 @@ static void work(struct router *r)
 		return;
 	r->next_sweep = service_now_ms() + r->svc.cfg.sweep_interval_ms;
 	r->db_generation = db_generation(r->db);
+	content_keys_follow(&r->keys, r->svc.cfg.key_file);
 	if (strategy_refresh(r->db, &r->rs) == DB_OK && r->rs == NULL) {
 		log_warn("ruleset=none event=waiting reason=\"no active ruleset: publish one with oro rules publish\"");
 		return;
@@ -245,6 +257,7 @@ int main(int argc, char **argv)
 	};
 
 	service_start(&r.svc, argc, argv);
+	content_keys_follow(&r.keys, r.svc.cfg.key_file);
 	r.db = db_new(r.svc.cfg.database, r.svc.name, statements, sizeof statements / sizeof statements[0],
 		      r.svc.cfg.db_retry_max_ms);
 	r.prompts_in = service_socket(&r.svc, ZMQ_SUB, r.svc.cfg.intake_prompt_endpoint, false);
@@ -280,6 +293,7 @@ int main(int argc, char **argv)
 	zmq_close(r.prompts_out);
 	route_free(&r.route);
 	ruleset_destroy(&r.rs);
+	keyring_destroy(&r.keys);
 	db_destroy(&r.db);
 	service_stop(&r.svc);
 	return 0;

@@ -4,7 +4,8 @@
 # Source it from a bash test, then:
 #
 #   stack_init                 private directory $ORO_TEST_DIR under /tmp; teardown on exit
-#   stack_pg_start             PostgreSQL cluster (fsync off), migrations, $ORO_TEST_DIR/oro.conf;
+#   stack_pg_start             PostgreSQL cluster (fsync off), migrations, the sealing key file
+#                              $ORO_TEST_DIR/keys, $ORO_TEST_DIR/oro.conf;
 #                              exports ORO_CONFIG so that every oro program uses that file
 #   stack_pg_stop              stop the cluster (stack_pg_start starts it again, data kept)
 #   stack_pg_crash             stop the cluster at once (pg_ctl stop -m immediate: connections
@@ -133,9 +134,14 @@ stack_pg_start() {
 		printf '%s\n' "$out" >&2
 		fail "deploy/migrate failed"
 	fi
+	# The sealing keys, made once per test (a restart of the cluster keeps them).
+	if [[ ! -e $ORO_TEST_DIR/keys ]]; then
+		"$ORO_BIN/oro" keys init "$ORO_TEST_DIR/keys" >/dev/null || fail "oro keys init failed"
+	fi
 	cat >"$ORO_TEST_DIR/oro.conf" <<EOF
 # Written by tests/lib/stack.sh for one test.
 database = $ORO_DB
+key_file = $ORO_TEST_DIR/keys
 instance = test
 intake_endpoint = ipc://$ORO_TEST_DIR/intake.sock
 intake_prompt_endpoint = ipc://$ORO_TEST_DIR/intake-prompt.sock
@@ -319,4 +325,124 @@ stack_teardown() {
 	fi
 	set -e
 	return 0
+}
+
+# ------------------------------------------------------------------------
+# Further daemon instances, for tests of several instances on one database.
+# Each has its own instance name INST (also the daemon's --instance), pid
+# file $ORO_TEST_DIR/INST.pid and log $ORO_TEST_DIR/INST.log; give it its own
+# endpoints with ARGS (e.g. --router-prompt-endpoint ipc://...). A test that
+# starts any must stop them before stack_teardown (instance_stop_all in its
+# own EXIT trap): stack_teardown knows only intake, router and notify.
+#
+#   instance_start NAME INST [ARGS]  start oro-NAME --instance INST ARGS, wait for event=ready
+#   instance_pid INST                print its process id (empty when not running)
+#   instance_stop INST [SIGNAL]      as daemon_stop (sets daemon_exit_status)
+#   instance_stop_all [RC]           stop every instance still running; RC != 0 prints their logs' tails
+#   proc_cpu_ticks PID               user + system CPU time of PID in clock ticks (getconf CLK_TCK)
+#   proc_rss_kib PID                 resident set size (VmRSS) of PID in KiB
+ORO_INSTANCES=()
+
+stack__check_instance() {
+	[[ ${1:-} =~ ^[a-z0-9][a-z0-9-]*$ ]] || fail "bad instance name '${1:-}' (a-z, 0-9 and -)"
+	case $1 in
+	intake | router | notify | pg | oro) fail "instance name '$1' is taken by the stack" ;;
+	esac
+}
+
+# Print the process id of instance INST (empty when never started).
+instance_pid() {
+	stack__check_instance "${1:-}"
+	cat "$ORO_TEST_DIR/$1.pid" 2>/dev/null || true
+}
+
+# Start oro-NAME as instance INST with ARGS; wait for event=ready in INST.log.
+instance_start() {
+	stack__need_init
+	local name=${1:-} inst=${2:-} log pid offset i known
+	stack__check_name "$name"
+	stack__check_instance "$inst"
+	shift 2
+	log=$ORO_TEST_DIR/$inst.log
+	[[ -x $ORO_BIN/oro-$name ]] || fail "$ORO_BIN/oro-$name is not built"
+	pid=$(instance_pid "$inst")
+	if stack__alive "$pid"; then
+		fail "instance $inst is already running (pid $pid)"
+	fi
+	touch "$log"
+	offset=$(stat -c %s "$log")
+	"$ORO_BIN/oro-$name" --instance "$inst" "$@" >>"$log" 2>&1 </dev/null &
+	pid=$!
+	echo "$pid" >"$ORO_TEST_DIR/$inst.pid"
+	known=0
+	for i in "${ORO_INSTANCES[@]}"; do
+		[[ $i != "$inst" ]] || known=1
+	done
+	((known)) || ORO_INSTANCES+=("$inst")
+	for ((i = 0; i < ORO_READY_TRIES; i++)); do
+		if [[ $(tail -c +"$((offset + 1))" "$log") == *event=ready* ]]; then
+			return 0
+		fi
+		if ! stack__alive "$pid"; then
+			stack__log_tail "$log"
+			fail "oro-$name instance $inst exited before it was ready"
+		fi
+		sleep 0.1
+	done
+	stack__log_tail "$log"
+	fail "oro-$name instance $inst not ready after $((ORO_READY_TRIES / 10)) s"
+}
+
+# Send SIGNAL (default TERM) to instance INST and wait for it to end; SIGKILL after 10 s.
+instance_stop() {
+	stack__need_init
+	local inst=${1:-} sig=${2:-TERM} pid i status=0
+	stack__check_instance "$inst"
+	daemon_exit_status=
+	pid=$(instance_pid "$inst")
+	[[ -n $pid ]] || return 0
+	if stack__alive "$pid"; then
+		kill -s "$sig" "$pid" 2>/dev/null || true
+		for ((i = 0; i < ORO_STOP_WAIT_TRIES; i++)); do
+			stack__alive "$pid" || break
+			sleep 0.1
+		done
+		if stack__alive "$pid"; then
+			printf 'instance_stop: %s ignored SIG%s for 10 s: SIGKILL\n' "$inst" "$sig" >&2
+			kill -s KILL "$pid" 2>/dev/null || true
+			for ((i = 0; i < 50; i++)); do
+				stack__alive "$pid" || break
+				sleep 0.1
+			done
+		fi
+	fi
+	wait "$pid" 2>/dev/null || status=$?
+	# shellcheck disable=SC2034 # read by tests
+	daemon_exit_status=$status
+	rm -f "$ORO_TEST_DIR/$inst.pid"
+}
+
+# Stop every instance started by instance_start; $1 != 0 prints their logs' tails.
+instance_stop_all() {
+	local rc=${1:-0} inst
+	[[ -n ${ORO_TEST_DIR:-} && -d $ORO_TEST_DIR ]] || return 0
+	for inst in "${ORO_INSTANCES[@]}"; do
+		[[ -f $ORO_TEST_DIR/$inst.pid ]] && instance_stop "$inst"
+		((rc == 0)) || stack__log_tail "$ORO_TEST_DIR/$inst.log" 40
+	done
+	return 0
+}
+
+# Print utime + stime of process PID, in clock ticks.
+proc_cpu_ticks() {
+	local stat
+	stat=$(cat "/proc/$1/stat") || return 1
+	stat=${stat##*) }
+	# after the command name: state is field 3, utime 14 and stime 15 (1-based)
+	awk '{ print $12 + $13 }' <<<"$stat"
+}
+
+# Print the resident set size (VmRSS) of process PID in KiB.
+proc_rss_kib() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }

@@ -1,0 +1,183 @@
+/*
+ * Unit tests of the crypto module: sealing with AES-256-GCM (round trip,
+ * fresh nonces, associated data binding, tampering, unknown keys, key
+ * rotation by adding a key), the key file's permission check and format,
+ * receipts, and HMAC-SHA256 against RFC 4231's test case 2.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "crypto.h"
+
+#define KEY1 "1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
+
+/* Write text to a new temporary file with mode; returns its path (static buffer). */
+static const char *key_file(const char *text, mode_t mode)
+{
+	static char path[64];
+	int fd;
+
+	strcpy(path, "/tmp/oro-test-keys.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	chmod(path, mode);
+	return path;
+}
+
+/* A sealed value opens with its associated data and nothing else. */
+static void test_seal_round_trip(void **state)
+{
+	struct oro_error err = { 0 };
+	const char *path = key_file("# keys\n" KEY1, 0600);
+	struct keyring *kr = keyring_load(path, &err);
+	static const char *const texts[] = { "", "x", "Elev Exempelsson, 15 år", "a longer text with\nnew lines\tand tabs" };
+
+	(void)state;
+	assert_non_null(kr);
+	assert_int_equal(keyring_current(kr), 1);
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		char *a = crypto_seal(kr, texts[i], strlen(texts[i]), "report/abc/description");
+		char *b = crypto_seal(kr, texts[i], strlen(texts[i]), "report/abc/description");
+		size_t len = 99;
+		char *plain = crypto_unseal(kr, a, "report/abc/description", &len);
+
+		assert_string_equal(plain, texts[i]);
+		assert_int_equal(len, strlen(texts[i]));
+		assert_int_equal(crypto_sealed_key(a), 1);
+		assert_string_not_equal(a, b); /* a fresh nonce each time */
+		if (strlen(texts[i]) > 8) /* a short text may occur in base64 by chance */
+			assert_null(strstr(a, texts[i]));
+		/* moved to another row or field: does not open */
+		assert_null(crypto_unseal(kr, a, "report/abd/description", NULL));
+		assert_null(crypto_unseal(kr, a, "report/abc/subject_name", NULL));
+		/* tampered: change one character of the base64 (not one whose low bits are padding) */
+		a[5 + 20] = a[5 + 20] == 'A' ? 'B' : 'A';
+		assert_null(crypto_unseal(kr, a, "report/abc/description", NULL));
+		free(a);
+		free(b);
+		free(plain);
+	}
+	assert_null(crypto_unseal(kr, "plain text", "x", NULL));
+	assert_null(crypto_unseal(kr, "s1.2.AAAA", "x", NULL)); /* unknown key */
+	assert_null(crypto_unseal(kr, "s1.1.!!!!", "x", NULL));
+	assert_null(crypto_unseal(kr, "s1.1.", "x", NULL));
+	assert_int_equal(crypto_sealed_key("s1.x.AAAA"), -1);
+	keyring_destroy(&kr);
+	keyring_destroy(&kr);
+	unlink(path);
+}
+
+/* Adding a key: the new one seals, the old one still opens old values. */
+static void test_rotation(void **state)
+{
+	struct oro_error err = { 0 };
+	const char *path = key_file(KEY1, 0600);
+	struct keyring *kr = keyring_load(path, &err), *kr2;
+	char *old = crypto_seal(kr, "old", 3, "ad"), *plain;
+	struct stat st;
+
+	(void)state;
+	assert_false(keyring_changed(kr));
+	assert_int_equal(keyring_add_key(kr, &err), 2);
+	assert_true(keyring_changed(kr));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	kr2 = keyring_load(path, &err);
+	assert_non_null(kr2);
+	assert_int_equal(keyring_current(kr2), 2);
+	plain = crypto_unseal(kr2, old, "ad", NULL);
+	assert_string_equal(plain, "old");
+	free(plain);
+	free(old);
+	old = crypto_seal(kr2, "new", 3, "ad");
+	assert_int_equal(crypto_sealed_key(old), 2);
+	assert_null(crypto_unseal(kr, old, "ad", NULL)); /* the old ring lacks key 2 */
+	free(old);
+	keyring_destroy(&kr);
+	keyring_destroy(&kr2);
+	unlink(path);
+}
+
+/* Key files that must be refused, each with its error code. */
+static void test_key_file_refused(void **state)
+{
+	static const struct {
+		const char *text;
+		mode_t mode;
+		const char *code;
+	} rows[] = {
+		{ KEY1, 0640, ORO_E_FORBIDDEN },
+		{ KEY1, 0604, ORO_E_FORBIDDEN },
+		{ KEY1, 0620, ORO_E_FORBIDDEN },
+		{ "# nothing\n", 0600, ORO_E_MISSING },
+		{ "1 0001\n", 0600, ORO_E_MALFORMED },
+		{ "x 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", 0600, ORO_E_MALFORMED },
+		{ KEY1 KEY1, 0600, ORO_E_INVALID_VALUE },
+		{ "1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fff\n", 0600, ORO_E_MALFORMED },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		struct oro_error err = { 0 };
+		const char *path = key_file(rows[i].text, rows[i].mode);
+
+		assert_null(keyring_load(path, &err));
+		if (strcmp(err.code, rows[i].code) != 0)
+			fail_msg("row %zu: expected %s, got %s (%s)", i, rows[i].code, err.code, err.message);
+		assert_null(strstr(err.message, "0001020304")); /* never the key in a message */
+		unlink(path);
+	}
+	struct oro_error err = { 0 };
+
+	assert_null(keyring_load("/nonexistent/keys", &err));
+	assert_string_equal(err.code, ORO_E_NOT_FOUND);
+}
+
+/* Receipts: 32 characters of the base32 alphabet, different each time. */
+static void test_receipt(void **state)
+{
+	char a[CRYPTO_RECEIPT_LEN + 1], b[CRYPTO_RECEIPT_LEN + 1];
+
+	(void)state;
+	crypto_receipt_new(a);
+	crypto_receipt_new(b);
+	assert_int_equal(strlen(a), CRYPTO_RECEIPT_LEN);
+	assert_int_equal(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"), CRYPTO_RECEIPT_LEN);
+	assert_string_not_equal(a, b);
+}
+
+/* HMAC-SHA256: RFC 4231 test case 2. */
+static void test_hmac(void **state)
+{
+	static const unsigned char want[] = { 0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+					      0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+					      0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43 };
+	unsigned char out[CRYPTO_SHA256_LEN];
+	const char *data = "what do ya want for nothing?";
+
+	(void)state;
+	crypto_hmac_sha256("Jefe", 4, data, strlen(data), out);
+	assert_memory_equal(out, want, sizeof want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_seal_round_trip), cmocka_unit_test(test_rotation),
+		cmocka_unit_test(test_key_file_refused), cmocka_unit_test(test_receipt),
+		cmocka_unit_test(test_hmac),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
