@@ -12,8 +12,6 @@
  * Old keys stay in the file (remove them by hand once rotate reports that
  * nothing is sealed under them any more).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +27,8 @@ static const char keys_help[] =
 	"usage: oro keys init FILE\n"
 	"       oro keys rotate [--resume] [--json]\n"
 	"\n"
-	"init    writes a new key file with one random AES-256 key, mode 0600 (it will\n"
+	"init    writes a new key file (a random audit key and AES-256 sealing key 1,\n"
+	"        mode 0600; it will\n"
 	"        not overwrite a file). Point key_file at it in the configuration of\n"
 	"        every daemon and admin client; keep it secret and backed up.\n"
 	"rotate  adds a new key to key_file and re-seals every stored value under it,\n"
@@ -56,30 +55,16 @@ static const struct db_statement statements[] = {
 /* oro keys init FILE */
 static int keys_init(const char *path)
 {
-	unsigned char key[CRYPTO_KEY_LEN];
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	FILE *f;
+	struct oro_error err = { 0 };
 
-	if (fd < 0) {
-		fprintf(stderr, "oro: cannot create %s: %s\n", path, strerror(errno));
+	if (crypto_key_file_new(path, &err) < 0) {
+		fprintf(stderr, "oro: %s: %s\n", err.field, err.message);
 		return EXIT_REFUSED;
 	}
-	f = fdopen(fd, "w");
-	crypto_random(key, sizeof key);
-	fprintf(f, "# Oro sealing keys: \"ID HEX\" per line; the highest id seals, every id unseals.\n"
-		   "# Keep this file secret (mode 0600) and backed up: without it nothing sealed can be read.\n1 ");
-	for (size_t i = 0; i < sizeof key; i++)
-		fprintf(f, "%02x", key[i]);
-	fputc('\n', f);
-	crypto_wipe(key, sizeof key);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
-		fprintf(stderr, "oro: cannot write %s: %s\n", path, strerror(errno));
-		return EXIT_REFUSED;
-	}
-	if (!json_output)
-		printf("Key file %s written (key 1, mode 0600).\n", path);
-	else
+	if (json_output)
 		print_json(json_pack("{s:s, s:i}", "key_file", path, "key", 1));
+	else
+		printf("Key file %s written (audit key and sealing key 1, mode 0600).\n", path);
 	return EXIT_DONE;
 }
 

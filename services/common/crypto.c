@@ -32,6 +32,8 @@ struct keyring {
 		int id;
 		unsigned char key[CRYPTO_KEY_LEN];
 	} keys[CRYPTO_KEYRING_MAX];
+	bool has_audit;
+	unsigned char audit[CRYPTO_KEY_LEN]; /* the audit chain's HMAC key */
 };
 
 void crypto_random(void *buf, size_t n)
@@ -89,6 +91,22 @@ static int hexval(int c)
 	return -1;
 }
 
+/* Parse white space and 64 hex digits (then the end of the line) into key; -1 when malformed. */
+static int parse_key(const char *p, unsigned char key[CRYPTO_KEY_LEN])
+{
+	while (*p == ' ' || *p == '\t')
+		p++;
+	for (int i = 0; i < CRYPTO_KEY_LEN; i++) {
+		int hi = hexval(p[2 * i]), lo = hi < 0 ? -1 : hexval(p[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		key[i] = (unsigned char)(hi << 4 | lo);
+	}
+	p += 2 * CRYPTO_KEY_LEN;
+	return (*p == '\n' || *p == '\0' || *p == ' ' || *p == '\t' || *p == '\r') ? 0 : -1;
+}
+
 /* Parse the key lines of f into kr; -1 with err naming the line. */
 static int keyring_parse(struct keyring *kr, FILE *f, const char *path, struct oro_error *err)
 {
@@ -105,33 +123,33 @@ static int keyring_parse(struct keyring *kr, FILE *f, const char *path, struct o
 			p++;
 		if (*p == '#' || *p == '\n' || *p == '\0')
 			continue;
+		if (strncmp(p, "audit", 5) == 0 && (p[5] == ' ' || p[5] == '\t')) {
+			if (kr->has_audit)
+				return oro_error_set(err, ORO_E_INVALID_VALUE, path, "line %d: a second audit key", lineno);
+			if (parse_key(p + 5, kr->audit) < 0)
+				return oro_error_set(err, ORO_E_MALFORMED, path, "line %d: a key is %d hex digits", lineno,
+						     2 * CRYPTO_KEY_LEN);
+			kr->has_audit = true;
+			continue;
+		}
 		id = strtol(p, &end, 10);
 		if (end == p || id <= 0 || id > 1000000 || (*end != ' ' && *end != '\t'))
 			return oro_error_set(err, ORO_E_MALFORMED, path, "line %d: expected \"ID HEX\"", lineno);
 		p = end;
-		while (*p == ' ' || *p == '\t')
-			p++;
 		if (kr->n == CRYPTO_KEYRING_MAX)
 			return oro_error_set(err, ORO_E_TOO_LONG, path, "more than %d keys", CRYPTO_KEYRING_MAX);
 		for (i = 0; i < kr->n; i++)
 			if (kr->keys[i].id == id)
 				return oro_error_set(err, ORO_E_INVALID_VALUE, path, "line %d: key id %ld twice", lineno, id);
-		for (i = 0; i < CRYPTO_KEY_LEN; i++) {
-			int hi = hexval(p[2 * i]), lo = hi < 0 ? -1 : hexval(p[2 * i + 1]);
-
-			if (hi < 0 || lo < 0)
-				return oro_error_set(err, ORO_E_MALFORMED, path, "line %d: a key is %d hex digits", lineno,
-						     2 * CRYPTO_KEY_LEN);
-			kr->keys[kr->n].key[i] = (unsigned char)(hi << 4 | lo);
-		}
-		p += 2 * CRYPTO_KEY_LEN;
-		if (*p != '\n' && *p != '\0' && *p != ' ' && *p != '\t' && *p != '\r')
+		if (parse_key(p, kr->keys[kr->n].key) < 0)
 			return oro_error_set(err, ORO_E_MALFORMED, path, "line %d: a key is %d hex digits", lineno,
 					     2 * CRYPTO_KEY_LEN);
 		kr->keys[kr->n++].id = (int)id;
 	}
 	if (kr->n == 0)
 		return oro_error_set(err, ORO_E_MISSING, path, "the key file holds no key");
+	if (!kr->has_audit)
+		return oro_error_set(err, ORO_E_MISSING, path, "the key file holds no audit key (a line \"audit HEX\")");
 	return 0;
 }
 
@@ -177,6 +195,7 @@ void keyring_destroy(struct keyring **kr)
 	if (kr == NULL || *kr == NULL)
 		return;
 	OPENSSL_cleanse((*kr)->keys, sizeof (*kr)->keys);
+	OPENSSL_cleanse((*kr)->audit, sizeof (*kr)->audit);
 	free((*kr)->path);
 	free(*kr);
 	*kr = NULL;
@@ -217,8 +236,12 @@ int keyring_add_key(const struct keyring *kr, struct oro_error *err)
 		return -1;
 	}
 	f = fdopen(fd, "w");
-	fprintf(f, "# Oro sealing keys: \"ID HEX\" per line; the highest id seals, every id unseals.\n"
-		   "# Keep this file secret (mode 0600) and backed up: without it nothing sealed can be read.\n");
+	fprintf(f, "# Oro keys: \"audit HEX\" keys the audit chain; \"ID HEX\" lines seal content (the highest\n"
+		   "# id seals, every id opens). Keep this file secret (mode 0600) and backed up.\n");
+	fprintf(f, "audit ");
+	for (int j = 0; j < CRYPTO_KEY_LEN; j++)
+		fprintf(f, "%02x", kr->audit[j]);
+	fputc('\n', f);
 	for (int i = 0; i < kr->n; i++) {
 		fprintf(f, "%d ", kr->keys[i].id);
 		for (int j = 0; j < CRYPTO_KEY_LEN; j++)
@@ -351,4 +374,41 @@ void crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_
 void crypto_wipe(void *p, size_t n)
 {
 	OPENSSL_cleanse(p, n);
+}
+
+void crypto_audit_mac(const struct keyring *kr, const unsigned char prev[CRYPTO_SHA256_LEN], const void *content,
+		      size_t len, unsigned char out[CRYPTO_SHA256_LEN])
+{
+	unsigned char *buf = xmalloc(CRYPTO_SHA256_LEN + len);
+
+	memcpy(buf, prev, CRYPTO_SHA256_LEN);
+	memcpy(buf + CRYPTO_SHA256_LEN, content, len);
+	crypto_hmac_sha256(kr->audit, sizeof kr->audit, buf, CRYPTO_SHA256_LEN + len, out);
+	free(buf);
+}
+
+int crypto_key_file_new(const char *path, struct oro_error *err)
+{
+	unsigned char key[CRYPTO_KEY_LEN];
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	FILE *f;
+	bool ok;
+
+	if (fd < 0)
+		return oro_error_set(err, ORO_E_INVALID_VALUE, path, "cannot create: %s", strerror(errno));
+	f = fdopen(fd, "w");
+	fprintf(f, "# Oro keys: \"audit HEX\" keys the audit chain; \"ID HEX\" lines seal content (the highest\n"
+		   "# id seals, every id opens). Keep this file secret (mode 0600) and backed up.\naudit ");
+	crypto_random(key, sizeof key);
+	for (size_t i = 0; i < sizeof key; i++)
+		fprintf(f, "%02x", key[i]);
+	fprintf(f, "\n1 ");
+	crypto_random(key, sizeof key);
+	for (size_t i = 0; i < sizeof key; i++)
+		fprintf(f, "%02x", key[i]);
+	fputc('\n', f);
+	OPENSSL_cleanse(key, sizeof key);
+	ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+	ok = fclose(f) == 0 && ok;
+	return ok ? 0 : oro_error_set(err, ORO_E_INTERNAL, path, "cannot write: %s", strerror(errno));
 }

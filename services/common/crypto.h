@@ -42,10 +42,11 @@ void crypto_receipt_new(char out[CRYPTO_RECEIPT_LEN + 1]);
 struct keyring;
 
 /*
- * Load the sealing keys from path: lines "ID HEX" (ID a positive integer,
- * HEX 64 hex digits), '#' comments. Refuses (NULL, err set) a file that
- * the group or others may read or write, that is not a regular file, or
- * that holds no key, a malformed line or a repeated id.
+ * Load the keys from path: one line "audit HEX" (the audit chain's HMAC
+ * key) and lines "ID HEX" (sealing keys; ID a positive integer), HEX 64 hex
+ * digits, '#' comments. Refuses (NULL, err set) a file that the group or
+ * others may read or write, that is not a regular file, or that lacks a
+ * sealing or the audit key, or has a malformed line or a repeated id.
  */
 struct keyring *keyring_load(const char *path, struct oro_error *err);
 
@@ -80,6 +81,15 @@ char *crypto_unseal(const struct keyring *kr, const char *sealed, const char *ad
 
 /* The key id of a sealed text, or -1 when it is not one. */
 int crypto_sealed_key(const char *sealed);
+
+/* A new key file at path (which must not exist), mode 0600, with a random
+ * audit key and sealing key 1. Returns 0 or -1 with err set. */
+int crypto_key_file_new(const char *path, struct oro_error *err);
+
+/* The audit chain's MAC of an entry: HMAC-SHA256 under the audit key of
+ * the previous entry's MAC followed by the entry's canonical content. */
+void crypto_audit_mac(const struct keyring *kr, const unsigned char prev[CRYPTO_SHA256_LEN], const void *content,
+		      size_t len, unsigned char out[CRYPTO_SHA256_LEN]);
 
 /* Overwrite n bytes at p with zeros in a way the compiler keeps. */
 void crypto_wipe(void *p, size_t n);

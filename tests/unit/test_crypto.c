@@ -18,6 +18,7 @@
 
 #include "crypto.h"
 
+#define AUDIT "audit 1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100\n"
 #define KEY1 "1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
 
 /* Write text to a new temporary file with mode; returns its path (static buffer). */
@@ -39,7 +40,7 @@ static const char *key_file(const char *text, mode_t mode)
 static void test_seal_round_trip(void **state)
 {
 	struct oro_error err = { 0 };
-	const char *path = key_file("# keys\n" KEY1, 0600);
+	const char *path = key_file("# keys\n" AUDIT KEY1, 0600);
 	struct keyring *kr = keyring_load(path, &err);
 	static const char *const texts[] = { "", "x", "Elev Exempelsson, 15 år", "a longer text with\nnew lines\tand tabs" };
 
@@ -82,7 +83,7 @@ static void test_seal_round_trip(void **state)
 static void test_rotation(void **state)
 {
 	struct oro_error err = { 0 };
-	const char *path = key_file(KEY1, 0600);
+	const char *path = key_file(AUDIT KEY1, 0600);
 	struct keyring *kr = keyring_load(path, &err), *kr2;
 	char *old = crypto_seal(kr, "old", 3, "ad"), *plain;
 	struct stat st;
@@ -117,14 +118,17 @@ static void test_key_file_refused(void **state)
 		mode_t mode;
 		const char *code;
 	} rows[] = {
-		{ KEY1, 0640, ORO_E_FORBIDDEN },
-		{ KEY1, 0604, ORO_E_FORBIDDEN },
-		{ KEY1, 0620, ORO_E_FORBIDDEN },
+		{ AUDIT KEY1, 0640, ORO_E_FORBIDDEN },
+		{ AUDIT KEY1, 0604, ORO_E_FORBIDDEN },
+		{ AUDIT KEY1, 0620, ORO_E_FORBIDDEN },
 		{ "# nothing\n", 0600, ORO_E_MISSING },
-		{ "1 0001\n", 0600, ORO_E_MALFORMED },
-		{ "x 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", 0600, ORO_E_MALFORMED },
-		{ KEY1 KEY1, 0600, ORO_E_INVALID_VALUE },
-		{ "1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fff\n", 0600, ORO_E_MALFORMED },
+		{ AUDIT, 0600, ORO_E_MISSING },
+		{ KEY1, 0600, ORO_E_MISSING }, /* no audit key */
+		{ AUDIT AUDIT KEY1, 0600, ORO_E_INVALID_VALUE },
+		{ AUDIT "1 0001\n", 0600, ORO_E_MALFORMED },
+		{ AUDIT "x 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", 0600, ORO_E_MALFORMED },
+		{ AUDIT KEY1 KEY1, 0600, ORO_E_INVALID_VALUE },
+		{ AUDIT "1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fff\n", 0600, ORO_E_MALFORMED },
 	};
 
 	(void)state;
@@ -142,6 +146,40 @@ static void test_key_file_refused(void **state)
 
 	assert_null(keyring_load("/nonexistent/keys", &err));
 	assert_string_equal(err.code, ORO_E_NOT_FOUND);
+}
+
+/* A new key file: mode 0600, loads, and is never overwritten; the audit MAC chains. */
+static void test_key_file_new(void **state)
+{
+	struct oro_error err = { 0 };
+	char path[] = "/tmp/oro-test-newkeys.XXXXXX";
+	unsigned char prev[CRYPTO_SHA256_LEN] = { 0 }, a[CRYPTO_SHA256_LEN], b[CRYPTO_SHA256_LEN];
+	struct keyring *kr;
+	struct stat st;
+	int fd = mkstemp(path);
+
+	(void)state;
+	close(fd);
+	unlink(path);
+	assert_int_equal(crypto_key_file_new(path, &err), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(crypto_key_file_new(path, &err), -1); /* exists */
+	kr = keyring_load(path, &err);
+	assert_non_null(kr);
+	crypto_audit_mac(kr, prev, "entry", 5, a);
+	crypto_audit_mac(kr, prev, "entry", 5, b);
+	assert_memory_equal(a, b, sizeof a);
+	crypto_audit_mac(kr, a, "entry", 5, b); /* another predecessor, another MAC */
+	assert_memory_not_equal(a, b, sizeof a);
+	assert_int_equal(keyring_add_key(kr, &err), 2);
+	keyring_destroy(&kr);
+	kr = keyring_load(path, &err); /* the audit key survives adding a sealing key */
+	assert_non_null(kr);
+	crypto_audit_mac(kr, prev, "entry", 5, b);
+	assert_memory_equal(a, b, sizeof a);
+	keyring_destroy(&kr);
+	unlink(path);
 }
 
 /* Receipts: 32 characters of the base32 alphabet, different each time. */
@@ -175,7 +213,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_seal_round_trip), cmocka_unit_test(test_rotation),
-		cmocka_unit_test(test_key_file_refused), cmocka_unit_test(test_receipt),
+		cmocka_unit_test(test_key_file_refused), cmocka_unit_test(test_key_file_new),
+		cmocka_unit_test(test_receipt),
 		cmocka_unit_test(test_hmac),
 	};
 
