@@ -88,5 +88,6 @@ int cmd_explain(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_health(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 #endif

@@ -200,6 +200,7 @@ int cmd_show(int argc, char **argv)
 	m.has_delivery_id = true;
 	m.delivery_id = parse_delivery_id(pos[0]);
 	m.department = (char *)my_department();
+	m.principal = (char *)my_principal();
 	env.body_case = ORO__ENVELOPE__BODY_SHOW_DELIVERY;
 	env.show_delivery = &m;
 	reply = request(svc.cfg.notify_endpoint, &env, true, &err);

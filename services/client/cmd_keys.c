@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "audit.h"
 #include "client.h"
 #include "content.h"
 #include "crypto.h"
@@ -38,6 +39,8 @@ static const char keys_help[] =
 #define ROTATE_PASSES 3000 /* 200 ms apart: ten minutes at most */
 
 static const struct db_statement statements[] = {
+	AUDIT_STATEMENTS,
+	AUDIT_VERIFY_STATEMENTS,
 	/* rows after report $2 with any value not sealed under the current key ($1 = 's1.<id>.%') */
 	{ "stale_rows",
 	  "SELECT c.report_id, encode(r.receipt_hash, 'hex'), c.description, c.subject_age, c.subject_name,"
@@ -171,6 +174,16 @@ static int keys_rotate(bool resume)
 			break;
 		usleep(200000);
 	}
+	/* the rotation in the audit trail */
+	char detail[96];
+	struct audit_entry e = { my_principal(), "keys_rotated", 0, 0, detail };
+
+	snprintf(detail, sizeof detail, "{\"key\":%d,\"resealed\":%ld,\"unopenable\":%ld}", keyring_current(kr), total,
+		 unopenable);
+	if (db_begin(db) != DB_OK || audit_append(db, kr, &e, 1) != DB_OK || db_commit(db) != DB_OK) {
+		fprintf(stderr, "oro: the rotation is done but its audit entry failed: %s\n", db_last_error(db));
+		db_rollback(db);
+	}
 	if (json_output)
 		print_json(json_pack("{s:i, s:I, s:I}", "key", keyring_current(kr), "resealed", (json_int_t)total,
 				     "unopenable", (json_int_t)unopenable));
@@ -182,6 +195,62 @@ static int keys_rotate(bool resume)
 	db_destroy(&db);
 	keyring_destroy(&kr);
 	return unopenable == 0 ? EXIT_DONE : EXIT_REFUSED;
+}
+
+static const char audit_help[] =
+	"usage: oro audit verify [--json]\n"
+	"\n"
+	"Walks the whole audit trail and checks its HMAC chain with the audit key of\n"
+	"key_file. Exit 0 when every entry is as written; exit 1 naming the first entry\n"
+	"that was modified (or forged), deleted or inserted; 3 when the database cannot\n"
+	"be reached.\n";
+
+/* oro audit verify */
+int cmd_audit(int argc, char **argv)
+{
+	struct opt no_opts[] = { { NULL, false, NULL, NULL } };
+	struct oro_error err = { 0 };
+	struct keyring *kr;
+	struct db *db;
+	json_t *r;
+	int rc;
+
+	if (argc < 3 || strcmp(argv[2], "verify") != 0) {
+		if (argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+			fputs(audit_help, stdout);
+			return EXIT_DONE;
+		}
+		fputs(audit_help, stderr);
+		return EXIT_USAGE;
+	}
+	parse_opts(argc, argv, 3, no_opts, NULL, 0, audit_help);
+	kr = keyring_load(svc.cfg.key_file, &err);
+	if (kr == NULL) {
+		fprintf(stderr, "oro: key_file: %s\n", err.message);
+		return EXIT_REFUSED;
+	}
+	db = admin_db(statements, sizeof statements / sizeof statements[0]);
+	r = audit_verify(db, kr);
+	if (r == NULL) {
+		fprintf(stderr, "oro: audit verify: %s\n", db_last_error(db));
+		rc = EXIT_UNAVAILABLE;
+	} else {
+		rc = json_is_true(json_object_get(r, "ok")) ? EXIT_DONE : EXIT_REFUSED;
+		if (json_output)
+			print_json(json_incref(r));
+		else if (rc == EXIT_DONE)
+			printf("The audit trail is intact: %lld entries verified.\n",
+			       (long long)json_integer_value(json_object_get(r, "entries")));
+		else
+			printf("The audit trail is NOT intact: entry %lld %s (%s); %lld entries before it verified.\n",
+			       (long long)json_integer_value(json_object_get(r, "entry")),
+			       json_string_value(json_object_get(r, "problem")), json_string_value(json_object_get(r, "message")),
+			       (long long)json_integer_value(json_object_get(r, "entries")));
+		json_decref(r);
+	}
+	db_destroy(&db);
+	keyring_destroy(&kr);
+	return rc;
 }
 
 int cmd_keys(int argc, char **argv)

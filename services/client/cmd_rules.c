@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "audit.h"
 #include "client.h"
 #include "content.h"
 #include "crypto.h"
@@ -62,6 +63,7 @@ static const char explain_help[] =
 
 static const struct db_statement statements[] = {
 	STRATEGY_STATEMENTS,
+	AUDIT_STATEMENTS,
 	{ "active_version", "SELECT r.version, r.sha256 FROM ruleset_active a JOIN ruleset r USING (version)" },
 	{ "next_version", "SELECT coalesce(max(version), 0) + 1 FROM ruleset" },
 	{ "insert_ruleset",
@@ -204,6 +206,25 @@ static int switch_to(struct db *db, const struct ruleset *rs, const char *versio
 		const char *p[4] = { version, my_principal(), kind, note };
 
 		rc = db_exec(db, "record_activation", 4, p, NULL);
+	}
+	if (rc == DB_OK) {
+		/* in the audit trail, in the same transaction as the switch */
+		struct oro_error err = { 0 };
+		struct keyring *kr = keyring_load(svc.cfg.key_file, &err);
+		json_t *d = json_pack("{s:i, s:s?}", "version", atoi(version), "note", note);
+		char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+		struct audit_entry e = { my_principal(), strcmp(kind, "publish") == 0 ? "rules_published" : "rules_activated",
+					 0, 0, detail };
+
+		if (kr == NULL) {
+			fprintf(stderr, "oro: key_file: %s (the audit trail needs its key)\n", err.message);
+			rc = DB_ERR_OTHER;
+		} else {
+			rc = audit_append(db, kr, &e, 1);
+		}
+		keyring_destroy(&kr);
+		free(detail);
+		json_decref(d);
 	}
 	return rc;
 }

@@ -14,6 +14,7 @@
  *   oro stats [--from DATE] [--to DATE] [--by KEY]... [--json]
  *   oro health [--json]
  *   oro keys init FILE | rotate [--resume]
+ *   oro audit verify [--json]
  *
  * Every command takes --help. Exit codes: 0 done; 1 refused (invalid input
  * or an error reply: code, field and message are printed); 2 usage error;
@@ -53,6 +54,7 @@ static const char usage_text[] =
 	"  stats        de-identified counts for the situation picture (lägesbild)\n"
 	"  health       is the stack doing its job? (exit 1 when not, for monitoring)\n"
 	"  keys         the sealing keys: init a key file, rotate\n"
+	"  audit        verify the audit trail's chain\n"
 	"\n"
 	"`oro COMMAND --help` describes a command. Every command prints JSON with --json.\n"
 	"Exit codes: 0 done; 1 refused (error code, field and message printed); 2 usage;\n"
@@ -67,7 +69,7 @@ int main(int argc, char **argv)
 		{ "report", cmd_report }, { "status", cmd_status }, { "inbox", cmd_inbox },
 		{ "show", cmd_show },     { "ack", cmd_ack },       { "rules", cmd_rules },
 		{ "reroute", cmd_reroute }, { "stats", cmd_stats }, { "explain", cmd_explain },
-		{ "health", cmd_health }, { "keys", cmd_keys },
+		{ "health", cmd_health }, { "keys", cmd_keys }, { "audit", cmd_audit },
 	};
 	struct oro_error err = { 0 };
 	int rc;

@@ -33,6 +33,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "audit.h"
 #include "content.h"
 #include "counters.h"
 #include "crypto.h"
@@ -46,6 +47,7 @@
 static const struct db_statement statements[] = {
 	STRATEGY_STATEMENTS,
 	SERVICE_STATUS_STATEMENTS,
+	AUDIT_STATEMENTS,
 	{ "find_case",
 	  "SELECT r.case_number, c.receipt, r.guidance::text, " DB_RFC3339("r.filed_at") ", encode(r.receipt_hash, 'hex')"
 	  " FROM report r JOIN report_content c ON c.report_id = r.id"
@@ -243,8 +245,24 @@ static int file_new(struct intake *in, const struct wire_peer *peer, const char 
 		in->svc.cfg.instance,
 	};
 
-	/* Autocommit: when db_exec returns DB_OK the statement has committed. */
-	rc = db_exec(in->db, "file_case", 22, params, &res);
+	/* One transaction: the report, its content, its timeline and audit entries. */
+	rc = db_begin(in->db);
+	if (rc == DB_OK)
+		rc = db_exec(in->db, "file_case", 22, params, &res);
+	if (rc == DB_OK) {
+		json_t *d = json_pack("{s:s, s:s, s:s}", "case", db_result_value(res, 0, 1), "category",
+				      category_names[c->v.category], "urgency", urgency_names[c->v.urgency]);
+		char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+		struct audit_entry e = { c->reporter_principal, "filed", db_result_int(res, 0, 0), 0, detail };
+
+		rc = audit_append(in->db, in->keys, &e, 1);
+		free(detail);
+		json_decref(d);
+	}
+	if (rc == DB_OK)
+		rc = db_commit(in->db);
+	if (rc != DB_OK)
+		db_rollback(in->db);
 	if (rc == DB_OK) {
 		const char *case_number = db_result_value(res, 0, 1);
 		int64_t id = db_result_int(res, 0, 0);
@@ -255,8 +273,8 @@ static int file_new(struct intake *in, const struct wire_peer *peer, const char 
 		reply_case(in, peer, request_id, case_number, receipt, guidance, db_result_value(res, 0, 2), false);
 		counter_add("filed", 1);
 		wire_publish_prompt(in->prompts, "report_filed", id);
-		db_result_free(&res);
 	}
+	db_result_free(&res);
 	for (int f = 0; f < CONTENT_FIELDS; f++)
 		free(sealed[f]);
 	free(hash_hex);

@@ -45,6 +45,7 @@
 #include "alloc.h"
 #include "concern.h"
 #include "content.h"
+#include "audit.h"
 #include "counters.h"
 #include "db.h"
 #include "log.h"
@@ -61,7 +62,7 @@
 	" r.district, r.association_grant, r.relatives_informed, " DB_RFC3339("r.observed_at") ", "      \
 	DB_RFC3339("r.filed_at") ", " DB_RFC3339("d.acknowledged_at") ", d.acknowledged_by,"             \
 	" c.description, c.subject_age, c.subject_name, c.subject_personal_number, c.subject_unit,"      \
-	" r.reporter_unit, c.reporter_phone, r.reporter, encode(r.receipt_hash, 'hex')"
+	" r.reporter_unit, c.reporter_phone, r.reporter, encode(r.receipt_hash, 'hex'), d.report_id"
 #define DELIVERY_FROM                                                                                      \
 	" FROM delivery d JOIN report r ON r.id = d.report_id"                                            \
 	" LEFT JOIN report_content c ON c.report_id = r.id AND d.view = 'full'"
@@ -69,10 +70,11 @@
 enum { COL_ID, COL_CASE, COL_DEPT, COL_VIEW, COL_PRIO, COL_DEADLINE, COL_BASIS, COL_STATE, COL_CATEGORY,
        COL_URGENCY, COL_KIND, COL_BAND, COL_SETTING, COL_DISTRICT, COL_GRANT, COL_RELATIVES, COL_OBSERVED,
        COL_FILED, COL_ACKED_AT, COL_ACKED_BY, COL_DESCRIPTION, COL_AGE, COL_NAME, COL_PN, COL_UNIT,
-       COL_REPORTER_UNIT, COL_PHONE, COL_REPORTER, COL_HASH };
+       COL_REPORTER_UNIT, COL_PHONE, COL_REPORTER, COL_HASH, COL_REPORT };
 
 static const struct db_statement statements[] = {
 	SERVICE_STATUS_STATEMENTS,
+	AUDIT_STATEMENTS,
 	{ "department_exists", "SELECT 1 FROM department WHERE code = $1" },
 	{ "max_delivery", "SELECT coalesce(max(id), 0) FROM delivery" },
 	/* New to this instance (above its high-water mark) or sent by nobody yet. */
@@ -121,7 +123,7 @@ static const struct db_statement statements[] = {
 	  "   due.id, due.department, $1, jsonb_build_object('to', due.escalates_to, 'new_delivery', ins.id,"
 	  "   'reason', 'not acknowledged by its deadline')"
 	  "  FROM due LEFT JOIN ins ON ins.parent_id = due.id)"
-	  " SELECT due.id, due.department, due.escalates_to, ins.id, r.case_number"
+	  " SELECT due.id, due.department, due.escalates_to, ins.id, r.case_number, due.report_id"
 	  " FROM due LEFT JOIN ins ON ins.parent_id = due.id JOIN report r ON r.id = due.report_id" },
 	{ "open_for_department", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
 				 " WHERE d.department = $1 AND d.state IN ('pending', 'sent') ORDER BY d.id" },
@@ -147,7 +149,7 @@ static const struct db_statement statements[] = {
 	  "  RETURNING id, report_id, department, acknowledged_at, acknowledged_by),"
 	  " t AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
 	  "  SELECT report_id, 'acknowledged', id, department, $3 FROM a)"
-	  " SELECT id, " DB_RFC3339("acknowledged_at") ", acknowledged_by FROM a" },
+	  " SELECT id, " DB_RFC3339("acknowledged_at") ", acknowledged_by, report_id FROM a" },
 	{ "ack_state",
 	  "SELECT state, " DB_RFC3339("acknowledged_at") ", acknowledged_by FROM delivery"
 	  " WHERE id = $1 AND department = $2" },
@@ -172,7 +174,7 @@ static const struct db_statement statements[] = {
 	  "  INSERT INTO timeline (report_id, event, delivery_id, department, actor, detail)"
 	  "  SELECT o.report_id, 'rerouted', o.id, o.department, $2,"
 	  "   jsonb_build_object('to', $4::text, 'new_delivery', n.id, 'reason', $3::text) FROM o, n)"
-	  " SELECT n.id FROM n" },
+	  " SELECT n.id, o.report_id FROM n, o" },
 };
 
 /* A subscribed department client connection. */
@@ -331,39 +333,88 @@ static void client_remove(struct notify *n, size_t i, const char *why)
 	n->clients[i] = n->clients[--n->n_clients];
 }
 
-/* Record that the deliveries in ids were handed to at least one client. */
-static void mark_sent(struct notify *n, const char **ids, size_t count)
+/*
+ * The actor of what this daemon does by itself (sending, escalating): the
+ * service and its instance.
+ */
+static const char *self_actor(const struct notify *n)
 {
-	char *array, first[32];
+	static char actor[128];
+
+	snprintf(actor, sizeof actor, "oro-notify/%s", n->svc.cfg.instance);
+	return actor;
+}
+
+/*
+ * Record, inside the caller's transaction, that the given rows of res were
+ * handed to at least one client: the sending (first, or a reminder that
+ * backs off the next one) and an audit entry per delivery, which names the
+ * disclosure basis of a full delivery to the police. Returns a db status.
+ */
+static int record_sent(struct notify *n, const struct db_result *res, const int *rows, size_t count, bool reminder)
+{
+	const char **ids = xcalloc(count + 1, sizeof *ids);
+	struct audit_entry *audit = xcalloc(count + 1, sizeof *audit);
+	char **details = xcalloc(count + 1, sizeof *details);
+	char *array, first[32], max[32];
 	const char *params[3];
 	int rc;
 
-	if (count == 0)
-		return;
+	if (count == 0) {
+		free(ids);
+		free(audit);
+		free(details);
+		return DB_OK;
+	}
+	for (size_t i = 0; i < count; i++) {
+		json_t *d = json_pack("{s:s, s:s, s:b}", "department", db_result_value(res, rows[i], COL_DEPT), "view",
+				      db_result_value(res, rows[i], COL_VIEW), "reminder", reminder);
+
+		if (db_result_value(res, rows[i], COL_BASIS) != NULL)
+			json_object_set_new(d, "disclosure_basis", json_string(db_result_value(res, rows[i], COL_BASIS)));
+		ids[i] = db_result_value(res, rows[i], COL_ID);
+		details[i] = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(d);
+		audit[i] = (struct audit_entry){ self_actor(n), "delivery_sent", db_result_int(res, rows[i], COL_REPORT),
+						 db_result_int(res, rows[i], COL_ID), details[i] };
+	}
 	snprintf(first, sizeof first, "%.3f", n->svc.cfg.reminder_initial_ms / 1000.0);
+	snprintf(max, sizeof max, "%.3f", n->svc.cfg.reminder_max_ms / 1000.0);
 	array = db_text_array(ids, count);
 	params[0] = array;
-	params[1] = n->svc.cfg.instance;
-	params[2] = first;
-	rc = db_exec(n->db, "mark_sent", 3, params, NULL);
-	if (rc != DB_OK)
-		log_warn("deliveries=%zu event=mark_sent_failed sqlstate=%s error=%s", count, db_last_sqlstate(n->db),
-			 log_quote(db_last_error(n->db)));
+	if (reminder) {
+		params[1] = first;
+		params[2] = max;
+		rc = db_exec(n->db, "reminded", 3, params, NULL);
+	} else {
+		params[1] = n->svc.cfg.instance;
+		params[2] = first;
+		rc = db_exec(n->db, "mark_sent", 3, params, NULL);
+	}
+	if (rc == DB_OK)
+		rc = audit_append(n->db, n->keys, audit, count);
+	if (reminder && rc == DB_OK)
+		counter_add("reminders", count);
 	free(array);
+	for (size_t i = 0; i < count; i++)
+		free(details[i]);
+	free(details);
+	free(audit);
+	free(ids);
+	return rc;
 }
 
 /*
  * Send the rows of res to every connected client of each row's department
  * (or only to `only`, when not NULL; with `fresh_only`, not to a client
- * whose subscription backlog already held the row). Returns the ids
- * (borrowed from res) of the rows that reached at least one client; the
- * caller frees the array.
+ * whose subscription backlog already held the row). Returns the indexes
+ * of the rows that reached at least one client; the caller frees them.
  */
-static const char **push_rows(struct notify *n, const struct db_result *res, const struct wire_peer *only,
-			      bool fresh_only, size_t *count)
+static int *push_rows(struct notify *n, const struct db_result *res, const struct wire_peer *only, bool fresh_only,
+		      size_t *count)
 {
 	int rows = db_result_rows(res);
-	const char **sent = xcalloc((size_t)rows + 1, sizeof *sent);
+	int *sent = xcalloc((size_t)rows + 1, sizeof *sent);
 
 	*count = 0;
 	for (int row = 0; row < rows; row++) {
@@ -387,7 +438,7 @@ static const char **push_rows(struct notify *n, const struct db_result *res, con
 			i++;
 		}
 		if (delivered) {
-			sent[(*count)++] = db_result_value(res, row, COL_ID);
+			sent[(*count)++] = row;
 			log_info("case=%s delivery=%s department=%s view=%s event=sent", db_result_value(res, row, COL_CASE),
 				 db_result_value(res, row, COL_ID), dept, db_result_value(res, row, COL_VIEW));
 		}
@@ -395,14 +446,24 @@ static const char **push_rows(struct notify *n, const struct db_result *res, con
 	return sent;
 }
 
-/* Push the rows of res (see push_rows) and record the sendings. */
+/* Push the rows of res (see push_rows) and record the sendings in one transaction. */
 static void push_and_mark(struct notify *n, const struct db_result *res, const struct wire_peer *only,
 			  bool fresh_only)
 {
 	size_t count;
-	const char **sent = push_rows(n, res, only, fresh_only, &count);
+	int *sent = push_rows(n, res, only, fresh_only, &count);
+	int rc = count == 0 ? DB_OK : db_begin(n->db);
 
-	mark_sent(n, sent, count);
+	if (count > 0 && rc == DB_OK)
+		rc = record_sent(n, res, sent, count, false);
+	if (count > 0 && rc == DB_OK)
+		rc = db_commit(n->db);
+	if (rc != DB_OK) {
+		/* the clients have it; the record of sending follows at the next sending */
+		log_warn("deliveries=%zu event=record_sent_failed sqlstate=%s error=%s", count, db_last_sqlstate(n->db),
+			 log_quote(db_last_error(n->db)));
+		db_rollback(n->db);
+	}
 	free(sent);
 }
 
@@ -459,29 +520,21 @@ static void push_unsent(struct notify *n)
  */
 static void send_reminders(struct notify *n)
 {
-	char initial[32], max[32];
 	struct db_result *res = NULL;
 	char *array = connected_departments(n);
-	const char *params[3] = { array, initial, max };
+	const char *params[1] = { array };
 	int rc;
 
 	if (array == NULL)
 		return;
-	snprintf(initial, sizeof initial, "%.3f", n->svc.cfg.reminder_initial_ms / 1000.0);
-	snprintf(max, sizeof max, "%.3f", n->svc.cfg.reminder_max_ms / 1000.0);
 	rc = db_begin(n->db);
 	if (rc == DB_OK)
 		rc = db_exec(n->db, "reminders_due", 1, params, &res);
 	if (rc == DB_OK && db_result_rows(res) > 0) {
 		size_t count;
-		const char **sent = push_rows(n, res, NULL, false, &count);
-		char *ids = db_text_array(sent, count);
+		int *sent = push_rows(n, res, NULL, false, &count);
 
-		params[0] = ids;
-		if (count > 0)
-			rc = db_exec(n->db, "reminded", 3, params, NULL);
-		counter_add("reminders", count);
-		free(ids);
+		rc = record_sent(n, res, sent, count, true);
 		free(sent);
 	}
 	if (rc == DB_OK)
@@ -502,15 +555,38 @@ static void send_reminders(struct notify *n)
 static void escalate(struct notify *n)
 {
 	const char *params[1] = { n->svc.cfg.instance };
-	struct db_result *res;
-	int rc = db_exec(n->db, "escalate", 1, params, &res);
+	struct db_result *res = NULL;
+	struct audit_entry *audit = NULL;
+	char **details = NULL;
+	int rows = 0;
+	int rc = db_begin(n->db);
 
+	if (rc == DB_OK)
+		rc = db_exec(n->db, "escalate", 1, params, &res);
+	if (rc == DB_OK && (rows = db_result_rows(res)) > 0) {
+		audit = xcalloc((size_t)rows, sizeof *audit);
+		details = xcalloc((size_t)rows, sizeof *details);
+		for (int i = 0; i < rows; i++) {
+			const char *to = db_result_value(res, i, 2);
+
+			details[i] = xasprintf("{\"department\":\"%s\",\"to\":%s%s%s,\"new_delivery\":%s}",
+					       db_result_value(res, i, 1), to ? "\"" : "", to ? to : "null", to ? "\"" : "",
+					       db_result_value(res, i, 3) ? db_result_value(res, i, 3) : "null");
+			audit[i] = (struct audit_entry){ self_actor(n), to ? "escalated" : "operator_alert",
+							 db_result_int(res, i, 5), db_result_int(res, i, 0), details[i] };
+		}
+		rc = audit_append(n->db, n->keys, audit, (size_t)rows);
+	}
+	if (rc == DB_OK)
+		rc = db_commit(n->db);
 	if (rc != DB_OK) {
 		log_warn("event=escalation_failed sqlstate=%s error=%s", db_last_sqlstate(n->db),
 			 log_quote(db_last_error(n->db)));
-		return;
+		db_rollback(n->db);
+		rows = 0;
 	}
-	for (int i = 0; i < db_result_rows(res); i++) {
+	/* committed: now tell */
+	for (int i = 0; i < rows; i++) {
 		const char *to = db_result_value(res, i, 2);
 
 		if (to == NULL) {
@@ -525,6 +601,11 @@ static void escalate(struct notify *n)
 				 db_result_value(res, i, 3) ? db_result_value(res, i, 3) : "none (already holds the case)");
 		}
 	}
+	if (details != NULL)
+		for (int i = 0; i < db_result_rows(res); i++)
+			free(details[i]);
+	free(details);
+	free(audit);
 	db_result_free(&res);
 }
 
@@ -687,8 +768,19 @@ static void handle_ack(struct notify *n, const struct wire_peer *peer, const cha
 	if (!check_delivery_ref(m->has_delivery_id, m->delivery_id, m->department, id, &err) ||
 	    !check_name(m->principal, "principal", &err))
 		goto refuse;
-	/* Autocommit: the acknowledgement and its timeline entry commit together before we confirm. */
-	rc = db_ready(n->db) ? db_exec(n->db, "acknowledge", 3, params, &res) : DB_ERR_CONNECTION;
+	/* One transaction: the acknowledgement, its timeline entry and its audit entry. */
+	rc = db_ready(n->db) ? db_begin(n->db) : DB_ERR_CONNECTION;
+	if (rc == DB_OK)
+		rc = db_exec(n->db, "acknowledge", 3, params, &res);
+	if (rc == DB_OK && db_result_rows(res) == 1) {
+		struct audit_entry e = { m->principal, "acknowledged", db_result_int(res, 0, 3), m->delivery_id, NULL };
+
+		rc = audit_append(n->db, n->keys, &e, 1);
+	}
+	if (rc == DB_OK)
+		rc = db_commit(n->db); /* confirmed below only after this COMMIT */
+	if (rc != DB_OK)
+		db_rollback(n->db);
 	if (rc == DB_OK && db_result_rows(res) == 0) {
 		db_result_free(&res);
 		already = true;
@@ -743,10 +835,26 @@ static void handle_show(struct notify *n, const struct wire_peer *peer, const ch
 	const char *params[2] = { id, m->department };
 	int rc;
 
-	if (!check_delivery_ref(m->has_delivery_id, m->delivery_id, m->department, id, &err))
+	if (!check_delivery_ref(m->has_delivery_id, m->delivery_id, m->department, id, &err) ||
+	    !check_name(m->principal, "principal", &err))
 		goto refuse;
-	rc = db_ready(n->db) ? db_exec(n->db, "show", 2, params, &res) : DB_ERR_CONNECTION;
+	/* the read is recorded in the audit trail before the content leaves */
+	rc = db_ready(n->db) ? db_begin(n->db) : DB_ERR_CONNECTION;
+	if (rc == DB_OK)
+		rc = db_exec(n->db, "show", 2, params, &res);
+	if (rc == DB_OK && db_result_rows(res) == 1) {
+		char detail[64];
+		struct audit_entry e = { m->principal, "delivery_read", db_result_int(res, 0, COL_REPORT), m->delivery_id,
+					 detail };
+
+		snprintf(detail, sizeof detail, "{\"view\":\"%s\"}", db_result_value(res, 0, COL_VIEW));
+		rc = audit_append(n->db, n->keys, &e, 1);
+	}
+	if (rc == DB_OK)
+		rc = db_commit(n->db);
 	if (rc != DB_OK) {
+		db_rollback(n->db);
+		db_result_free(&res);
 		db_failure(n, "show", rc, &err);
 		goto refuse;
 	}
@@ -888,6 +996,17 @@ static void handle_reroute(struct notify *n, const struct wire_peer *peer, const
 
 	db_result_free(&res);
 	rc = db_exec(n->db, "reroute", 5, params, &res);
+	if (rc == DB_OK) {
+		json_t *d = json_pack("{s:s, s:s, s:I}", "from", m->department, "to", m->to_department, "new_delivery",
+				      (json_int_t)db_result_int(res, 0, 0));
+		char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+
+		json_decref(d);
+		struct audit_entry e = { m->principal, "rerouted", db_result_int(res, 0, 1), m->delivery_id, detail };
+
+		rc = audit_append(n->db, n->keys, &e, 1);
+		free(detail);
+	}
 	if (rc == DB_OK)
 		rc = db_commit(n->db);
 	if (rc == DB_ERR_CONSTRAINT) {

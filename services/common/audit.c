@@ -1,0 +1,195 @@
+/*
+ * audit: the append-only, HMAC-chained audit trail (see audit.h). Writers
+ * serialise on one advisory lock, read the last entry after taking it (a
+ * new statement, so a fresh snapshot in READ COMMITTED), and number their
+ * entries after it: the chain never forks.
+ */
+#include "audit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "alloc.h"
+
+/* The bytes a MAC covers: every column, each as "length:value;". The caller frees. */
+static char *audit_canonical(int64_t id, int64_t prev, const char *at, const char *actor, const char *action,
+			     const char *report, const char *delivery, const char *detail, size_t *len)
+{
+	const char *v[] = { at, actor, action, report ? report : "", delivery ? delivery : "", detail };
+	size_t cap = 64;
+	char *s, *p;
+
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+		cap += strlen(v[i]) + 24;
+	s = p = xmalloc(cap);
+	p += sprintf(p, "oro-audit-1;%lld;%lld;", (long long)id, (long long)prev);
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+		p += sprintf(p, "%zu:%s;", strlen(v[i]), v[i]);
+	*len = (size_t)(p - s);
+	return s;
+}
+
+/* Decode 64 hex digits (optionally after "\\x") into out; false when malformed. */
+static bool audit_unhex(const char *hex, unsigned char out[CRYPTO_SHA256_LEN])
+{
+	if (hex == NULL)
+		return false;
+	if (hex[0] == '\\' && hex[1] == 'x')
+		hex += 2;
+	if (strlen(hex) != 2 * CRYPTO_SHA256_LEN)
+		return false;
+	for (int i = 0; i < CRYPTO_SHA256_LEN; i++) {
+		unsigned v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return false;
+		out[i] = (unsigned char)v;
+	}
+	return true;
+}
+
+int audit_append(struct db *db, const struct keyring *kr, const struct audit_entry *e, size_t n)
+{
+	struct db_result *res = NULL;
+	unsigned char prev_mac[CRYPTO_SHA256_LEN] = { 0 };
+	int64_t prev = 0;
+	char at[40];
+	struct timeval tv;
+	struct tm tm;
+	int rc;
+
+	if (n == 0)
+		return DB_OK;
+	rc = db_exec(db, "audit_lock", 0, NULL, NULL);
+	if (rc == DB_OK)
+		rc = db_exec(db, "audit_last", 0, NULL, &res);
+	if (rc != DB_OK)
+		return rc;
+	if (db_result_rows(res) == 1) {
+		prev = db_result_int(res, 0, 0);
+		audit_unhex(db_result_value(res, 0, 1), prev_mac);
+	}
+	db_result_free(&res);
+
+	/* microseconds, as the database keeps them, so that verify sees the same text */
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(at + strlen(at), sizeof at - strlen(at), ".%06ldZ", (long)tv.tv_usec);
+
+	const char **ids = xcalloc(n, sizeof *ids), **prevs = xcalloc(n, sizeof *prevs), **ats = xcalloc(n, sizeof *ats);
+	const char **actors = xcalloc(n, sizeof *actors), **actions = xcalloc(n, sizeof *actions);
+	const char **reports = xcalloc(n, sizeof *reports), **deliveries = xcalloc(n, sizeof *deliveries);
+	const char **details = xcalloc(n, sizeof *details), **macs = xcalloc(n, sizeof *macs);
+	char **owned = xcalloc(5 * n, sizeof *owned);
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char mac[CRYPTO_SHA256_LEN];
+		int64_t id = prev + 1;
+		size_t len;
+		char *canon;
+
+		owned[5 * i] = xasprintf("%lld", (long long)id);
+		owned[5 * i + 1] = xasprintf("%lld", (long long)prev);
+		owned[5 * i + 2] = e[i].report_id > 0 ? xasprintf("%lld", (long long)e[i].report_id) : NULL;
+		owned[5 * i + 3] = e[i].delivery_id > 0 ? xasprintf("%lld", (long long)e[i].delivery_id) : NULL;
+		details[i] = e[i].detail ? e[i].detail : "{}";
+		canon = audit_canonical(id, prev, at, e[i].actor, e[i].action, owned[5 * i + 2], owned[5 * i + 3],
+					details[i], &len);
+		crypto_audit_mac(kr, prev_mac, canon, len, mac);
+		free(canon);
+		owned[5 * i + 4] = db_bytea_hex(mac, sizeof mac);
+		memcpy(prev_mac, mac, sizeof mac);
+		prev = id;
+		ids[i] = owned[5 * i];
+		prevs[i] = owned[5 * i + 1];
+		ats[i] = at;
+		actors[i] = e[i].actor;
+		actions[i] = e[i].action;
+		reports[i] = owned[5 * i + 2];
+		deliveries[i] = owned[5 * i + 3];
+		macs[i] = owned[5 * i + 4];
+	}
+
+	const char *const *cols[9] = { ids, prevs, ats, actors, actions, reports, deliveries, details, macs };
+	char *arrays[9];
+	const char *params[9];
+
+	for (int c = 0; c < 9; c++)
+		params[c] = arrays[c] = db_text_array(cols[c], n);
+	rc = db_exec(db, "audit_insert", 9, params, NULL);
+	for (int c = 0; c < 9; c++)
+		free(arrays[c]);
+	for (size_t i = 0; i < 5 * n; i++)
+		free(owned[i]);
+	free(owned);
+	free(ids);
+	free(prevs);
+	free(ats);
+	free(actors);
+	free(actions);
+	free(reports);
+	free(deliveries);
+	free(details);
+	free(macs);
+	return rc;
+}
+
+json_t *audit_verify(struct db *db, const struct keyring *kr)
+{
+	unsigned char prev_mac[CRYPTO_SHA256_LEN] = { 0 };
+	int64_t prev = 0, count = 0;
+	char after[24] = "0";
+
+	for (;;) {
+		const char *params[1] = { after };
+		struct db_result *res;
+		int rows;
+
+		if (db_exec(db, "audit_page", 1, params, &res) != DB_OK)
+			return NULL;
+		rows = db_result_rows(res);
+		for (int i = 0; i < rows; i++) {
+			int64_t id = db_result_int(res, i, 0), claimed = db_result_int(res, i, 1);
+			unsigned char mac[CRYPTO_SHA256_LEN], stored[CRYPTO_SHA256_LEN];
+			size_t len;
+			char *canon;
+			json_t *bad = NULL;
+
+			if (claimed != prev) {
+				bad = claimed > prev
+					      ? json_pack("{s:b, s:I, s:I, s:s, s:s}", "ok", 0, "entries", (json_int_t)count,
+							  "entry", (json_int_t)claimed, "problem", "deleted", "message",
+							  "an entry is missing: the next one names it as its predecessor")
+					      : json_pack("{s:b, s:I, s:I, s:s, s:s}", "ok", 0, "entries", (json_int_t)count,
+							  "entry", (json_int_t)id, "problem", "inserted", "message",
+							  "this entry does not follow the one before it");
+			} else {
+				canon = audit_canonical(id, claimed, db_result_value(res, i, 2), db_result_value(res, i, 3),
+							db_result_value(res, i, 4), db_result_value(res, i, 5),
+							db_result_value(res, i, 6), db_result_value(res, i, 7), &len);
+				crypto_audit_mac(kr, prev_mac, canon, len, mac);
+				free(canon);
+				if (!audit_unhex(db_result_value(res, i, 8), stored) || memcmp(mac, stored, sizeof mac) != 0)
+					bad = json_pack("{s:b, s:I, s:I, s:s, s:s}", "ok", 0, "entries", (json_int_t)count,
+							"entry", (json_int_t)id, "problem", "modified", "message",
+							"its content or MAC is not what was written (modified, or forged)");
+			}
+			if (bad != NULL) {
+				db_result_free(&res);
+				return bad;
+			}
+			memcpy(prev_mac, mac, sizeof mac);
+			prev = id;
+			count++;
+		}
+		db_result_free(&res);
+		if (rows == 0)
+			break;
+		snprintf(after, sizeof after, "%lld", (long long)prev);
+	}
+	return json_pack("{s:b, s:I}", "ok", 1, "entries", (json_int_t)count);
+}
