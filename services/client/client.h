@@ -89,5 +89,7 @@ int cmd_stats(int argc, char **argv);
 int cmd_health(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_purge(int argc, char **argv);
+int cmd_hold(int argc, char **argv);
 
 #endif

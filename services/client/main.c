@@ -15,6 +15,8 @@
  *   oro health [--json]
  *   oro keys init FILE | rotate [--resume]
  *   oro audit verify [--json]
+ *   oro purge [--dry-run] [--json]
+ *   oro hold CASE --reason TEXT | --release [--json]
  *
  * Every command takes --help. Exit codes: 0 done; 1 refused (invalid input
  * or an error reply: code, field and message are printed); 2 usage error;
@@ -55,6 +57,8 @@ static const char usage_text[] =
 	"  health       is the stack doing its job? (exit 1 when not, for monitoring)\n"
 	"  keys         the sealing keys: init a key file, rotate\n"
 	"  audit        verify the audit trail's chain\n"
+	"  purge        destroy what retention says is due (--dry-run lists it)\n"
+	"  hold         put a case on legal hold, or release it\n"
 	"\n"
 	"`oro COMMAND --help` describes a command. Every command prints JSON with --json.\n"
 	"Exit codes: 0 done; 1 refused (error code, field and message printed); 2 usage;\n"
@@ -70,6 +74,7 @@ int main(int argc, char **argv)
 		{ "show", cmd_show },     { "ack", cmd_ack },       { "rules", cmd_rules },
 		{ "reroute", cmd_reroute }, { "stats", cmd_stats }, { "explain", cmd_explain },
 		{ "health", cmd_health }, { "keys", cmd_keys }, { "audit", cmd_audit },
+		{ "purge", cmd_purge },   { "hold", cmd_hold },
 	};
 	struct oro_error err = { 0 };
 	int rc;

@@ -59,6 +59,11 @@ const struct config_key config_keys[] = {
 	{ "key_file", CONFIG_STRING, KEY(key_file), "", 0, 0, CFG_ALL,
 	  "file of the keys that seal report content at rest (\"ID HEX\" lines, mode 0600; oro keys init "
 	  "makes one); required" },
+	{ "retention_content_days", CONFIG_INT, KEY(retention_content_days), "30", 0, 36500, CFG_CLIENT,
+	  "oro purge destroys a case's sealed content this many days after every full delivery of it was "
+	  "acknowledged or sent on" },
+	{ "retention_metadata_days", CONFIG_INT, KEY(retention_metadata_days), "1826", 1, 36500, CFG_CLIENT,
+	  "oro purge deletes a case's routing metadata and timeline this many days after it was filed" },
 };
 
 const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];

@@ -50,6 +50,8 @@ struct config {
 	int health_max_unrouted;      /* oro health: more unrouted reports than this is unhealthy */
 	int health_max_overdue;       /* oro health: more overdue deliveries than this is unhealthy */
 	char *key_file;               /* the sealing keys (mode 0600) */
+	int retention_content_days;   /* purge sealed content this long after its last full delivery closed */
+	int retention_metadata_days;  /* purge a case's routing metadata and timeline this long after filing */
 };
 
 enum config_type { CONFIG_STRING, CONFIG_INT };
