@@ -91,5 +91,9 @@ int cmd_keys(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_purge(int argc, char **argv);
 int cmd_hold(int argc, char **argv);
+int cmd_principal(int argc, char **argv);
+/* oro keys new PATH (in cmd_principal.c) and its help text. */
+int keys_new(const char *path);
+const char *keys_new_usage(void);
 
 #endif

@@ -61,7 +61,7 @@ int cmd_health(int argc, char **argv)
 	int rc;
 
 	parse_opts(argc, argv, 2, opts, NULL, 0, health_help);
-	db = db_new(svc.cfg.database, "oro health", statements, sizeof statements / sizeof statements[0], 1000);
+	db = db_new(svc.cfg.database, "oro-health", statements, sizeof statements / sizeof statements[0], 1000);
 	if (!db_ready(db)) {
 		if (json_output)
 			print_json(json_pack("{s:b, s:s, s:s}", "healthy", 0, "database", "unreachable", "error",

@@ -25,13 +25,16 @@
 #include "db.h"
 
 static const char keys_help[] =
-	"usage: oro keys init FILE\n"
+	"usage: oro keys new PATH\n"
+	"       oro keys init FILE\n"
 	"       oro keys rotate [--resume] [--json]\n"
 	"\n"
 	"init    writes a new key file (a random audit key and AES-256 sealing key 1,\n"
 	"        mode 0600; it will\n"
 	"        not overwrite a file). Point key_file at it in the configuration of\n"
 	"        every daemon and admin client; keep it secret and backed up.\n"
+	"new     writes a CURVE keypair for a principal or the daemons: PATH.key (mode\n"
+	"        0600, its curve_key_file) and PATH.pub (for oro principal add).\n"
 	"rotate  adds a new key to key_file and re-seals every stored value under it,\n"
 	"        one batch per transaction: an interrupted rotation is finished with\n"
 	"        --resume (no new key). The daemons switch to the new key within a sweep.\n";
@@ -264,6 +267,11 @@ int cmd_keys(int argc, char **argv)
 	if (argc < 3 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
 		fputs(keys_help, argc < 3 ? stderr : stdout);
 		return argc < 3 ? EXIT_USAGE : EXIT_DONE;
+	}
+	if (strcmp(sub, "new") == 0) {
+		if (parse_opts(argc, argv, 3, no_opts, pos, 1, keys_new_usage()) != 1)
+			usage_error("keys new needs a PATH (PATH.key and PATH.pub are written)");
+		return keys_new(pos[0]);
 	}
 	if (strcmp(sub, "init") == 0) {
 		if (parse_opts(argc, argv, 3, no_opts, pos, 1, keys_help) != 1)

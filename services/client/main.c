@@ -13,7 +13,8 @@
  *   oro explain CASE [--json]
  *   oro stats [--from DATE] [--to DATE] [--by KEY]... [--json]
  *   oro health [--json]
- *   oro keys init FILE | rotate [--resume]
+ *   oro keys new PATH | init FILE | rotate [--resume]
+ *   oro principal add NAME --kind K [--department D] --key PUB | revoke NAME | list
  *   oro audit verify [--json]
  *   oro purge [--dry-run] [--json]
  *   oro hold CASE --reason TEXT | --release [--json]
@@ -55,7 +56,8 @@ static const char usage_text[] =
 	"  explain      how a routed case was routed, rule by rule\n"
 	"  stats        de-identified counts for the situation picture (lägesbild)\n"
 	"  health       is the stack doing its job? (exit 1 when not, for monitoring)\n"
-	"  keys         the sealing keys: init a key file, rotate\n"
+	"  keys         keys: new (a CURVE keypair), init (a sealing key file), rotate\n"
+	"  principal    who may connect: add, revoke, list\n"
 	"  audit        verify the audit trail's chain\n"
 	"  purge        destroy what retention says is due (--dry-run lists it)\n"
 	"  hold         put a case on legal hold, or release it\n"
@@ -74,7 +76,7 @@ int main(int argc, char **argv)
 		{ "show", cmd_show },     { "ack", cmd_ack },       { "rules", cmd_rules },
 		{ "reroute", cmd_reroute }, { "stats", cmd_stats }, { "explain", cmd_explain },
 		{ "health", cmd_health }, { "keys", cmd_keys }, { "audit", cmd_audit },
-		{ "purge", cmd_purge },   { "hold", cmd_hold },
+		{ "purge", cmd_purge },   { "hold", cmd_hold },       { "principal", cmd_principal },
 	};
 	struct oro_error err = { 0 };
 	int rc;

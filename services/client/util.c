@@ -71,6 +71,29 @@ const char *my_principal(void)
 	return pw ? pw->pw_name : "unknown";
 }
 
+/* Set CURVE client options on s from curve_key_file and curve_server_key (exit 2 when missing). */
+static void client_curve(void *s)
+{
+	static struct curve_keys keys;
+	static char server[AUTH_Z85_LEN + 1];
+	struct oro_error err = { 0 };
+
+	if (keys.public_key[0] == '\0') {
+		if (*svc.cfg.curve_key_file == '\0' || *svc.cfg.curve_server_key == '\0')
+			usage_error("tcp:// endpoints need CURVE: set curve_key_file (your keys, oro keys new) and "
+				    "curve_server_key (the daemons' public key)");
+		if (curve_keys_load(svc.cfg.curve_key_file, &keys, &err) < 0)
+			usage_error("curve_key_file: %s", err.message);
+		if (strlen(svc.cfg.curve_server_key) == AUTH_Z85_LEN && strchr(svc.cfg.curve_server_key, '/') == NULL)
+			strcpy(server, svc.cfg.curve_server_key);
+		else if (curve_public_key_read(svc.cfg.curve_server_key, server, &err) < 0)
+			usage_error("curve_server_key: %s", err.message);
+	}
+	zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server, AUTH_Z85_LEN);
+	zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, keys.public_key, AUTH_Z85_LEN);
+	zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, keys.secret_key, AUTH_Z85_LEN);
+}
+
 /* A DEALER socket connected to each endpoint of a comma-separated list. */
 void *client_socket(const char *endpoint, int *n_endpoints)
 {
@@ -82,6 +105,8 @@ void *client_socket(const char *endpoint, int *n_endpoints)
 
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
 	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof max);
+	if (strstr(endpoint, "tcp://") != NULL)
+		client_curve(s); /* CURVE for every tcp:// endpoint; the options apply to each connect */
 	for (char *e = strtok_r(list, ", ", &save); e != NULL; e = strtok_r(NULL, ", ", &save), n++) {
 		if (zmq_connect(s, e) != 0) {
 			fprintf(stderr, "oro: cannot connect to %s: %s\n", e, zmq_strerror(errno));

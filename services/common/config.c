@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 
@@ -64,6 +65,11 @@ const struct config_key config_keys[] = {
 	  "acknowledged or sent on" },
 	{ "retention_metadata_days", CONFIG_INT, KEY(retention_metadata_days), "1826", 1, 36500, CFG_CLIENT,
 	  "oro purge deletes a case's routing metadata and timeline this many days after it was filed" },
+	{ "curve_key_file", CONFIG_STRING, KEY(curve_key_file), "", 0, 0, CFG_ALL,
+	  "this program's CURVE keypair (oro keys new); required for every tcp:// endpoint. Daemons: the "
+	  "services' keypair; clients: the principal's own" },
+	{ "curve_server_key", CONFIG_STRING, KEY(curve_server_key), "", 0, 0, CFG_CLIENT,
+	  "client: the daemons' CURVE public key, as Z85 text or the path of its .pub file" },
 };
 
 const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];
@@ -187,6 +193,7 @@ static int config_read_file(struct config *cfg, const char *path, struct oro_err
 int config_load(struct config *cfg, unsigned users, int *argc, char **argv, struct oro_error *err)
 {
 	const char *file = getenv("ORO_CONFIG");
+	char user_file[512] = "";
 	int out = 1;
 
 	(void)users; /* every key is accepted everywhere, so one file serves the stack */
@@ -207,7 +214,19 @@ int config_load(struct config *cfg, unsigned users, int *argc, char **argv, stru
 			file = argv[++i];
 		}
 	}
-	if (file != NULL && *file != '\0' && config_read_file(cfg, file, err) < 0)
+	if (file == NULL || *file == '\0') {
+		/* the user's own file, like other clients' (~/.config/oro/oro.conf) */
+		const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+
+		file = NULL;
+		if (xdg != NULL && *xdg != '\0')
+			snprintf(user_file, sizeof user_file, "%s/oro/oro.conf", xdg);
+		else if (home != NULL && *home != '\0')
+			snprintf(user_file, sizeof user_file, "%s/.config/oro/oro.conf", home);
+		if (user_file[0] != '\0' && access(user_file, R_OK) == 0)
+			file = user_file;
+	}
+	if (file != NULL && config_read_file(cfg, file, err) < 0)
 		return -1;
 
 	for (size_t i = 0; i < config_key_count; i++) {

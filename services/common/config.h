@@ -6,9 +6,11 @@
  *
  * Sources, later overriding earlier:
  *   1. built-in defaults (they work on one machine: the demo stack),
- *   2. the file named by --config FILE, or else by $ORO_CONFIG (lines
- *      `key = value`, `#` comments, blank lines; a key not in the table, a
- *      value of the wrong type or out of bounds is an error naming the line),
+ *   2. the file named by --config FILE, or else by $ORO_CONFIG, or else
+ *      the user's $XDG_CONFIG_HOME/oro/oro.conf (~/.config/oro/oro.conf)
+ *      if it exists (lines `key = value`, `#` comments, blank lines; a key
+ *      not in the table, a value of the wrong type or out of bounds is an
+ *      error naming the line),
  *   3. environment variables ORO_<KEY> (upper case),
  *   4. command-line flags --key=value or --key value (dashes or underscores).
  */
@@ -52,6 +54,8 @@ struct config {
 	char *key_file;               /* the sealing keys (mode 0600) */
 	int retention_content_days;   /* purge sealed content this long after its last full delivery closed */
 	int retention_metadata_days;  /* purge a case's routing metadata and timeline this long after filing */
+	char *curve_key_file;         /* this program's CURVE keypair (daemons: the services' keypair) */
+	char *curve_server_key;       /* client: the daemons' CURVE public key (Z85, or a .pub file) */
 };
 
 enum config_type { CONFIG_STRING, CONFIG_INT };

@@ -78,6 +78,13 @@ void service_start(struct service *svc, int argc, char **argv)
 	svc->zmq = zmq_ctx_new();
 	if (svc->zmq == NULL)
 		log_fatal("zmq=context error=%s", log_quote(zmq_strerror(errno)));
+	if (*svc->cfg.curve_key_file) {
+		svc->curve = xcalloc(1, sizeof *svc->curve);
+		if (curve_keys_load(svc->cfg.curve_key_file, svc->curve, &err) < 0)
+			log_fatal("curve=unusable file=%s error=%s", log_quote(err.field), log_quote(err.message));
+		/* the handler must exist before any CURVE server socket is bound */
+		svc->auth = auth_new(svc->zmq, svc->curve);
+	}
 }
 
 bool service_running(void)
@@ -99,6 +106,22 @@ void *service_socket(struct service *svc, int type, const char *endpoint, bool b
 		zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
 	if (type == ZMQ_SUB)
 		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+	if (strncmp(endpoint, "tcp://", 6) == 0) {
+		int on = 1;
+
+		if (svc->curve == NULL)
+			log_fatal("endpoint=%s error=\"tcp:// endpoints need CURVE: set curve_key_file (oro keys new)\"",
+				  log_quote(endpoint));
+		zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, svc->curve->secret_key, AUTH_Z85_LEN);
+		zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, svc->curve->public_key, AUTH_Z85_LEN);
+		if (bind) {
+			zmq_setsockopt(s, ZMQ_CURVE_SERVER, &on, sizeof on);
+			zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, "oro", 3);
+		} else {
+			/* a daemon connects only to another daemon: the services' own key */
+			zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, svc->curve->public_key, AUTH_Z85_LEN);
+		}
+	}
 	if (bind) {
 		/* ipc:// socket files are for this user only */
 		mode_t old = umask(077);
@@ -113,8 +136,28 @@ void *service_socket(struct service *svc, int type, const char *endpoint, bool b
 	return s;
 }
 
+void service_auth_poll(struct service *svc)
+{
+	if (svc->auth != NULL)
+		auth_handle(svc->auth);
+}
+
+void service_auth_refresh(struct service *svc, struct db *db)
+{
+	if (svc->auth != NULL && db_ready(db) && auth_refresh(svc->auth, db) != DB_OK)
+		log_warn("auth=refresh_failed error=%s", log_quote(db_last_error(db)));
+}
+
+const struct principal *service_principal(const struct service *svc, const char *user_id)
+{
+	return svc->auth != NULL ? auth_find(svc->auth, user_id) : NULL;
+}
+
 void service_stop(struct service *svc)
 {
+	auth_destroy(&svc->auth);
+	free(svc->curve);
+	svc->curve = NULL;
 	if (svc->zmq != NULL)
 		zmq_ctx_term(svc->zmq);
 	svc->zmq = NULL;

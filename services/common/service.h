@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "auth.h"
 #include "config.h"
 #include "db.h"
 
@@ -22,6 +23,8 @@ struct service {
 	struct config cfg;
 	void *zmq;          /* ZeroMQ context */
 	int64_t started_at; /* Unix seconds */
+	struct curve_keys *curve; /* CURVE keypair, when curve_key_file is set */
+	struct auth *auth;        /* daemons with curve: the ZAP handler */
 };
 
 /* The statement service_status_write() runs; include in the daemon's table. */
@@ -56,11 +59,23 @@ void service_status_write(struct service *svc, struct db *db, json_t *details, b
 /*
  * A socket of `type` (ZMQ_ROUTER, ZMQ_PUB, ...) bound (bind true) or
  * connected to endpoint, with Oro's options: no linger, the configured
- * maximum message size, ROUTER_MANDATORY on ROUTER sockets, and for ipc://
- * endpoints that we bind, a socket file only the owner may use. Fatal when
- * the endpoint cannot be bound or connected.
+ * maximum message size, ROUTER_MANDATORY on ROUTER sockets; on tcp://
+ * endpoints CURVE (as server with the ZAP domain "oro" when bound; as a
+ * client of the services' own key when connected), which is required: a
+ * tcp:// endpoint without curve_key_file is fatal; for ipc:// endpoints
+ * that we bind, a socket file only the owner may use. Fatal when the
+ * endpoint cannot be bound or connected.
  */
 void *service_socket(struct service *svc, int type, const char *endpoint, bool bind);
+
+/* Answer ZAP requests and, every call with db ready, reload principals
+ * (daemons with CURVE; nothing otherwise). */
+void service_auth_poll(struct service *svc);
+void service_auth_refresh(struct service *svc, struct db *db);
+
+/* The principal a message came from: with CURVE, the authenticated one
+ * (NULL when not registered any more); without, NULL. */
+const struct principal *service_principal(const struct service *svc, const char *user_id);
 
 /* Close the context and free the configuration. */
 void service_stop(struct service *svc);

@@ -207,6 +207,14 @@ enum wire_recv_status wire_recv_routed(void *sock, struct wire_peer *peer, Oro__
 	wire_counters.received++;
 	peer->len = zmq_msg_size(&f[0]) < WIRE_PEER_MAX ? zmq_msg_size(&f[0]) : WIRE_PEER_MAX;
 	memcpy(peer->id, zmq_msg_data(&f[0]), peer->len);
+	peer->user[0] = '\0';
+	if (n >= 2) {
+		/* set by the ZAP handler for the connection; absent without CURVE */
+		const char *user = zmq_msg_gets(&f[n >= 3 ? 2 : 1], "User-Id");
+
+		if (user != NULL)
+			snprintf(peer->user, sizeof peer->user, "%s", user);
+	}
 	if (n != 3 || zmq_msg_size(&f[1]) != 0) {
 		oro_error_set(err, ORO_E_MALFORMED, "",
 			      "expected two frames: an empty delimiter and one Envelope (got %d)", n - 1);

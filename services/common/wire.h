@@ -31,6 +31,7 @@
 struct wire_peer {
 	unsigned char id[WIRE_PEER_MAX];
 	size_t len;
+	char user[128]; /* the ZAP User-Id (the authenticated principal) or "" without CURVE */
 };
 
 /* Outcome of receiving one message. */

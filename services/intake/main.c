@@ -48,6 +48,7 @@ static const struct db_statement statements[] = {
 	STRATEGY_STATEMENTS,
 	SERVICE_STATUS_STATEMENTS,
 	AUDIT_STATEMENTS,
+	AUTH_STATEMENTS,
 	{ "find_case",
 	  "SELECT r.case_number, c.receipt, r.guidance::text, " DB_RFC3339("r.filed_at") ", encode(r.receipt_hash, 'hex')"
 	  " FROM report r JOIN report_content c ON c.report_id = r.id"
@@ -76,7 +77,7 @@ static const struct db_statement statements[] = {
 	  " SELECT id, case_number, " DB_RFC3339("filed_at") " FROM r" },
 	{ "case_status",
 	  "SELECT r.case_number, r.state, " DB_RFC3339("r.filed_at") ", " DB_RFC3339("r.routed_at") ","
-	  " count(d.id), count(d.id) FILTER (WHERE d.state = 'acknowledged')"
+	  " count(d.id), count(d.id) FILTER (WHERE d.state = 'acknowledged'), r.reporter"
 	  " FROM report r LEFT JOIN delivery d ON d.report_id = r.id"
 	  " WHERE r.receipt_hash = $1::bytea GROUP BY r.id" },
 };
@@ -296,15 +297,60 @@ static void db_failure(struct intake *in, const char *what, int rc, struct oro_e
 	oro_error_set(err, ORO_E_INTERNAL, "", "the request failed on our side and was logged; nothing was stored");
 }
 
+/* Record a refusal for lack of rights in the audit trail (its own transaction). */
+static void audit_forbidden(struct intake *in, const char *who, const char *what)
+{
+	char detail[96];
+	struct audit_entry e = { who, "forbidden", 0, 0, detail };
+
+	snprintf(detail, sizeof detail, "{\"request\":\"%s\"}", what);
+	if (db_ready(in->db) &&
+	    (db_begin(in->db) != DB_OK || audit_append(in->db, in->keys, &e, 1) != DB_OK || db_commit(in->db) != DB_OK))
+		db_rollback(in->db);
+}
+
+/*
+ * On an authenticated (CURVE) connection, the principal must be staff (or
+ * an admin) to file or follow; returns it, or NULL after refusing with
+ * `forbidden` (audited). On a local ipc:// connection, *ok is set and NULL
+ * returned: the name in the message is trusted there.
+ */
+static const struct principal *authorize(struct intake *in, const struct wire_peer *peer, const char *request_id,
+					 const char *what, bool *ok)
+{
+	const struct principal *p = service_principal(&in->svc, peer->user);
+	struct oro_error err = { 0 };
+
+	*ok = true;
+	if (peer->user[0] == '\0')
+		return NULL;
+	if (p != NULL && (strcmp(p->kind, "staff") == 0 || strcmp(p->kind, "admin") == 0))
+		return p;
+	*ok = false;
+	oro_error_set(&err, ORO_E_FORBIDDEN, "", "%s is not allowed for principal %.60s", what, peer->user);
+	audit_forbidden(in, peer->user, what);
+	reply_error(in, peer, request_id, &err);
+	return NULL;
+}
+
 /* FileConcern: validate, deduplicate, store, answer, prompt. */
 static void handle_file(struct intake *in, const struct wire_peer *peer, const char *request_id,
 			const Oro__FileConcern *m)
 {
 	struct concern c = { 0 };
 	struct oro_error err = { 0 };
+	bool allowed;
+	const struct principal *p = authorize(in, peer, request_id, "file_concern", &allowed);
 	int rc;
 
+	if (!allowed)
+		return;
 	wire_concern_from_pb(m, &c);
+	if (p != NULL) {
+		/* the reporter on record is the authenticated principal, whatever the message says */
+		free(c.reporter_principal);
+		c.reporter_principal = xstrdup(p->name);
+	}
 	if (c.reporter_principal == NULL || *c.reporter_principal == '\0') {
 		oro_error_set(&err, ORO_E_MISSING, "reporter_principal", "who files the concern is required");
 		goto refuse;
@@ -350,8 +396,12 @@ static void handle_follow(struct intake *in, const struct wire_peer *peer, const
 	struct db_result *res = NULL;
 	char *hash_hex;
 	size_t len = m->receipt ? strlen(m->receipt) : 0;
+	bool allowed;
+	const struct principal *p = authorize(in, peer, request_id, "follow_receipt", &allowed);
 	int rc;
 
+	if (!allowed)
+		return;
 	if (len != CRYPTO_RECEIPT_LEN || strspn(m->receipt, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567abcdefghijklmnopqrstuvwxyz") != len) {
 		oro_error_set(&err, len ? ORO_E_INVALID_VALUE : ORO_E_MISSING, "receipt",
 			      "a receipt is %d characters A-Z and 2-7", CRYPTO_RECEIPT_LEN);
@@ -374,6 +424,14 @@ static void handle_follow(struct intake *in, const struct wire_peer *peer, const
 		oro_error_set(&err, ORO_E_NOT_FOUND, "receipt", "no case has this receipt");
 		reply_error(in, peer, request_id, &err);
 		db_result_free(&res);
+		return;
+	}
+	/* staff follow only their own cases (an admin any) */
+	if (p != NULL && strcmp(p->kind, "staff") == 0 && strcmp(db_result_value(res, 0, 6), p->name) != 0) {
+		db_result_free(&res);
+		oro_error_set(&err, ORO_E_FORBIDDEN, "receipt", "this receipt belongs to another reporter's case");
+		audit_forbidden(in, p->name, "follow_receipt");
+		reply_error(in, peer, request_id, &err);
 		return;
 	}
 
@@ -453,6 +511,7 @@ static void housekeeping(struct intake *in)
 	in->next_refresh = now + in->svc.cfg.sweep_interval_ms;
 	in->db_generation = db_generation(in->db);
 	content_keys_follow(&in->keys, in->svc.cfg.key_file);
+	service_auth_refresh(&in->svc, in->db);
 	if (strategy_refresh(in->db, &in->rs) == DB_OK && in->rs == NULL)
 		log_warn("ruleset=none event=waiting reason=\"no active ruleset: publish one with oro rules publish\"");
 	if (!in->ready && in->rs != NULL) {
@@ -484,8 +543,14 @@ int main(int argc, char **argv)
 
 	while (service_running()) {
 		/* the database socket carries NOTIFY oro_ruleset: follow a publish at once */
-		zmq_pollitem_t items[] = { { in.clients, 0, ZMQ_POLLIN, 0 }, { NULL, db_socket(in.db), ZMQ_POLLIN, 0 } };
-		int n_items = items[1].fd >= 0 ? 2 : 1;
+		zmq_pollitem_t items[3];
+		int n_items = 0;
+
+		items[n_items++] = (zmq_pollitem_t){ in.clients, 0, ZMQ_POLLIN, 0 };
+		if (in.svc.auth != NULL) /* the ZAP handler: connections authenticate on this loop */
+			items[n_items++] = (zmq_pollitem_t){ auth_socket(in.svc.auth), 0, ZMQ_POLLIN, 0 };
+		if (db_socket(in.db) >= 0)
+			items[n_items++] = (zmq_pollitem_t){ NULL, db_socket(in.db), ZMQ_POLLIN, 0 };
 		int64_t wait = in.next_refresh - service_now_ms();
 
 		if (!db_ready(in.db) && db_retry_in_ms(in.db) < wait)
@@ -496,6 +561,7 @@ int main(int argc, char **argv)
 			wait = 1000;
 		if (zmq_poll(items, n_items, (long)wait) > 0) {
 			/* bounded batch so housekeeping is never starved */
+			service_auth_poll(&in.svc);
 			for (int i = 0; i < 256 && handle_request(&in); i++)
 				;
 		}

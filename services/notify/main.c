@@ -75,6 +75,7 @@ enum { COL_ID, COL_CASE, COL_DEPT, COL_VIEW, COL_PRIO, COL_DEADLINE, COL_BASIS, 
 static const struct db_statement statements[] = {
 	SERVICE_STATUS_STATEMENTS,
 	AUDIT_STATEMENTS,
+	AUTH_STATEMENTS,
 	{ "department_exists", "SELECT 1 FROM department WHERE code = $1" },
 	{ "max_delivery", "SELECT coalesce(max(id), 0) FROM delivery" },
 	/* New to this instance (above its high-water mark) or sent by nobody yet. */
@@ -1049,6 +1050,47 @@ refuse:
 	reply_error(n, peer, request_id, &err);
 }
 
+/* Record a refusal for lack of rights in the audit trail (its own transaction). */
+static void audit_forbidden(struct notify *n, const char *who, const char *what, const char *department)
+{
+	json_t *d = json_pack("{s:s, s:s?}", "request", what, "department", department);
+	char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	struct audit_entry e = { who, "forbidden", 0, 0, detail };
+
+	if (db_ready(n->db) &&
+	    (db_begin(n->db) != DB_OK || audit_append(n->db, n->keys, &e, 1) != DB_OK || db_commit(n->db) != DB_OK))
+		db_rollback(n->db);
+	free(detail);
+	json_decref(d);
+}
+
+/*
+ * With CURVE, the authenticated principal decides who asks: it must be a
+ * department principal, and it acts for its own department only. Points
+ * *department (and *principal, if not NULL) at the authenticated values;
+ * the caller restores the message's own pointers before freeing it.
+ * Refuses with `forbidden` (and an audit entry) otherwise.
+ */
+static bool authorize(struct notify *n, const struct wire_peer *peer, const char *request_id, const char *what,
+		      char **department, char **principal)
+{
+	const struct principal *p = service_principal(&n->svc, peer->user);
+	struct oro_error err = { 0 };
+
+	if (p != NULL && strcmp(p->kind, "department") == 0 &&
+	    (*department == NULL || **department == '\0' || strcmp(*department, p->department) == 0)) {
+		*department = (char *)p->department;
+		if (principal != NULL)
+			*principal = (char *)p->name;
+		return true;
+	}
+	oro_error_set(&err, ORO_E_FORBIDDEN, p && strcmp(p->kind, "department") == 0 ? "department" : "",
+		      "%s is not allowed for principal %.60s", what, peer->user);
+	audit_forbidden(n, peer->user, what, *department);
+	reply_error(n, peer, request_id, &err);
+	return false;
+}
+
 /* One message from a department client: the dispatcher. Returns false when none was waiting. */
 static bool handle_request(struct notify *n)
 {
@@ -1056,6 +1098,8 @@ static bool handle_request(struct notify *n)
 	struct oro_error err = { 0 };
 	char request_id[64];
 	Oro__Envelope *env = NULL;
+	char **department = NULL, **principal = NULL;
+	char *saved_department = NULL, *saved_principal = NULL;
 
 	switch (wire_recv_routed(n->clients_sock, &peer, &env, &err, request_id)) {
 	case WIRE_NONE:
@@ -1069,6 +1113,37 @@ static bool handle_request(struct notify *n)
 		return true;
 	case WIRE_OK:
 		break;
+	}
+	switch (env->body_case) {
+	case ORO__ENVELOPE__BODY_SUBSCRIBE:
+		department = &env->subscribe->department;
+		principal = &env->subscribe->principal;
+		break;
+	case ORO__ENVELOPE__BODY_ACKNOWLEDGE:
+		department = &env->acknowledge->department;
+		principal = &env->acknowledge->principal;
+		break;
+	case ORO__ENVELOPE__BODY_SHOW_DELIVERY:
+		department = &env->show_delivery->department;
+		principal = &env->show_delivery->principal;
+		break;
+	case ORO__ENVELOPE__BODY_LIST_INBOX:
+		department = &env->list_inbox->department;
+		break;
+	case ORO__ENVELOPE__BODY_REROUTE:
+		department = &env->reroute->department;
+		principal = &env->reroute->principal;
+		break;
+	default:
+		break;
+	}
+	if (department != NULL) {
+		saved_department = *department;
+		saved_principal = principal ? *principal : NULL;
+		/* an authenticated connection: its principal, not the message, says who asks */
+		if (peer.user[0] != '\0' && !authorize(n, &peer, request_id, env->base.descriptor->short_name, department,
+						       principal))
+			goto done;
 	}
 	switch (env->body_case) {
 	case ORO__ENVELOPE__BODY_SUBSCRIBE:
@@ -1092,6 +1167,12 @@ static bool handle_request(struct notify *n)
 			      (int)env->body_case);
 		reply_error(n, &peer, request_id, &err);
 		break;
+	}
+done:
+	if (department != NULL) {
+		*department = saved_department;
+		if (principal != NULL)
+			*principal = saved_principal;
 	}
 	wire_envelope_free(&env);
 	return true;
@@ -1131,14 +1212,17 @@ int main(int argc, char **argv)
 	n.prompts = service_socket(&n.svc, ZMQ_SUB, n.svc.cfg.router_prompt_endpoint, false);
 
 	while (service_running()) {
-		zmq_pollitem_t items[] = { { n.clients_sock, 0, ZMQ_POLLIN, 0 }, { n.prompts, 0, ZMQ_POLLIN, 0 } };
+		zmq_pollitem_t items[] = { { n.clients_sock, 0, ZMQ_POLLIN, 0 },
+					   { n.prompts, 0, ZMQ_POLLIN, 0 },
+					   { n.svc.auth ? auth_socket(n.svc.auth) : NULL, 0, ZMQ_POLLIN, 0 } };
 		int64_t wait = n.next_sweep - service_now_ms();
 
 		if (wait < 0)
 			wait = 0;
 		if (wait > 1000)
 			wait = 1000;
-		if (zmq_poll(items, 2, (long)wait) > 0) {
+		if (zmq_poll(items, n.svc.auth ? 3 : 2, (long)wait) > 0) {
+			service_auth_poll(&n.svc);
 			for (int i = 0; i < 256 && handle_request(&n); i++)
 				;
 			if (wire_drain_prompts(n.prompts, 1000))
@@ -1150,6 +1234,7 @@ int main(int argc, char **argv)
 			n.next_sweep = service_now_ms() + n.svc.cfg.sweep_interval_ms;
 			if (!db_ready(n.db))
 				continue;
+			service_auth_refresh(&n.svc, n.db); /* before ready: principals are known when clients come */
 			if (!n.ready) {
 				struct db_result *res;
 

@@ -47,6 +47,7 @@
 static const struct db_statement statements[] = {
 	STRATEGY_STATEMENTS,
 	SERVICE_STATUS_STATEMENTS,
+	AUTH_STATEMENTS,
 	/* Claim the next unrouted report after $1; SKIP LOCKED lets other routers take others. */
 	{ "claim_report",
 	  "SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"
@@ -229,6 +230,7 @@ static void work(struct router *r)
 	r->next_sweep = service_now_ms() + r->svc.cfg.sweep_interval_ms;
 	r->db_generation = db_generation(r->db);
 	content_keys_follow(&r->keys, r->svc.cfg.key_file);
+	service_auth_refresh(&r->svc, r->db);
 	if (strategy_refresh(r->db, &r->rs) == DB_OK && r->rs == NULL) {
 		log_warn("ruleset=none event=waiting reason=\"no active ruleset: publish one with oro rules publish\"");
 		return;
@@ -266,8 +268,14 @@ int main(int argc, char **argv)
 
 	while (service_running()) {
 		/* the database socket carries NOTIFY oro_ruleset: a publish switches us at once */
-		zmq_pollitem_t items[] = { { r.prompts_in, 0, ZMQ_POLLIN, 0 }, { NULL, db_socket(r.db), ZMQ_POLLIN, 0 } };
-		int n_items = items[1].fd >= 0 ? 2 : 1;
+		zmq_pollitem_t items[3];
+		int n_items = 0;
+
+		items[n_items++] = (zmq_pollitem_t){ r.prompts_in, 0, ZMQ_POLLIN, 0 };
+		if (r.svc.auth != NULL) /* the ZAP handler for notify's connections to our PUB */
+			items[n_items++] = (zmq_pollitem_t){ auth_socket(r.svc.auth), 0, ZMQ_POLLIN, 0 };
+		if (db_socket(r.db) >= 0)
+			items[n_items++] = (zmq_pollitem_t){ NULL, db_socket(r.db), ZMQ_POLLIN, 0 };
 		int64_t wait = r.next_sweep - service_now_ms();
 
 		if (!db_ready(r.db))
@@ -276,8 +284,11 @@ int main(int argc, char **argv)
 			wait = 0;
 		if (wait > 1000)
 			wait = 1000;
-		if (zmq_poll(items, n_items, (long)wait) > 0 && wire_drain_prompts(r.prompts_in, 1000))
-			r.next_sweep = 0; /* a prompt: look now */
+		if (zmq_poll(items, n_items, (long)wait) > 0) {
+			service_auth_poll(&r.svc);
+			if (wire_drain_prompts(r.prompts_in, 1000))
+				r.next_sweep = 0; /* a prompt: look now */
+		}
 		/* every pass: libpq may have queued a notification while running a query */
 		if (db_notifications(r.db) > 0)
 			r.next_sweep = 0; /* a new active ruleset */

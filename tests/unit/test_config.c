@@ -66,6 +66,8 @@ static int setup(void **state)
 {
 	*state = xcalloc(1, sizeof(struct fixture));
 	env_clear();
+	/* no user's ~/.config/oro/oro.conf may leak into the defaults */
+	setenv("XDG_CONFIG_HOME", "/nonexistent/oro-test-config-home", 1);
 	return 0;
 }
 
