@@ -70,6 +70,9 @@ const struct config_key config_keys[] = {
 	  "services' keypair; clients: the principal's own" },
 	{ "curve_server_key", CONFIG_STRING, KEY(curve_server_key), "", 0, 0, CFG_CLIENT,
 	  "client: the daemons' CURVE public key, as Z85 text or the path of its .pub file" },
+	{ "database_roles", CONFIG_INT, KEY(database_roles), "0", 0, 1, CFG_DAEMONS,
+	  "1: each daemon connects as its own least-privileged role (oro_intake, oro_router, oro_notify; "
+	  "sql/007_roles.sql), overriding any user in database" },
 };
 
 const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];

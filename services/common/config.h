@@ -56,6 +56,7 @@ struct config {
 	int retention_metadata_days;  /* purge a case's routing metadata and timeline this long after filing */
 	char *curve_key_file;         /* this program's CURVE keypair (daemons: the services' keypair) */
 	char *curve_server_key;       /* client: the daemons' CURVE public key (Z85, or a .pub file) */
+	int database_roles;           /* daemons connect as their own role (oro_intake, ...) */
 };
 
 enum config_type { CONFIG_STRING, CONFIG_INT };

@@ -201,3 +201,11 @@ void service_status_write(struct service *svc, struct db *db, json_t *details, b
 	free(text);
 	json_decref(details);
 }
+
+char *service_conninfo(const struct service *svc)
+{
+	/* in a libpq connection string a later keyword wins */
+	if (svc->cfg.database_roles)
+		return xasprintf("%s user=oro_%s", svc->cfg.database, svc->name + strlen("oro-"));
+	return xstrdup(svc->cfg.database);
+}

@@ -77,6 +77,10 @@ void service_auth_refresh(struct service *svc, struct db *db);
  * (NULL when not registered any more); without, NULL. */
 const struct principal *service_principal(const struct service *svc, const char *user_id);
 
+/* The connection string this daemon uses: database, and with
+ * database_roles its own role (oro_intake, ...). The caller frees. */
+char *service_conninfo(const struct service *svc);
+
 /* Close the context and free the configuration. */
 void service_stop(struct service *svc);
 

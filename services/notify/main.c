@@ -1203,10 +1203,14 @@ int main(int argc, char **argv)
 		},
 	};
 
+	char *conninfo;
+
 	service_start(&n.svc, argc, argv);
 	content_keys_follow(&n.keys, n.svc.cfg.key_file);
-	n.db = db_new(n.svc.cfg.database, n.svc.name, statements, sizeof statements / sizeof statements[0],
+	conninfo = service_conninfo(&n.svc);
+	n.db = db_new(conninfo, n.svc.name, statements, sizeof statements / sizeof statements[0],
 		      n.svc.cfg.db_retry_max_ms);
+	free(conninfo);
 	n.clients = xcalloc(NOTIFY_MAX_CLIENTS, sizeof *n.clients);
 	n.clients_sock = service_socket(&n.svc, ZMQ_ROUTER, n.svc.cfg.notify_endpoint, true);
 	n.prompts = service_socket(&n.svc, ZMQ_SUB, n.svc.cfg.router_prompt_endpoint, false);

@@ -61,3 +61,20 @@ out=$(oro audit verify --json) || status=$?
 check_json "$out" '.ok == false and .entry == 5 and .problem == "deleted"' "a deleted entry 5 is named ($status)"
 out=$(oro audit verify || true)
 check "grep -q 'entry 5 deleted' <<<'$out'" "the text output names it too: $out"
+
+# Least privilege: each daemon is connected as its own role, and no daemon
+# role may change the audit trail or the strategy.
+check "[ '$(psql_q "SELECT string_agg(DISTINCT usename, ' ' ORDER BY usename) FROM pg_stat_activity
+                    WHERE application_name IN ('oro-intake', 'oro-router', 'oro-notify')")' = 'oro_intake oro_notify oro_router' ]" \
+	"the daemons are connected as oro_intake, oro_router and oro_notify"
+as_role() { psql -XAtq -v ON_ERROR_STOP=1 "$ORO_DB user=$1" -c "$2" 2>&1 || true; }
+for r in oro_intake oro_router oro_notify; do
+	check "as_role $r 'UPDATE audit SET actor = actor WHERE id = 1' | grep -q 'permission denied'" "$r may not UPDATE audit rows"
+	check "as_role $r 'DELETE FROM audit WHERE id = 1' | grep -q 'permission denied'" "$r may not DELETE audit rows"
+	check "as_role $r 'SELECT count(*) FROM audit' | grep -qE '^[0-9]+$'" "$r may SELECT audit rows"
+	check "as_role $r 'UPDATE ruleset_active SET version = version' | grep -q 'permission denied'" "$r may not switch the ruleset"
+done
+check "as_role oro_router 'SELECT count(*) FROM report_content' | grep -qE '^[0-9]+$' &&
+       as_role oro_router 'UPDATE delivery SET state = state' | grep -q 'permission denied'" \
+	"the router reads sealed rows (the age) but may not change deliveries"
+check "as_role oro_intake 'UPDATE report SET state = state' | grep -q 'permission denied'" "intake may not change a filed report"

@@ -142,6 +142,7 @@ stack_pg_start() {
 # Written by tests/lib/stack.sh for one test.
 database = $ORO_DB
 key_file = $ORO_TEST_DIR/keys
+database_roles = 1
 instance = test
 intake_endpoint = ipc://$ORO_TEST_DIR/intake.sock
 intake_prompt_endpoint = ipc://$ORO_TEST_DIR/intake-prompt.sock
