@@ -333,6 +333,13 @@ static int inbox_follow(bool ack, long max, long for_s)
 			break;
 		case ORO__ENVELOPE__BODY_ERROR:
 			is_error(env, &err);
+			if (strcmp(err.code, ORO_E_UNAVAILABLE) == 0) {
+				/* the database is away: keep following; the next heartbeat asks again */
+				fprintf(stderr, "oro: %s: %s\n", err.code, err.message);
+				if (env->request_id != NULL && strcmp(env->request_id, "ack") == 0)
+					unconfirmed--; /* delivered again later, and acknowledged then */
+				break;
+			}
 			rc = report_error(&err);
 			if (env->request_id == NULL || strcmp(env->request_id, "ack") != 0) {
 				wire_envelope_free(&env);

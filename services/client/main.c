@@ -93,7 +93,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "oro: configuration: %s: %s\n", err.field, err.message);
 		return EXIT_USAGE;
 	}
-	log_init("oro", (enum log_level)(log_level_parse(svc.cfg.log_level) < 0 ? LOG_WARN : LOG_WARN));
+	/* a command's own output is its result: the library logs only warnings, or everything with debug */
+	log_init("oro", log_level_parse(svc.cfg.log_level) == LOG_DEBUG ? LOG_DEBUG : LOG_WARN);
 	if (argc < 2)
 		usage_error("no command");
 	svc.zmq = zmq_ctx_new();

@@ -98,13 +98,15 @@ static void client_curve(void *s)
 void *client_socket(const char *endpoint, int *n_endpoints)
 {
 	void *s = zmq_socket(svc.zmq, ZMQ_DEALER);
-	int zero = 0, n = 0;
+	int zero = 0, one = 1, n = 0;
 	/* replies (an inbox of 1000 deliveries) may exceed what the daemons accept */
 	int64_t max = CLIENT_MAX_REPLY;
 	char *list = xstrdup(endpoint), *save = NULL;
 
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
 	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof max);
+	/* queue only to live connections: with several notify instances, a dead one holds nothing back */
+	zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
 	if (strstr(endpoint, "tcp://") != NULL)
 		client_curve(s); /* CURVE for every tcp:// endpoint; the options apply to each connect */
 	for (char *e = strtok_r(list, ", ", &save); e != NULL; e = strtok_r(NULL, ", ", &save), n++) {

@@ -58,8 +58,8 @@ const struct config_key config_keys[] = {
 	{ "health_max_overdue", CONFIG_INT, KEY(health_max_overdue), "0", 0, 1000000000, CFG_CLIENT,
 	  "oro health fails when more deliveries than this are past their deadline unacknowledged" },
 	{ "key_file", CONFIG_STRING, KEY(key_file), "", 0, 0, CFG_ALL,
-	  "file of the keys that seal report content at rest (\"ID HEX\" lines, mode 0600; oro keys init "
-	  "makes one); required" },
+	  "the key file (mode 0600; oro keys init makes one): the audit chain's key (\"audit HEX\") and the keys "
+	  "that seal report content at rest (\"ID HEX\" lines); required" },
 	{ "retention_content_days", CONFIG_INT, KEY(retention_content_days), "30", 0, 36500, CFG_CLIENT,
 	  "oro purge destroys a case's sealed content this many days after every full delivery of it was "
 	  "acknowledged or sent on" },

@@ -16,7 +16,7 @@
  * keys of key_file, which is reloaded when it changes.
  *
  * Configuration (docs in --help; defaults work for one machine):
- *   database, key_file, intake_endpoint, intake_prompt_endpoint,
+ *   database, key_file, curve_key_file, database_roles, intake_endpoint, intake_prompt_endpoint,
  *   sweep_interval_ms (how often the active ruleset and the key file are
  *   rechecked), max_message_size, db_retry_max_ms, log_level, instance.
  *

@@ -32,7 +32,7 @@
  *   notify_endpoint         ROUTER, bound: department clients (DEALER)
  *   router_prompt_endpoint  SUB, connected: "deliveries_created" from oro-router
  *
- * Configuration (see --help): database, notify_endpoint,
+ * Configuration (see --help): database, key_file, curve_key_file, notify_endpoint,
  * router_prompt_endpoint, sweep_interval_ms, heartbeat_ms (clients silent
  * for three intervals are forgotten), reminder_initial_ms, reminder_max_ms,
  * max_message_size, db_retry_max_ms, log_level, instance.
@@ -87,10 +87,10 @@ static const struct db_statement statements[] = {
 			   " WHERE d.department = ANY ($1::text[]) AND d.state IN ('pending', 'sent')"
 			   " AND d.next_reminder_at <= now() ORDER BY d.next_reminder_at LIMIT 200"
 			   " FOR UPDATE OF d SKIP LOCKED" },
-	/* The next reminder backs off: initial * 2^count, at most max (seconds). */
+	/* The next reminder backs off: initial, 2 x initial, 4 x initial ..., at most max (seconds). */
 	{ "reminded",
 	  "UPDATE delivery SET reminder_count = reminder_count + 1, send_count = send_count + 1, last_sent_at = now(),"
-	  " next_reminder_at = now() + make_interval(secs => least($2::float8 * power(2, reminder_count), $3::float8))"
+	  " next_reminder_at = now() + make_interval(secs => least($2::float8 * power(2, reminder_count + 1), $3::float8))"
 	  " WHERE id = ANY ($1::bigint[])" },
 	/*
 	 * Escalate what is past its deadline, unacknowledged, and in a chain that

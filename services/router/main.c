@@ -23,7 +23,8 @@
  * Rules may test the exact age, which is sealed at rest: the router opens
  * it with the keys of key_file (reloaded when the file changes).
  *
- * Configuration (see --help): database, key_file, intake_prompt_endpoint,
+ * Configuration (see --help): database, key_file, curve_key_file, database_roles,
+ * intake_prompt_endpoint,
  * router_prompt_endpoint, sweep_interval_ms, max_message_size,
  * db_retry_max_ms, log_level, instance.
  */
