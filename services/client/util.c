@@ -166,8 +166,11 @@ Oro__Envelope *request(const char *endpoint, Oro__Envelope *env, bool idempotent
 	for (int attempt = 1; attempt <= attempts && service_running(); attempt++) {
 		void *sock = client_socket(endpoint, NULL);
 
+		zmq_pollitem_t out = { sock, 0, ZMQ_POLLOUT, 0 };
+
 		memset(err, 0, sizeof *err);
-		if (wire_send_request(sock, env) < 0)
+		/* ZMQ_IMMEDIATE: wait (bounded) until a connection is up to take the request */
+		if (zmq_poll(&out, 1, svc.cfg.request_timeout_ms) <= 0 || wire_send_request(sock, env) < 0)
 			oro_error_set(err, ORO_E_UNAVAILABLE, "", "cannot send to %s", endpoint);
 		else
 			reply = await_reply(sock, svc.cfg.request_timeout_ms, err);
