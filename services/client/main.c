@@ -44,6 +44,7 @@
 
 static const char usage_text[] =
 	"usage: oro [--config FILE] [--KEY VALUE]... COMMAND [ARGS]\n"
+	"(configuration: --config FILE, else $ORO_CONFIG, else ~/.config/oro/oro.conf if it exists)\n"
 	"\n"
 	"Commands:\n"
 	"  report       file a concern (from flags, or --file with a concern document)\n"

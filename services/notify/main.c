@@ -1100,6 +1100,7 @@ static bool handle_request(struct notify *n)
 	Oro__Envelope *env = NULL;
 	char **department = NULL, **principal = NULL;
 	char *saved_department = NULL, *saved_principal = NULL;
+	const char *what = "";
 
 	switch (wire_recv_routed(n->clients_sock, &peer, &env, &err, request_id)) {
 	case WIRE_NONE:
@@ -1116,21 +1117,26 @@ static bool handle_request(struct notify *n)
 	}
 	switch (env->body_case) {
 	case ORO__ENVELOPE__BODY_SUBSCRIBE:
+		what = "subscribe";
 		department = &env->subscribe->department;
 		principal = &env->subscribe->principal;
 		break;
 	case ORO__ENVELOPE__BODY_ACKNOWLEDGE:
+		what = "acknowledge";
 		department = &env->acknowledge->department;
 		principal = &env->acknowledge->principal;
 		break;
 	case ORO__ENVELOPE__BODY_SHOW_DELIVERY:
+		what = "show_delivery";
 		department = &env->show_delivery->department;
 		principal = &env->show_delivery->principal;
 		break;
 	case ORO__ENVELOPE__BODY_LIST_INBOX:
+		what = "list_inbox";
 		department = &env->list_inbox->department;
 		break;
 	case ORO__ENVELOPE__BODY_REROUTE:
+		what = "reroute";
 		department = &env->reroute->department;
 		principal = &env->reroute->principal;
 		break;
@@ -1141,8 +1147,7 @@ static bool handle_request(struct notify *n)
 		saved_department = *department;
 		saved_principal = principal ? *principal : NULL;
 		/* an authenticated connection: its principal, not the message, says who asks */
-		if (peer.user[0] != '\0' && !authorize(n, &peer, request_id, env->base.descriptor->short_name, department,
-						       principal))
+		if (peer.user[0] != '\0' && !authorize(n, &peer, request_id, what, department, principal))
 			goto done;
 	}
 	switch (env->body_case) {
