@@ -102,7 +102,7 @@ static int reseal_batch(struct db *db, const struct keyring *kr, int64_t *after,
 		*after = db_result_int(res, i, 0);
 		rows++;
 		for (int f = 0; f < CONTENT_FIELDS; f++) {
-			char *plain = content_open(kr, hash, (enum content_field)f, db_result_value(res, i, 2 + f), &failed);
+			char *plain = content_open_legacy(kr, hash, (enum content_field)f, db_result_value(res, i, 2 + f), &failed);
 
 			values[f] = content_seal(kr, hash, (enum content_field)f, plain);
 			if (plain != NULL)

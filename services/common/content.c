@@ -30,21 +30,38 @@ char *content_seal(const struct keyring *kr, const char *hash_hex, enum content_
 	return sealed;
 }
 
-char *content_open(const struct keyring *kr, const char *hash_hex, enum content_field field, const char *stored,
-		   bool *failed)
+/* Open stored; a value with no "s1." prefix is clear text, accepted only when legacy. */
+static char *content_open_as(const struct keyring *kr, const char *hash_hex, enum content_field field,
+			     const char *stored, bool legacy, bool *failed)
 {
 	char *ad, *plain;
 
 	if (stored == NULL)
 		return NULL;
-	if (crypto_sealed_key(stored) < 0)
-		return xstrdup(stored); /* from before sealing; `oro keys rotate` seals it */
+	if (crypto_sealed_key(stored) < 0) {
+		if (legacy)
+			return xstrdup(stored);
+		*failed = true;
+		return NULL;
+	}
 	ad = content_ad(hash_hex, field);
 	plain = crypto_unseal(kr, stored, ad, NULL);
 	free(ad);
 	if (plain == NULL)
 		*failed = true;
 	return plain;
+}
+
+char *content_open(const struct keyring *kr, const char *hash_hex, enum content_field field, const char *stored,
+		   bool *failed)
+{
+	return content_open_as(kr, hash_hex, field, stored, false, failed);
+}
+
+char *content_open_legacy(const struct keyring *kr, const char *hash_hex, enum content_field field,
+			  const char *stored, bool *failed)
+{
+	return content_open_as(kr, hash_hex, field, stored, true, failed);
 }
 
 bool content_keys_follow(struct keyring **kr, const char *path)

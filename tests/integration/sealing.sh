@@ -65,6 +65,13 @@ check_json "$out" "(.description | contains(\"$marker-description\") | not) and 
 	"a description copied from another report does not open"
 check "grep -q 'event=unseal_failed field=description' '$ORO_TEST_DIR/notify.log'" "... and the failure is logged (without content)"
 
+# Clear text planted in the database is not passed off as content either.
+psql_q "UPDATE report_content SET subject_unit = 'planted unit' WHERE report_id = (SELECT id FROM report WHERE case_number = '$c1')" >/dev/null
+out=$(oro show "$id" --department soc-barn --json)
+check_json "$out" '(.subject.unit | startswith("(sealed")) and .description == "Description '"$marker"'-description"' \
+	"a value planted in clear is refused like a tampered one"
+psql_q "UPDATE report_content SET subject_unit = NULL WHERE report_id = (SELECT id FROM report WHERE case_number = '$c1')" >/dev/null
+
 # A key file others may read is refused.
 chmod 640 "$ORO_TEST_DIR/keys"
 status=0
