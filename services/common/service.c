@@ -202,10 +202,14 @@ void service_status_write(struct service *svc, struct db *db, json_t *details, b
 	json_decref(details);
 }
 
-char *service_conninfo(const struct service *svc)
+struct db *service_db(const struct service *svc, const struct db_statement *stmts, size_t n_stmts)
 {
 	/* in a libpq connection string a later keyword wins */
-	if (svc->cfg.database_roles)
-		return xasprintf("%s user=oro_%s", svc->cfg.database, svc->name + strlen("oro-"));
-	return xstrdup(svc->cfg.database);
+	char *conninfo = svc->cfg.database_roles
+				 ? xasprintf("%s user=oro_%s", svc->cfg.database, svc->name + strlen("oro-"))
+				 : xstrdup(svc->cfg.database);
+	struct db *db = db_new(conninfo, svc->name, stmts, n_stmts, svc->cfg.db_retry_max_ms);
+
+	free(conninfo);
+	return db;
 }

@@ -77,9 +77,10 @@ void service_auth_refresh(struct service *svc, struct db *db);
  * (NULL when not registered any more); without, NULL. */
 const struct principal *service_principal(const struct service *svc, const char *user_id);
 
-/* The connection string this daemon uses: database, and with
- * database_roles its own role (oro_intake, ...). The caller frees. */
-char *service_conninfo(const struct service *svc);
+/* The daemon's database connection object (not yet connected): database,
+ * and with database_roles its own role (oro_intake, ...), with the
+ * statements stmts (a static table) prepared on every connection. */
+struct db *service_db(const struct service *svc, const struct db_statement *stmts, size_t n_stmts);
 
 /* Close the context and free the configuration. */
 void service_stop(struct service *svc);

@@ -533,14 +533,9 @@ int main(int argc, char **argv)
 		},
 	};
 
-	char *conninfo;
-
 	service_start(&in.svc, argc, argv);
 	content_keys_follow(&in.keys, in.svc.cfg.key_file);
-	conninfo = service_conninfo(&in.svc);
-	in.db = db_new(conninfo, in.svc.name, statements, sizeof statements / sizeof statements[0],
-		       in.svc.cfg.db_retry_max_ms);
-	free(conninfo);
+	in.db = service_db(&in.svc, statements, sizeof statements / sizeof statements[0]);
 	in.clients = service_socket(&in.svc, ZMQ_ROUTER, in.svc.cfg.intake_endpoint, true);
 	in.prompts = service_socket(&in.svc, ZMQ_PUB, in.svc.cfg.intake_prompt_endpoint, true);
 	db_listen(in.db, STRATEGY_CHANNEL);

@@ -1208,14 +1208,9 @@ int main(int argc, char **argv)
 		},
 	};
 
-	char *conninfo;
-
 	service_start(&n.svc, argc, argv);
 	content_keys_follow(&n.keys, n.svc.cfg.key_file);
-	conninfo = service_conninfo(&n.svc);
-	n.db = db_new(conninfo, n.svc.name, statements, sizeof statements / sizeof statements[0],
-		      n.svc.cfg.db_retry_max_ms);
-	free(conninfo);
+	n.db = service_db(&n.svc, statements, sizeof statements / sizeof statements[0]);
 	n.clients = xcalloc(NOTIFY_MAX_CLIENTS, sizeof *n.clients);
 	n.clients_sock = service_socket(&n.svc, ZMQ_ROUTER, n.svc.cfg.notify_endpoint, true);
 	n.prompts = service_socket(&n.svc, ZMQ_SUB, n.svc.cfg.router_prompt_endpoint, false);

@@ -259,14 +259,9 @@ int main(int argc, char **argv)
 		},
 	};
 
-	char *conninfo;
-
 	service_start(&r.svc, argc, argv);
 	content_keys_follow(&r.keys, r.svc.cfg.key_file);
-	conninfo = service_conninfo(&r.svc);
-	r.db = db_new(conninfo, r.svc.name, statements, sizeof statements / sizeof statements[0],
-		      r.svc.cfg.db_retry_max_ms);
-	free(conninfo);
+	r.db = service_db(&r.svc, statements, sizeof statements / sizeof statements[0]);
 	r.prompts_in = service_socket(&r.svc, ZMQ_SUB, r.svc.cfg.intake_prompt_endpoint, false);
 	r.prompts_out = service_socket(&r.svc, ZMQ_PUB, r.svc.cfg.router_prompt_endpoint, true);
 	db_listen(r.db, STRATEGY_CHANNEL);
