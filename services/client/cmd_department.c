@@ -251,7 +251,7 @@ static void subscribe(void *sock, int n_endpoints)
 
 #define FOLLOW_SEEN 4096
 
-/* True when id is among the recently shown deliveries; remembers it if not. */
+/* True when id is among the recently remembered ones; remembers it if not. */
 static bool seen_before(int64_t seen[FOLLOW_SEEN], int64_t id)
 {
 	int64_t *slot = &seen[(uint64_t)id % FOLLOW_SEEN];
@@ -260,6 +260,12 @@ static bool seen_before(int64_t seen[FOLLOW_SEEN], int64_t id)
 		return true;
 	*slot = id;
 	return false;
+}
+
+/* True when id is among the recently remembered ones. */
+static bool remembered(const int64_t seen[FOLLOW_SEEN], int64_t id)
+{
+	return seen[(uint64_t)id % FOLLOW_SEEN] == id;
 }
 
 /*
@@ -273,7 +279,7 @@ static int inbox_follow(bool ack, long max, long for_s)
 	int n_endpoints;
 	void *sock = client_socket(svc.cfg.notify_endpoint, &n_endpoints);
 	int64_t end = for_s > 0 ? service_now_ms() + for_s * 1000 : INT64_MAX;
-	int64_t seen_ids[FOLLOW_SEEN] = { 0 };
+	int64_t seen_ids[FOLLOW_SEEN] = { 0 }, confirmed[FOLLOW_SEEN] = { 0 };
 	int64_t next_beat = 0, last_heard = service_now_ms();
 	int hb = svc.cfg.heartbeat_ms;
 	long seen = 0, unconfirmed = 0;
@@ -309,27 +315,33 @@ static int inbox_follow(bool ack, long max, long for_s)
 		last_heard = service_now_ms();
 		switch (env->body_case) {
 		case ORO__ENVELOPE__BODY_DELIVERY:
-			/* with --ack a delivery shown is handled: several notify instances or a
-			 * reconnect may bring it again; without, a repeat is a reminder to show */
-			if (ack && seen_before(seen_ids, env->delivery->delivery_id))
+			/* with --ack a delivery is shown once and handled once its acknowledgement
+			 * is confirmed: until then a redelivery (several notify instances, a
+			 * reconnect, a reminder) sends the acknowledgement again, as one sent to
+			 * an instance that died meanwhile is lost; without --ack, a repeat is a
+			 * reminder to show */
+			if (ack && remembered(confirmed, env->delivery->delivery_id))
 				break;
-			seen++;
-			if (json_output) {
-				json_t *j = json_pack("{s:o}", "delivery", delivery_json(env->delivery));
+			if (!ack || !seen_before(seen_ids, env->delivery->delivery_id)) {
+				seen++;
+				if (json_output) {
+					json_t *j = json_pack("{s:o}", "delivery", delivery_json(env->delivery));
 
-				json_dumpf(j, stdout, JSON_COMPACT);
-				putchar('\n');
-				json_decref(j);
-			} else {
-				print_delivery(env->delivery, false);
+					json_dumpf(j, stdout, JSON_COMPACT);
+					putchar('\n');
+					json_decref(j);
+				} else {
+					print_delivery(env->delivery, false);
+				}
+				fflush(stdout);
 			}
-			fflush(stdout);
 			if (ack && send_ack(sock, env->delivery->delivery_id) == 0)
 				unconfirmed++;
 			break;
 		case ORO__ENVELOPE__BODY_ACK_CONFIRMED:
 			unconfirmed--;
-			print_ack(env->ack_confirmed);
+			if (!seen_before(confirmed, env->ack_confirmed->delivery_id))
+				print_ack(env->ack_confirmed);
 			break;
 		case ORO__ENVELOPE__BODY_ERROR:
 			is_error(env, &err);
@@ -337,7 +349,7 @@ static int inbox_follow(bool ack, long max, long for_s)
 				/* the database is away: keep following; the next heartbeat asks again */
 				fprintf(stderr, "oro: %s: %s\n", err.code, err.message);
 				if (env->request_id != NULL && strcmp(env->request_id, "ack") == 0)
-					unconfirmed--; /* delivered again later, and acknowledged then */
+					unconfirmed--; /* a reminder brings it again, and it is acknowledged then */
 				break;
 			}
 			rc = report_error(&err);

@@ -54,7 +54,7 @@ struct db *db_new(const char *conninfo, const char *application_name, const stru
 	struct db *db = xcalloc(1, sizeof *db);
 
 	/* connect_timeout bounds a blocking connection attempt; later keys win */
-	db->conninfo = xasprintf("connect_timeout=5 application_name=%s %s", application_name, conninfo);
+	db->conninfo = xasprintf("connect_timeout=5 application_name='%s' %s", application_name, conninfo);
 	db->stmts = stmts;
 	db->n_stmts = n_stmts;
 	db->retry_max_ms = retry_max_ms > DB_RETRY_MIN_MS ? retry_max_ms : DB_RETRY_MIN_MS;

@@ -145,9 +145,14 @@ static const struct db_statement statements[] = {
 	  " SELECT report_id, 'delivered', id, department, $2 FROM s WHERE first" },
 	{ "acknowledge",
 	  "WITH a AS ("
-	  "  UPDATE delivery SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $3"
+	  "  UPDATE delivery SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $3,"
+	  "   first_sent_at = coalesce(first_sent_at, now())"
 	  "  WHERE id = $1 AND department = $2 AND state IN ('pending', 'sent')"
-	  "  RETURNING id, report_id, department, acknowledged_at, acknowledged_by),"
+	  /* first_sent_at is now() only if this transaction set it: no sending was recorded */
+	  "  RETURNING id, report_id, department, acknowledged_at, acknowledged_by, first_sent_at = now() AS unrecorded),"
+	  /* an instance may record the acknowledgement before the one that sent it records the sending */
+	  " s AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
+	  "  SELECT report_id, 'delivered', id, department, $3 FROM a WHERE unrecorded),"
 	  " t AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
 	  "  SELECT report_id, 'acknowledged', id, department, $3 FROM a)"
 	  " SELECT id, " DB_RFC3339("acknowledged_at") ", acknowledged_by, report_id FROM a" },
