@@ -202,7 +202,8 @@ static void sweep(struct router *r)
 			counter_add("routed", 1);
 		} else {
 			counter_add("route_failed", 1);
-			log_error("case=%s event=route_failed sqlstate=%s error=%s",
+			/* a lost connection only delays (the report stays unrouted); anything else is a fault */
+			log_write(rc == DB_ERR_CONNECTION ? LOG_WARN : LOG_ERROR, "case=%s event=route_failed sqlstate=%s error=%s",
 				  res ? db_result_value(res, 0, 1) : "-", db_last_sqlstate(r->db),
 				  log_quote(db_last_error(r->db)));
 			db_rollback(r->db);

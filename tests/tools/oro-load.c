@@ -1,0 +1,566 @@
+/*
+ * oro-load: a load generator for the crash test. It files concerns with
+ * oro-intake through the real protocol (docs/protocol.md §5.1) at a steady
+ * offered rate and records, per concern, what its reporter was told.
+ *
+ *   oro-load --endpoint E --cases FILE.json --count N --rate R
+ *            [--concurrency C] [--timeout-ms T] [--retries K]
+ *            [--key-prefix P] --out RESULTS.jsonl
+ *
+ *   --endpoint E      intake_endpoint (tcp:// or ipc://)
+ *   --cases FILE      a JSON array of concern documents, or of wrappers
+ *                     {"name", "concern", ...} of which .concern is taken
+ *   --count N         concerns to file: concern i (0-based) is element
+ *                     i mod len(FILE), with client_key P-i and
+ *                     reporter_principal "load"
+ *   --rate R          offered rate in concerns per second; open loop:
+ *                     concern i is sent at i/R s whatever the answers
+ *   --concurrency C   DEALER connections; concern i goes on connection
+ *                     i mod C (default 8)
+ *   --timeout-ms T    how long to wait for a reply (default 2000)
+ *   --retries K       resends of one concern before giving up (default 30)
+ *   --key-prefix P    client_key prefix, at most 40 printable ASCII
+ *                     characters (default "load")
+ *   --out FILE        one JSON line per concern, in order of i:
+ *                     {"client_key", "case": "ORO-…" or null,
+ *                      "duplicate": bool, "attempts": n, "error": code or null}
+ *
+ * The Lazy Pirate pattern, per connection: when a request on a connection
+ * gets no reply within T ms, or is answered `unavailable` or `internal`
+ * (both mean that nothing was stored), the connection is closed, reopened
+ * after a short pause that grows with consecutive failures (100 ms doubling
+ * to 1 s, with jitter), and every request outstanding on it is sent again
+ * unchanged: the same FileConcern with the same client_key. Intake answers
+ * a resent key that it had stored with duplicate=true and the original case
+ * number, so a reporter never files twice; and a concern counts as filed
+ * only when a FileReply carried its case number, so a reporter never
+ * believes that a lost report was filed. A concern still unanswered after K
+ * resends is recorded as failed, with the last reason ("timeout",
+ * "unavailable" or "internal"); any other Error is final and recorded as
+ * is (the concern was refused, nothing was stored).
+ *
+ * Prints one summary line on standard output. Exit status 0 when it ran,
+ * even if some concerns failed; 2 on a usage error (bad option, unreadable
+ * or invalid cases file, output file that cannot be created); 1 when
+ * ZeroMQ failed or the results could not be written.
+ *
+ * It speaks plain ZeroMQ (no CURVE): use an ipc:// endpoint, or a tcp://
+ * one only where the daemons do not require CURVE.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <jansson.h>
+
+#include "alloc.h"
+#include "concern.h"
+#include "error.h"
+#include "wire.h"
+
+#define LOAD_PRINCIPAL    "load"
+#define LOAD_PREFIX_MAX   40  /* so that client_key and request_id stay within their limits */
+#define LOAD_PAUSE_MIN_MS 100 /* first pause before reconnecting */
+#define LOAD_PAUSE_MAX_MS 1000
+#define LOAD_POLL_MAX_MS  50 /* bounded waits: dispatch stays on time */
+
+static const char usage_text[] =
+	"usage: oro-load --endpoint E --cases FILE.json --count N --rate R [--concurrency C]\n"
+	"                [--timeout-ms T] [--retries K] [--key-prefix P] --out RESULTS.jsonl\n";
+
+/* Where one concern stands. */
+enum req_state {
+	REQ_WAITING, /* assigned to a connection, not sent on its current socket */
+	REQ_SENT,    /* sent; its reply is awaited until deadline */
+	REQ_DONE,    /* answered with a case number or a final error, or given up */
+};
+
+/* One concern to file. */
+struct request {
+	char key[LOAD_PREFIX_MAX + 24]; /* client_key */
+	char rid[LOAD_PREFIX_MAX + 40]; /* request_id of the attempt in flight */
+	enum req_state state;
+	int attempts;      /* sends so far */
+	int64_t deadline;  /* of the attempt in flight */
+	char *case_number; /* owned; NULL until a FileReply carried one */
+	bool duplicate;    /* the FileReply said duplicate */
+	char error[32];    /* final error code, "" when none */
+};
+
+/* One DEALER connection and the concerns assigned to it. */
+struct conn {
+	void *sock;        /* NULL while paused before reconnecting */
+	int64_t reopen_at; /* monotonic ms; meaningful while sock is NULL */
+	int failures;      /* consecutive resets: the pause grows with them */
+	size_t *open;      /* indices of its requests not done, in order */
+	size_t n_open, cap;
+};
+
+/* The run: options, concerns, connections, counters. */
+struct load {
+	const char *endpoint, *prefix;
+	long count, concurrency, timeout_ms, retries;
+	double rate;
+	struct concern *cases;
+	size_t n_cases;
+	struct request *req;
+	struct conn *conns;
+	void *zmq;
+	long done, sends, stale;
+	long resets_timeout, resets_unavailable, resets_internal;
+};
+
+/* Print a usage error and exit 2. */
+static void usage_fail(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "oro-load: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", usage_text);
+	exit(2);
+}
+
+/* Monotonic clock in milliseconds. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Parse a whole decimal integer in [min, max] for option opt, or exit 2. */
+static long parse_long(const char *opt, const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
+		fprintf(stderr, "oro-load: %s must be an integer from %ld to %ld, not \"%s\"\n%s", opt, min, max, s,
+			usage_text);
+		exit(2);
+	}
+	return v;
+}
+
+/*
+ * Read the cases file into load->cases: each element (or its .concern) as
+ * a concern, checked with concern_validate() so that every send is a
+ * concern intake accepts. Exits 2 on any problem.
+ */
+static void load_cases(struct load *load, const char *path)
+{
+	json_error_t jerr;
+	json_t *arr = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+
+	if (arr == NULL)
+		usage_fail("cannot read the cases: %s", jerr.text);
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		usage_fail("%s: expected a non-empty JSON array", path);
+	load->n_cases = json_array_size(arr);
+	load->cases = xcalloc(load->n_cases, sizeof *load->cases);
+	for (size_t i = 0; i < load->n_cases; i++) {
+		json_t *e = json_array_get(arr, i), *doc = e;
+		struct concern *c = &load->cases[i];
+		struct oro_error err = { 0 };
+
+		if (json_is_object(e) && json_object_get(e, "concern") != NULL)
+			doc = json_object_get(e, "concern");
+		if (concern_from_json(doc, c, &err) == 0) {
+			/* every send carries its own key: validate with a stand-in */
+			free(c->client_key);
+			c->client_key = xstrdup("stand-in");
+			concern_validate(c, NULL, 0, &err);
+		}
+		if (oro_error_isset(&err)) {
+			fprintf(stderr, "oro-load: %s: element %zu: %s %s: %s\n", path, i, err.code, err.field,
+				err.message);
+			exit(2);
+		}
+	}
+	json_decref(arr);
+}
+
+/* Send request i on connection c's socket (a new attempt of the same FileConcern). */
+static void conn_send(struct load *load, struct conn *c, size_t i)
+{
+	struct request *r = &load->req[i];
+	const struct concern *tmpl = &load->cases[i % load->n_cases];
+	Oro__Envelope env;
+	Oro__FileConcern m;
+	Oro__Subject subject;
+	Oro__Reporter reporter;
+
+	r->attempts++;
+	snprintf(r->rid, sizeof r->rid, "%s#%d", r->key, r->attempts);
+	r->deadline = now_ms() + load->timeout_ms;
+	r->state = REQ_SENT;
+	wire_envelope_init(&env);
+	wire_concern_to_pb(tmpl, &m, &subject, &reporter);
+	m.client_key = r->key;
+	m.reporter_principal = LOAD_PRINCIPAL;
+	env.request_id = r->rid;
+	env.body_case = ORO__ENVELOPE__BODY_FILE_CONCERN;
+	env.file_concern = &m;
+	load->sends++;
+	/* a send that cannot be queued is a lost message: its deadline resets the connection */
+	wire_send_request(c->sock, &env);
+}
+
+/* Open (or reopen) connection c and send every request waiting on it. */
+static void conn_open(struct load *load, struct conn *c)
+{
+	int zero = 0;
+
+	c->sock = zmq_socket(load->zmq, ZMQ_DEALER);
+	if (c->sock == NULL) {
+		fprintf(stderr, "oro-load: zmq_socket: %s\n", zmq_strerror(errno));
+		exit(1);
+	}
+	zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
+	if (zmq_connect(c->sock, load->endpoint) != 0)
+		usage_fail("cannot connect to %s", load->endpoint);
+	for (size_t k = 0; k < c->n_open; k++)
+		if (load->req[c->open[k]].state == REQ_WAITING)
+			conn_send(load, c, c->open[k]);
+}
+
+/* Mark request i done and drop it from c's list. */
+static void conn_finish(struct load *load, struct conn *c, size_t i)
+{
+	load->req[i].state = REQ_DONE;
+	load->done++;
+	for (size_t k = 0; k < c->n_open; k++) {
+		if (c->open[k] == i) {
+			memmove(&c->open[k], &c->open[k + 1], (c->n_open - k - 1) * sizeof *c->open);
+			c->n_open--;
+			return;
+		}
+	}
+}
+
+/*
+ * The Lazy Pirate step: close c, give up on requests that used all their
+ * retries (recording reason), and schedule the reconnection after which
+ * the others are sent again.
+ */
+static void conn_reset(struct load *load, struct conn *c, const char *reason)
+{
+	int pause;
+	size_t kept = 0;
+
+	zmq_close(c->sock);
+	c->sock = NULL;
+	if (strcmp(reason, ORO_E_TIMEOUT) == 0)
+		load->resets_timeout++;
+	else if (strcmp(reason, ORO_E_UNAVAILABLE) == 0)
+		load->resets_unavailable++;
+	else
+		load->resets_internal++;
+	for (size_t k = 0; k < c->n_open; k++) {
+		struct request *r = &load->req[c->open[k]];
+
+		if (r->attempts > load->retries) {
+			snprintf(r->error, sizeof r->error, "%s", reason);
+			r->state = REQ_DONE;
+			load->done++;
+			continue;
+		}
+		r->state = REQ_WAITING;
+		c->open[kept++] = c->open[k];
+	}
+	c->n_open = kept;
+	pause = LOAD_PAUSE_MIN_MS << (c->failures < 4 ? c->failures : 4);
+	if (pause > LOAD_PAUSE_MAX_MS)
+		pause = LOAD_PAUSE_MAX_MS;
+	pause += (int)(random() % (pause / 2 + 1));
+	c->failures++;
+	c->reopen_at = now_ms() + pause;
+}
+
+/* Assign request i to its connection, and send it if the connection is up. */
+static void assign(struct load *load, size_t i)
+{
+	struct conn *c = &load->conns[i % (size_t)load->concurrency];
+
+	if (c->n_open == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 64;
+		c->open = xrealloc(c->open, c->cap * sizeof *c->open);
+	}
+	c->open[c->n_open++] = i;
+	load->req[i].state = REQ_WAITING;
+	if (c->sock != NULL)
+		conn_send(load, c, i);
+}
+
+/*
+ * Handle one reply on c. Returns false when it reset the connection (the
+ * socket is closed: stop reading it).
+ */
+static bool on_reply(struct load *load, struct conn *c, const Oro__Envelope *env)
+{
+	struct request *r = NULL;
+	size_t i = 0;
+
+	for (size_t k = 0; k < c->n_open && env->request_id != NULL; k++) {
+		struct request *q = &load->req[c->open[k]];
+
+		if (q->state == REQ_SENT && strcmp(q->rid, env->request_id) == 0) {
+			r = q;
+			i = c->open[k];
+			break;
+		}
+	}
+	if (r == NULL) {
+		load->stale++; /* an answer to an attempt we no longer wait for */
+		return true;
+	}
+	if (env->body_case == ORO__ENVELOPE__BODY_FILE_REPLY && env->file_reply->case_number != NULL) {
+		r->case_number = xstrdup(env->file_reply->case_number);
+		r->duplicate = env->file_reply->duplicate;
+		c->failures = 0;
+		conn_finish(load, c, i);
+		return true;
+	}
+	if (env->body_case == ORO__ENVELOPE__BODY_ERROR && env->error->code != NULL &&
+	    (strcmp(env->error->code, ORO_E_UNAVAILABLE) == 0 || strcmp(env->error->code, ORO_E_INTERNAL) == 0)) {
+		/* nothing was stored: reconnect after a pause and send again */
+		conn_reset(load, c, env->error->code);
+		return false;
+	}
+	snprintf(r->error, sizeof r->error, "%s",
+		 env->body_case == ORO__ENVELOPE__BODY_ERROR && env->error->code ? env->error->code : ORO_E_MALFORMED);
+	conn_finish(load, c, i);
+	return true;
+}
+
+/* Read every reply waiting on c. */
+static void conn_drain(struct load *load, struct conn *c)
+{
+	for (;;) {
+		struct oro_error err = { 0 };
+		Oro__Envelope *env = NULL;
+		enum wire_recv_status st = wire_recv_reply(c->sock, &env, &err);
+		bool keep;
+
+		if (st == WIRE_NONE)
+			return;
+		if (st != WIRE_OK) {
+			load->stale++; /* undecodable: its request will time out and be resent */
+			continue;
+		}
+		keep = on_reply(load, c, env);
+		wire_envelope_free(&env);
+		if (!keep)
+			return;
+	}
+}
+
+/* Reset every open connection that has a request past its deadline. */
+static void check_deadlines(struct load *load, int64_t now)
+{
+	for (long k = 0; k < load->concurrency; k++) {
+		struct conn *c = &load->conns[k];
+
+		if (c->sock == NULL)
+			continue;
+		for (size_t j = 0; j < c->n_open; j++) {
+			const struct request *r = &load->req[c->open[j]];
+
+			if (r->state == REQ_SENT && r->deadline <= now) {
+				conn_reset(load, c, ORO_E_TIMEOUT);
+				break;
+			}
+		}
+	}
+}
+
+/* Milliseconds until the next thing to do (a due send, a deadline, a reconnection), within [0, max]. */
+static long next_wait(const struct load *load, int64_t now, int64_t next_due)
+{
+	int64_t next = now + LOAD_POLL_MAX_MS;
+
+	if (next_due < next)
+		next = next_due;
+	for (long k = 0; k < load->concurrency; k++) {
+		const struct conn *c = &load->conns[k];
+
+		if (c->sock == NULL) {
+			if (c->reopen_at < next)
+				next = c->reopen_at;
+			continue;
+		}
+		for (size_t j = 0; j < c->n_open; j++) {
+			const struct request *r = &load->req[c->open[j]];
+
+			if (r->state == REQ_SENT && r->deadline < next)
+				next = r->deadline;
+		}
+	}
+	return next > now ? (long)(next - now) : 0;
+}
+
+/* File every concern: dispatch on time, poll, reconnect and resend until all are done. */
+static void run(struct load *load)
+{
+	int64_t start = now_ms();
+	size_t next = 0, n = (size_t)load->count;
+	zmq_pollitem_t *items = xcalloc((size_t)load->concurrency, sizeof *items);
+	long *which = xcalloc((size_t)load->concurrency, sizeof *which);
+
+	for (long k = 0; k < load->concurrency; k++)
+		conn_open(load, &load->conns[k]);
+	while (load->done < load->count) {
+		int64_t now = now_ms(), next_due = INT64_MAX;
+		int n_items = 0;
+
+		/* open loop: concern i is due at i/R seconds, answered or not */
+		while (next < n && start + (int64_t)((double)next * 1000.0 / load->rate) <= now)
+			assign(load, next++);
+		if (next < n)
+			next_due = start + (int64_t)((double)next * 1000.0 / load->rate);
+		for (long k = 0; k < load->concurrency; k++) {
+			struct conn *c = &load->conns[k];
+
+			if (c->sock == NULL && c->reopen_at <= now)
+				conn_open(load, c);
+		}
+		check_deadlines(load, now);
+		for (long k = 0; k < load->concurrency; k++) {
+			if (load->conns[k].sock == NULL)
+				continue;
+			items[n_items] = (zmq_pollitem_t){ load->conns[k].sock, 0, ZMQ_POLLIN, 0 };
+			which[n_items++] = k;
+		}
+		if (zmq_poll(items, n_items, next_wait(load, now, next_due)) <= 0) {
+			if (n_items == 0)
+				usleep(1000); /* every connection paused: zmq_poll has nothing to wait on */
+			continue;
+		}
+		for (int k = 0; k < n_items; k++)
+			if ((items[k].revents & ZMQ_POLLIN) && load->conns[which[k]].sock != NULL)
+				conn_drain(load, &load->conns[which[k]]);
+	}
+	for (long k = 0; k < load->concurrency; k++)
+		if (load->conns[k].sock != NULL)
+			zmq_close(load->conns[k].sock);
+	free(items);
+	free(which);
+}
+
+/* Write one JSON line per concern to f; returns false on a write error. */
+static bool write_results(const struct load *load, FILE *f)
+{
+	for (long i = 0; i < load->count; i++) {
+		const struct request *r = &load->req[i];
+		json_t *j = json_pack("{s:s, s:s?, s:b, s:i, s:s?}", "client_key", r->key, "case", r->case_number,
+				      "duplicate", r->duplicate, "attempts", r->attempts, "error",
+				      r->error[0] ? r->error : NULL);
+
+		json_dumpf(j, f, JSON_COMPACT);
+		fputc('\n', f);
+		json_decref(j);
+	}
+	return fflush(f) == 0 && !ferror(f);
+}
+
+/* Parse the options, file every concern, write the results and the summary. */
+int main(int argc, char **argv)
+{
+	struct load load = { .concurrency = 8, .timeout_ms = 2000, .retries = 30, .prefix = "load", .count = -1 };
+	const char *cases = NULL, *out = NULL;
+	long filed = 0, duplicates = 0, failed = 0;
+	int64_t t0;
+	FILE *f;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(usage_text, stdout);
+			return 0;
+		}
+		if (v == NULL)
+			usage_fail("%s needs a value", a);
+		i++;
+		if (strcmp(a, "--endpoint") == 0) {
+			load.endpoint = v;
+		} else if (strcmp(a, "--cases") == 0) {
+			cases = v;
+		} else if (strcmp(a, "--out") == 0) {
+			out = v;
+		} else if (strcmp(a, "--key-prefix") == 0) {
+			load.prefix = v;
+		} else if (strcmp(a, "--count") == 0) {
+			load.count = parse_long(a, v, 1, 10000000);
+		} else if (strcmp(a, "--concurrency") == 0) {
+			load.concurrency = parse_long(a, v, 1, 1024);
+		} else if (strcmp(a, "--timeout-ms") == 0) {
+			load.timeout_ms = parse_long(a, v, 10, 600000);
+		} else if (strcmp(a, "--retries") == 0) {
+			load.retries = parse_long(a, v, 0, 1000);
+		} else if (strcmp(a, "--rate") == 0) {
+			char *end;
+
+			load.rate = strtod(v, &end);
+			if (*v == '\0' || *end != '\0' || !(load.rate > 0 && load.rate <= 1e6))
+				usage_fail("--rate must be a number of concerns per second above 0, not \"%s\"", v);
+		} else {
+			usage_fail("unknown option %s", a);
+		}
+	}
+	if (load.endpoint == NULL || cases == NULL || out == NULL || load.count < 0 || load.rate <= 0)
+		usage_fail("%s", "--endpoint, --cases, --count, --rate and --out are required");
+	if (strlen(load.prefix) == 0 || strlen(load.prefix) > LOAD_PREFIX_MAX)
+		usage_fail("--key-prefix must be 1 to 40 characters, not \"%s\"", load.prefix);
+	for (const char *p = load.prefix; *p != '\0'; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			usage_fail("--key-prefix must be printable ASCII: \"%s\"", load.prefix);
+	load_cases(&load, cases);
+	f = fopen(out, "w");
+	if (f == NULL)
+		usage_fail("cannot create %s", out);
+
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	load.zmq = zmq_ctx_new();
+	load.req = xcalloc((size_t)load.count, sizeof *load.req);
+	load.conns = xcalloc((size_t)load.concurrency, sizeof *load.conns);
+	for (long i = 0; i < load.count; i++)
+		snprintf(load.req[i].key, sizeof load.req[i].key, "%s-%ld", load.prefix, i);
+	t0 = now_ms();
+	run(&load);
+
+	if (!write_results(&load, f) || fclose(f) != 0) {
+		fprintf(stderr, "oro-load: cannot write %s: %s\n", out, strerror(errno));
+		return 1;
+	}
+	for (long i = 0; i < load.count; i++) {
+		filed += load.req[i].case_number != NULL;
+		duplicates += load.req[i].case_number != NULL && load.req[i].duplicate;
+		failed += load.req[i].case_number == NULL;
+	}
+	printf("oro-load: %ld concerns in %.1f s (offered %.1f/s on %ld connections): filed %ld "
+	       "(answered duplicate %ld), failed %ld; %ld sends, reconnects after timeout %ld, "
+	       "unavailable %ld, internal %ld; %ld stale replies\n",
+	       load.count, (double)(now_ms() - t0) / 1000.0, load.rate, load.concurrency, filed, duplicates, failed,
+	       load.sends, load.resets_timeout, load.resets_unavailable, load.resets_internal, load.stale);
+
+	for (long i = 0; i < load.count; i++)
+		free(load.req[i].case_number);
+	for (long k = 0; k < load.concurrency; k++)
+		free(load.conns[k].open);
+	for (size_t i = 0; i < load.n_cases; i++)
+		concern_clear(&load.cases[i]);
+	free(load.cases);
+	free(load.req);
+	free(load.conns);
+	zmq_ctx_term(load.zmq);
+	return 0;
+}
