@@ -72,7 +72,7 @@ struct opt {
  * go to pos, at most max_pos; returns how many there were.
  */
 int parse_opts(int argc, char **argv, int first, const struct opt *opts, const char **pos, int max_pos,
-	       const char *help);
+               const char *help);
 
 /* A connection to the database for the strategy owner's commands, or exit 3. */
 struct db *admin_db(const struct db_statement *stmts, size_t n);

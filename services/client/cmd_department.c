@@ -17,22 +17,22 @@
 static json_t *delivery_json(const Oro__Delivery *d)
 {
 	json_t *j = json_pack("{s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}",
-			      "delivery_id", (json_int_t)d->delivery_id, "case_number", d->case_number, "department",
-			      d->department, "view", d->view, "priority", d->priority, "deadline", d->deadline, "state",
-			      d->state, "category", d->category, "urgency", d->urgency, "subject_kind", d->subject_kind,
-			      "age_band", d->age_band, "setting", d->setting, "district", d->district);
+	                      "delivery_id", (json_int_t)d->delivery_id, "case_number", d->case_number, "department",
+	                      d->department, "view", d->view, "priority", d->priority, "deadline", d->deadline, "state",
+	                      d->state, "category", d->category, "urgency", d->urgency, "subject_kind", d->subject_kind,
+	                      "age_band", d->age_band, "setting", d->setting, "district", d->district);
 	const struct {
 		const char *key, *value;
 	} extra[] = {
-		{ "filed_at", d->filed_at },
-		{ "disclosure_basis", d->disclosure_basis },
-		{ "association_grant", d->association_grant },
-		{ "relatives_informed", d->relatives_informed },
-		{ "observed_at", d->observed_at },
-		{ "acknowledged_at", d->acknowledged_at },
-		{ "acknowledged_by", d->acknowledged_by },
-		{ "description", d->description },
-		{ "reporter_principal", d->reporter_principal },
+	        {"filed_at", d->filed_at},
+	        {"disclosure_basis", d->disclosure_basis},
+	        {"association_grant", d->association_grant},
+	        {"relatives_informed", d->relatives_informed},
+	        {"observed_at", d->observed_at},
+	        {"acknowledged_at", d->acknowledged_at},
+	        {"acknowledged_by", d->acknowledged_by},
+	        {"description", d->description},
+	        {"reporter_principal", d->reporter_principal},
 	};
 
 	for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
@@ -81,7 +81,8 @@ static void print_delivery(const Oro__Delivery *d, bool brief)
 		       S(d->relatives_informed), S(d->association_grant));
 	if (d->description)
 		printf("  Description: %s\n", d->description);
-	if (d->subject && (d->subject->name || d->subject->personal_number || d->subject->unit || d->subject->has_age)) {
+	if (d->subject &&
+	    (d->subject->name || d->subject->personal_number || d->subject->unit || d->subject->has_age)) {
 		printf("  Subject:");
 		if (d->subject->name)
 			printf(" %s", d->subject->name);
@@ -94,9 +95,11 @@ static void print_delivery(const Oro__Delivery *d, bool brief)
 		printf("\n");
 	}
 	if (d->reporter_principal)
-		printf("  Reported by: %s%s%s%s%s\n", d->reporter_principal, d->reporter && d->reporter->unit ? ", " : "",
+		printf("  Reported by: %s%s%s%s%s\n", d->reporter_principal,
+		       d->reporter && d->reporter->unit ? ", " : "",
 		       d->reporter && d->reporter->unit ? d->reporter->unit : "",
-		       d->reporter && d->reporter->phone ? ", " : "", d->reporter && d->reporter->phone ? d->reporter->phone : "");
+		       d->reporter && d->reporter->phone ? ", " : "",
+		       d->reporter && d->reporter->phone ? d->reporter->phone : "");
 	if (d->acknowledged_at)
 		printf("  Acknowledged %s by %s\n", d->acknowledged_at, S(d->acknowledged_by));
 #undef S
@@ -130,9 +133,9 @@ static int send_ack(void *sock, int64_t id)
 static void print_ack(const Oro__AckConfirmed *a)
 {
 	if (json_output) {
-		json_t *j = json_pack("{s:{s:I, s:s?, s:s?, s:b}}", "acknowledged", "delivery_id", (json_int_t)a->delivery_id,
-				      "acknowledged_at", a->acknowledged_at, "acknowledged_by", a->acknowledged_by,
-				      "already", a->already);
+		json_t *j = json_pack("{s:{s:I, s:s?, s:s?, s:b}}", "acknowledged", "delivery_id",
+		                      (json_int_t)a->delivery_id, "acknowledged_at", a->acknowledged_at,
+		                      "acknowledged_by", a->acknowledged_by, "already", a->already);
 
 		json_dumpf(j, stdout, JSON_COMPACT);
 		putchar('\n');
@@ -144,19 +147,18 @@ static void print_ack(const Oro__AckConfirmed *a)
 	fflush(stdout);
 }
 
-static const char ack_help[] =
-	"usage: oro ack DELIVERY [--department D] [--json]\n"
-	"\n"
-	"Acknowledges a delivery of your department: records that it reached a person,\n"
-	"with the time and your principal, and stops its redelivery. Acknowledging again\n"
-	"is harmless and reports the first acknowledgement.\n";
+static const char ack_help[] = "usage: oro ack DELIVERY [--department D] [--json]\n"
+                               "\n"
+                               "Acknowledges a delivery of your department: records that it reached a person,\n"
+                               "with the time and your principal, and stops its redelivery. Acknowledging again\n"
+                               "is harmless and reports the first acknowledgement.\n";
 
 /* oro ack */
 int cmd_ack(int argc, char **argv)
 {
 	const char *pos[1];
-	struct opt opts[] = { { NULL, false, NULL, NULL } };
-	struct oro_error err = { 0 };
+	struct opt opts[] = {{NULL, false, NULL, NULL}};
+	struct oro_error err = {0};
 	Oro__Envelope env, *reply;
 	Oro__Acknowledge m;
 	int rc = EXIT_DONE;
@@ -169,26 +171,25 @@ int cmd_ack(int argc, char **argv)
 	if (reply == NULL || is_error(reply, &err))
 		rc = report_error(&err);
 	else if (reply->body_case != ORO__ENVELOPE__BODY_ACK_CONFIRMED)
-		rc = report_error(&(struct oro_error){ ORO_E_MALFORMED, "", "unexpected reply type" });
+		rc = report_error(&(struct oro_error){ORO_E_MALFORMED, "", "unexpected reply type"});
 	else
 		print_ack(reply->ack_confirmed);
 	wire_envelope_free(&reply);
 	return rc;
 }
 
-static const char show_help[] =
-	"usage: oro show DELIVERY [--department D] [--json]\n"
-	"\n"
-	"Shows one delivery of your department: with view full, the description, the\n"
-	"subject's identity and the reporter's contact; with view notice, only the\n"
-	"de-identified fields.\n";
+static const char show_help[] = "usage: oro show DELIVERY [--department D] [--json]\n"
+                                "\n"
+                                "Shows one delivery of your department: with view full, the description, the\n"
+                                "subject's identity and the reporter's contact; with view notice, only the\n"
+                                "de-identified fields.\n";
 
 /* oro show */
 int cmd_show(int argc, char **argv)
 {
 	const char *pos[1];
-	struct opt opts[] = { { NULL, false, NULL, NULL } };
-	struct oro_error err = { 0 };
+	struct opt opts[] = {{NULL, false, NULL, NULL}};
+	struct oro_error err = {0};
 	Oro__Envelope env, *reply;
 	Oro__ShowDelivery m;
 	int rc = EXIT_DONE;
@@ -207,7 +208,7 @@ int cmd_show(int argc, char **argv)
 	if (reply == NULL || is_error(reply, &err))
 		rc = report_error(&err);
 	else if (reply->body_case != ORO__ENVELOPE__BODY_DELIVERY)
-		rc = report_error(&(struct oro_error){ ORO_E_MALFORMED, "", "unexpected reply type" });
+		rc = report_error(&(struct oro_error){ORO_E_MALFORMED, "", "unexpected reply type"});
 	else if (json_output)
 		print_json(delivery_json(reply->delivery));
 	else
@@ -217,20 +218,20 @@ int cmd_show(int argc, char **argv)
 }
 
 static const char inbox_help[] =
-	"usage: oro inbox [--department D] [--all] [--limit N] [--json]\n"
-	"       oro inbox [--department D] --follow [--ack] [--max N] [--for SECONDS] [--json]\n"
-	"\n"
-	"Lists your department's unacknowledged deliveries (--all: also acknowledged\n"
-	"ones; newest first, at most --limit, default 100), with the de-identified\n"
-	"fields only: use `oro show` for the content.\n"
-	"\n"
-	"--follow subscribes and prints each delivery as it arrives (every open one\n"
-	"first), with its content when the view is full, and again as a reminder while\n"
-	"it stays unacknowledged; --ack acknowledges each one as it is printed (and\n"
-	"shows each once). notify_endpoint may list several oro-notify instances,\n"
-	"separated by commas: the client follows all of them. It stops after --max\n"
-	"deliveries or --for seconds, or on Ctrl-C. With --json, follow prints one\n"
-	"JSON object per line. Exit code 3 when --max was not reached within --for.\n";
+        "usage: oro inbox [--department D] [--all] [--limit N] [--json]\n"
+        "       oro inbox [--department D] --follow [--ack] [--max N] [--for SECONDS] [--json]\n"
+        "\n"
+        "Lists your department's unacknowledged deliveries (--all: also acknowledged\n"
+        "ones; newest first, at most --limit, default 100), with the de-identified\n"
+        "fields only: use `oro show` for the content.\n"
+        "\n"
+        "--follow subscribes and prints each delivery as it arrives (every open one\n"
+        "first), with its content when the view is full, and again as a reminder while\n"
+        "it stays unacknowledged; --ack acknowledges each one as it is printed (and\n"
+        "shows each once). notify_endpoint may list several oro-notify instances,\n"
+        "separated by commas: the client follows all of them. It stops after --max\n"
+        "deliveries or --for seconds, or on Ctrl-C. With --json, follow prints one\n"
+        "JSON object per line. Exit code 3 when --max was not reached within --for.\n";
 
 /* Send Subscribe on sock, once per connected endpoint (DEALER sends round-robin). */
 static void subscribe(void *sock, int n_endpoints)
@@ -279,17 +280,17 @@ static int inbox_follow(bool ack, long max, long for_s)
 	int n_endpoints;
 	void *sock = client_socket(svc.cfg.notify_endpoint, &n_endpoints);
 	int64_t end = for_s > 0 ? service_now_ms() + for_s * 1000 : INT64_MAX;
-	int64_t seen_ids[FOLLOW_SEEN] = { 0 }, confirmed[FOLLOW_SEEN] = { 0 };
+	int64_t seen_ids[FOLLOW_SEEN] = {0}, confirmed[FOLLOW_SEEN] = {0};
 	int64_t next_beat = 0, last_heard = service_now_ms();
 	int hb = svc.cfg.heartbeat_ms;
 	long seen = 0, unconfirmed = 0;
 	int rc = EXIT_DONE;
 
 	while (service_running() && (max <= 0 || seen < max || unconfirmed > 0)) {
-		zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
+		zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
 		int64_t now = service_now_ms();
 		Oro__Envelope *env;
-		struct oro_error err = { 0 };
+		struct oro_error err = {0};
 
 		if (now >= end) {
 			if (max > 0)
@@ -379,11 +380,11 @@ int cmd_inbox(int argc, char **argv)
 {
 	bool follow = false, ack = false, all = false;
 	const char *max_s = NULL, *for_s = NULL, *limit_s = NULL;
-	struct opt opts[] = { { "follow", false, NULL, &follow }, { "ack", false, NULL, &ack },
-			      { "all", false, NULL, &all },       { "max", true, &max_s, NULL },
-			      { "for", true, &for_s, NULL },      { "limit", true, &limit_s, NULL },
-			      { NULL, false, NULL, NULL } };
-	struct oro_error err = { 0 };
+	struct opt opts[] = {{"follow", false, NULL, &follow}, {"ack", false, NULL, &ack},
+	                     {"all", false, NULL, &all},       {"max", true, &max_s, NULL},
+	                     {"for", true, &for_s, NULL},      {"limit", true, &limit_s, NULL},
+	                     {NULL, false, NULL, NULL}};
+	struct oro_error err = {0};
 	Oro__Envelope env, *reply;
 	Oro__ListInbox m;
 	long max = max_s ? atol(max_s) : 0, limit;
@@ -409,7 +410,7 @@ int cmd_inbox(int argc, char **argv)
 	if (reply == NULL || is_error(reply, &err)) {
 		rc = report_error(&err);
 	} else if (reply->body_case != ORO__ENVELOPE__BODY_INBOX) {
-		rc = report_error(&(struct oro_error){ ORO_E_MALFORMED, "", "unexpected reply type" });
+		rc = report_error(&(struct oro_error){ORO_E_MALFORMED, "", "unexpected reply type"});
 	} else if (json_output) {
 		json_t *arr = json_array();
 
@@ -426,23 +427,23 @@ int cmd_inbox(int argc, char **argv)
 }
 
 static const char reroute_help[] =
-	"usage: oro reroute DELIVERY --to DEPARTMENT --reason TEXT [--basis TEXT] [--department D] [--json]\n"
-	"\n"
-	"Sends a case on to another department: your delivery (or, for the strategy's\n"
-	"coordinator, any delivery) is closed as re-routed, and the other department\n"
-	"gets a new delivery with the same view, priority and acknowledgement time; both\n"
-	"steps and the reason go into the case timeline. A full view to the police needs\n"
-	"the legal basis for the disclosure (--basis).\n";
+        "usage: oro reroute DELIVERY --to DEPARTMENT --reason TEXT [--basis TEXT] [--department D] [--json]\n"
+        "\n"
+        "Sends a case on to another department: your delivery (or, for the strategy's\n"
+        "coordinator, any delivery) is closed as re-routed, and the other department\n"
+        "gets a new delivery with the same view, priority and acknowledgement time; both\n"
+        "steps and the reason go into the case timeline. A full view to the police needs\n"
+        "the legal basis for the disclosure (--basis).\n";
 
 /* oro reroute */
 int cmd_reroute(int argc, char **argv)
 {
 	const char *pos[1], *to = NULL, *reason = NULL, *basis = NULL;
-	struct opt opts[] = { { "to", true, &to, NULL },
-			      { "reason", true, &reason, NULL },
-			      { "basis", true, &basis, NULL },
-			      { NULL, false, NULL, NULL } };
-	struct oro_error err = { 0 };
+	struct opt opts[] = {{"to", true, &to, NULL},
+	                     {"reason", true, &reason, NULL},
+	                     {"basis", true, &basis, NULL},
+	                     {NULL, false, NULL, NULL}};
+	struct oro_error err = {0};
 	Oro__Envelope env, *reply;
 	Oro__Reroute m;
 	int rc = EXIT_DONE;
@@ -467,14 +468,14 @@ int cmd_reroute(int argc, char **argv)
 	if (reply == NULL || is_error(reply, &err)) {
 		rc = report_error(&err);
 	} else if (reply->body_case != ORO__ENVELOPE__BODY_REROUTED) {
-		rc = report_error(&(struct oro_error){ ORO_E_MALFORMED, "", "unexpected reply type" });
+		rc = report_error(&(struct oro_error){ORO_E_MALFORMED, "", "unexpected reply type"});
 	} else {
 		const Oro__Rerouted *r = reply->rerouted;
 
 		if (json_output)
 			print_json(json_pack("{s:I, s:I, s:s?, s:s?}", "delivery_id", (json_int_t)r->delivery_id,
-					     "new_delivery_id", (json_int_t)r->new_delivery_id, "to_department",
-					     r->to_department, "view", r->view));
+			                     "new_delivery_id", (json_int_t)r->new_delivery_id, "to_department",
+			                     r->to_department, "view", r->view));
 		else
 			printf("Delivery %lld re-routed: %s has it as delivery %lld (%s view).\n",
 			       (long long)r->delivery_id, r->to_department, (long long)r->new_delivery_id, r->view);

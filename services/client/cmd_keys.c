@@ -24,44 +24,43 @@
 #include "crypto.h"
 #include "db.h"
 
-static const char keys_help[] =
-	"usage: oro keys new PATH\n"
-	"       oro keys init FILE\n"
-	"       oro keys rotate [--resume] [--json]\n"
-	"\n"
-	"init    writes a new key file (a random audit key and AES-256 sealing key 1,\n"
-	"        mode 0600; it will\n"
-	"        not overwrite a file). Point key_file at it in the configuration of\n"
-	"        every daemon and admin client; keep it secret and backed up.\n"
-	"new     writes a CURVE keypair for a principal or the daemons: PATH.key (mode\n"
-	"        0600, its curve_key_file) and PATH.pub (for oro principal add).\n"
-	"rotate  adds a new key to key_file and re-seals every stored value under it,\n"
-	"        one batch per transaction: an interrupted rotation is finished with\n"
-	"        --resume (no new key). The daemons switch to the new key within a sweep.\n";
+static const char keys_help[] = "usage: oro keys new PATH\n"
+                                "       oro keys init FILE\n"
+                                "       oro keys rotate [--resume] [--json]\n"
+                                "\n"
+                                "init    writes a new key file (a random audit key and AES-256 sealing key 1,\n"
+                                "        mode 0600; it will\n"
+                                "        not overwrite a file). Point key_file at it in the configuration of\n"
+                                "        every daemon and admin client; keep it secret and backed up.\n"
+                                "new     writes a CURVE keypair for a principal or the daemons: PATH.key (mode\n"
+                                "        0600, its curve_key_file) and PATH.pub (for oro principal add).\n"
+                                "rotate  adds a new key to key_file and re-seals every stored value under it,\n"
+                                "        one batch per transaction: an interrupted rotation is finished with\n"
+                                "        --resume (no new key). The daemons switch to the new key within a sweep.\n";
 
 #define ROTATE_PASSES 3000 /* 200 ms apart: ten minutes at most */
 
 static const struct db_statement statements[] = {
-	AUDIT_STATEMENTS,
-	AUDIT_VERIFY_STATEMENTS,
-	/* rows after report $2 with any value not sealed under the current key ($1 = 's1.<id>.%') */
-	{ "stale_rows",
-	  "SELECT c.report_id, encode(r.receipt_hash, 'hex'), c.description, c.subject_age, c.subject_name,"
-	  " c.subject_personal_number, c.subject_unit, c.reporter_phone, c.receipt"
-	  " FROM report_content c JOIN report r ON r.id = c.report_id"
-	  " WHERE (c.description NOT LIKE $1 OR c.receipt NOT LIKE $1 OR c.subject_age NOT LIKE $1"
-	  " OR c.subject_name NOT LIKE $1 OR c.subject_personal_number NOT LIKE $1 OR c.subject_unit NOT LIKE $1"
-	  " OR c.reporter_phone NOT LIKE $1) AND c.report_id > $2"
-	  " ORDER BY c.report_id LIMIT 200 FOR UPDATE OF c SKIP LOCKED" },
-	{ "reseal",
-	  "UPDATE report_content SET description = $2, subject_age = $3, subject_name = $4,"
-	  " subject_personal_number = $5, subject_unit = $6, reporter_phone = $7, receipt = $8 WHERE report_id = $1" },
+        AUDIT_STATEMENTS,
+        AUDIT_VERIFY_STATEMENTS,
+        /* rows after report $2 with any value not sealed under the current key ($1 = 's1.<id>.%') */
+        {"stale_rows",
+         "SELECT c.report_id, encode(r.receipt_hash, 'hex'), c.description, c.subject_age, c.subject_name,"
+         " c.subject_personal_number, c.subject_unit, c.reporter_phone, c.receipt"
+         " FROM report_content c JOIN report r ON r.id = c.report_id"
+         " WHERE (c.description NOT LIKE $1 OR c.receipt NOT LIKE $1 OR c.subject_age NOT LIKE $1"
+         " OR c.subject_name NOT LIKE $1 OR c.subject_personal_number NOT LIKE $1 OR c.subject_unit NOT LIKE $1"
+         " OR c.reporter_phone NOT LIKE $1) AND c.report_id > $2"
+         " ORDER BY c.report_id LIMIT 200 FOR UPDATE OF c SKIP LOCKED"},
+        {"reseal",
+         "UPDATE report_content SET description = $2, subject_age = $3, subject_name = $4,"
+         " subject_personal_number = $5, subject_unit = $6, reporter_phone = $7, receipt = $8 WHERE report_id = $1"},
 };
 
 /* oro keys init FILE */
 static int keys_init(const char *path)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 
 	if (crypto_key_file_new(path, &err) < 0) {
 		fprintf(stderr, "oro: %s: %s\n", err.field, err.message);
@@ -83,7 +82,7 @@ static int keys_init(const char *path)
 static int reseal_batch(struct db *db, const struct keyring *kr, int64_t *after, long *unopenable)
 {
 	char like[32], from[24];
-	const char *params[2] = { like, from };
+	const char *params[2] = {like, from};
 	struct db_result *res = NULL;
 	int rows = 0, rc;
 
@@ -102,7 +101,8 @@ static int reseal_batch(struct db *db, const struct keyring *kr, int64_t *after,
 		*after = db_result_int(res, i, 0);
 		rows++;
 		for (int f = 0; f < CONTENT_FIELDS; f++) {
-			char *plain = content_open_legacy(kr, hash, (enum content_field)f, db_result_value(res, i, 2 + f), &failed);
+			char *plain = content_open_legacy(kr, hash, (enum content_field)f,
+			                                  db_result_value(res, i, 2 + f), &failed);
 
 			values[f] = content_seal(kr, hash, (enum content_field)f, plain);
 			if (plain != NULL)
@@ -111,8 +111,10 @@ static int reseal_batch(struct db *db, const struct keyring *kr, int64_t *after,
 			p[1 + f] = values[f];
 		}
 		if (failed) {
-			fprintf(stderr, "oro: report %s: a value opens with no key in the file (tampered, or its key is gone); "
-					"left as it is\n", p[0]);
+			fprintf(stderr,
+			        "oro: report %s: a value opens with no key in the file (tampered, or its key is gone); "
+			        "left as it is\n",
+			        p[0]);
 			(*unopenable)++;
 		} else {
 			rc = db_exec(db, "reseal", CONTENT_FIELDS + 1, p, NULL);
@@ -125,7 +127,7 @@ static int reseal_batch(struct db *db, const struct keyring *kr, int64_t *after,
 	db_result_free(&res);
 	if (rc != DB_OK) {
 		fprintf(stderr, "oro: re-sealing failed (this batch is unchanged; run oro keys rotate --resume): %s\n",
-			db_last_error(db));
+		        db_last_error(db));
 		db_rollback(db);
 		return -1;
 	}
@@ -135,7 +137,7 @@ static int reseal_batch(struct db *db, const struct keyring *kr, int64_t *after,
 /* oro keys rotate */
 static int keys_rotate(bool resume)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	struct keyring *kr = keyring_load(svc.cfg.key_file, &err);
 	struct db *db;
 	long total = 0, unopenable = 0;
@@ -179,40 +181,40 @@ static int keys_rotate(bool resume)
 	}
 	/* the rotation in the audit trail */
 	char detail[96];
-	struct audit_entry e = { my_principal(), "keys_rotated", 0, 0, detail };
+	struct audit_entry e = {my_principal(), "keys_rotated", 0, 0, detail};
 
 	snprintf(detail, sizeof detail, "{\"key\":%d,\"resealed\":%ld,\"unopenable\":%ld}", keyring_current(kr), total,
-		 unopenable);
+	         unopenable);
 	if (db_begin(db) != DB_OK || audit_append(db, kr, &e, 1) != DB_OK || db_commit(db) != DB_OK) {
 		fprintf(stderr, "oro: the rotation is done but its audit entry failed: %s\n", db_last_error(db));
 		db_rollback(db);
 	}
 	if (json_output)
 		print_json(json_pack("{s:i, s:I, s:I}", "key", keyring_current(kr), "resealed", (json_int_t)total,
-				     "unopenable", (json_int_t)unopenable));
+		                     "unopenable", (json_int_t)unopenable));
 	else if (unopenable == 0)
-		printf("Every stored value is sealed under key %d (%ld reports re-sealed).\n", keyring_current(kr), total);
+		printf("Every stored value is sealed under key %d (%ld reports re-sealed).\n", keyring_current(kr),
+		       total);
 	else
-		printf("%ld reports re-sealed under key %d; %ld could not be opened and were left as they are.\n", total,
-		       keyring_current(kr), unopenable);
+		printf("%ld reports re-sealed under key %d; %ld could not be opened and were left as they are.\n",
+		       total, keyring_current(kr), unopenable);
 	db_destroy(&db);
 	keyring_destroy(&kr);
 	return unopenable == 0 ? EXIT_DONE : EXIT_REFUSED;
 }
 
-static const char audit_help[] =
-	"usage: oro audit verify [--json]\n"
-	"\n"
-	"Walks the whole audit trail and checks its HMAC chain with the audit key of\n"
-	"key_file. Exit 0 when every entry is as written; exit 1 naming the first entry\n"
-	"that was modified (or forged), deleted or inserted; 3 when the database cannot\n"
-	"be reached.\n";
+static const char audit_help[] = "usage: oro audit verify [--json]\n"
+                                 "\n"
+                                 "Walks the whole audit trail and checks its HMAC chain with the audit key of\n"
+                                 "key_file. Exit 0 when every entry is as written; exit 1 naming the first entry\n"
+                                 "that was modified (or forged), deleted or inserted; 3 when the database cannot\n"
+                                 "be reached.\n";
 
 /* oro audit verify */
 int cmd_audit(int argc, char **argv)
 {
-	struct opt no_opts[] = { { NULL, false, NULL, NULL } };
-	struct oro_error err = { 0 };
+	struct opt no_opts[] = {{NULL, false, NULL, NULL}};
+	struct oro_error err = {0};
 	struct keyring *kr;
 	struct db *db;
 	json_t *r;
@@ -247,7 +249,8 @@ int cmd_audit(int argc, char **argv)
 		else
 			printf("The audit trail is NOT intact: entry %lld %s (%s); %lld entries before it verified.\n",
 			       (long long)json_integer_value(json_object_get(r, "entry")),
-			       json_string_value(json_object_get(r, "problem")), json_string_value(json_object_get(r, "message")),
+			       json_string_value(json_object_get(r, "problem")),
+			       json_string_value(json_object_get(r, "message")),
 			       (long long)json_integer_value(json_object_get(r, "entries")));
 		json_decref(r);
 	}
@@ -260,8 +263,8 @@ int cmd_keys(int argc, char **argv)
 {
 	const char *pos[1];
 	bool resume = false;
-	struct opt no_opts[] = { { NULL, false, NULL, NULL } };
-	struct opt rotate_opts[] = { { "resume", false, NULL, &resume }, { NULL, false, NULL, NULL } };
+	struct opt no_opts[] = {{NULL, false, NULL, NULL}};
+	struct opt rotate_opts[] = {{"resume", false, NULL, &resume}, {NULL, false, NULL, NULL}};
 	const char *sub = argc >= 3 ? argv[2] : "";
 
 	if (argc < 3 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {

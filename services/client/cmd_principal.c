@@ -26,37 +26,35 @@
 #include "db.h"
 
 static const char principal_help[] =
-	"usage: oro principal add NAME --kind staff|department|service|admin [--department D] --key FILE.pub\n"
-	"       oro principal revoke NAME\n"
-	"       oro principal list [--json]\n"
-	"\n"
-	"add     registers a principal with its CURVE public key (from `oro keys new`);\n"
-	"        a department principal names its department.\n"
-	"revoke  revokes it: the daemons refuse its key within a sweep interval.\n"
-	"list    every principal: kind, department, key, created, revoked.\n";
+        "usage: oro principal add NAME --kind staff|department|service|admin [--department D] --key FILE.pub\n"
+        "       oro principal revoke NAME\n"
+        "       oro principal list [--json]\n"
+        "\n"
+        "add     registers a principal with its CURVE public key (from `oro keys new`);\n"
+        "        a department principal names its department.\n"
+        "revoke  revokes it: the daemons refuse its key within a sweep interval.\n"
+        "list    every principal: kind, department, key, created, revoked.\n";
 
-static const char keys_new_help[] =
-	"usage: oro keys new PATH\n"
-	"\n"
-	"Writes a new CURVE keypair: PATH.key (both keys, mode 0600: the principal's\n"
-	"curve_key_file) and PATH.pub (the public key, for oro principal add).\n";
+static const char keys_new_help[] = "usage: oro keys new PATH\n"
+                                    "\n"
+                                    "Writes a new CURVE keypair: PATH.key (both keys, mode 0600: the principal's\n"
+                                    "curve_key_file) and PATH.pub (the public key, for oro principal add).\n";
 
 static const struct db_statement statements[] = {
-	AUDIT_STATEMENTS,
-	{ "principal_add",
-	  "INSERT INTO principal (name, kind, department, public_key) VALUES ($1, $2, nullif($3, ''), $4) RETURNING id" },
-	{ "principal_revoke",
-	  "UPDATE principal SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id" },
-	{ "principal_list",
-	  "SELECT name, kind, coalesce(department, ''), coalesce(public_key, ''), " DB_RFC3339("created_at") ", "
-	  DB_RFC3339("revoked_at") " FROM principal ORDER BY name" },
+        AUDIT_STATEMENTS,
+        {"principal_add",
+         "INSERT INTO principal (name, kind, department, public_key) VALUES ($1, $2, nullif($3, ''), $4) RETURNING id"},
+        {"principal_revoke",
+         "UPDATE principal SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id"},
+        {"principal_list", "SELECT name, kind, coalesce(department, ''), coalesce(public_key, ''), " DB_RFC3339(
+                                   "created_at") ", " DB_RFC3339("revoked_at") " FROM principal ORDER BY name"},
 };
 
 /* oro keys new PATH */
 int keys_new(const char *path)
 {
 	struct curve_keys k;
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 
 	if (curve_keys_new(path, &k, &err) < 0) {
 		fprintf(stderr, "oro: %s: %s\n", err.field, err.message);
@@ -64,7 +62,7 @@ int keys_new(const char *path)
 	}
 	if (json_output)
 		print_json(json_pack("{s:s, s:s+, s:s+}", "public_key", k.public_key, "key_file", path, ".key",
-				     "public_file", path, ".pub"));
+		                     "public_file", path, ".pub"));
 	else
 		printf("CURVE keypair written: %s.key (secret, mode 0600) and %s.pub (public key %s).\n", path, path,
 		       k.public_key);
@@ -79,9 +77,9 @@ const char *keys_new_usage(void)
 
 /* Run statement with params and an audit entry in one transaction; returns rows changed or -1. */
 static int audited_change(struct db *db, const char *stmt, int nparams, const char *const *params, const char *name,
-			  const char *what)
+                          const char *what)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	struct keyring *kr = keyring_load(svc.cfg.key_file, &err);
 	struct db_result *res = NULL;
 	int rows = -1, rc;
@@ -96,7 +94,7 @@ static int audited_change(struct db *db, const char *stmt, int nparams, const ch
 	if (rc == DB_OK && db_result_rows(res) > 0) {
 		json_t *d = json_pack("{s:s, s:s}", "principal", name, "change", what);
 		char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-		struct audit_entry e = { my_principal(), "principal_changed", 0, 0, detail };
+		struct audit_entry e = {my_principal(), "principal_changed", 0, 0, detail};
 
 		rc = audit_append(db, kr, &e, 1);
 		free(detail);
@@ -119,8 +117,8 @@ int cmd_principal(int argc, char **argv)
 {
 	const char *pos[1], *kind = NULL, *department = "", *key = NULL;
 	/* --department is the client's own configuration key: config_load() has taken it */
-	struct opt add_opts[] = { { "kind", true, &kind, NULL }, { "key", true, &key, NULL }, { NULL, false, NULL, NULL } };
-	struct opt no_opts[] = { { NULL, false, NULL, NULL } };
+	struct opt add_opts[] = {{"kind", true, &kind, NULL}, {"key", true, &key, NULL}, {NULL, false, NULL, NULL}};
+	struct opt no_opts[] = {{NULL, false, NULL, NULL}};
 	const char *sub = argc >= 3 ? argv[2] : "";
 	struct db *db;
 	int rc = EXIT_DONE;
@@ -131,7 +129,7 @@ int cmd_principal(int argc, char **argv)
 	}
 	if (strcmp(sub, "add") == 0) {
 		char pub[AUTH_Z85_LEN + 1];
-		struct oro_error err = { 0 };
+		struct oro_error err = {0};
 
 		if (parse_opts(argc, argv, 3, add_opts, pos, 1, principal_help) != 1 || kind == NULL || key == NULL)
 			usage_error("principal add needs NAME, --kind and --key");
@@ -145,7 +143,7 @@ int cmd_principal(int argc, char **argv)
 		if (curve_public_key_read(key, pub, &err) < 0)
 			usage_error("--key: %s", err.message);
 		db = admin_db(statements, sizeof statements / sizeof statements[0]);
-		const char *p[4] = { pos[0], kind, department, pub };
+		const char *p[4] = {pos[0], kind, department, pub};
 
 		if (audited_change(db, "principal_add", 4, p, pos[0], "added") < 0)
 			rc = EXIT_REFUSED;
@@ -162,7 +160,7 @@ int cmd_principal(int argc, char **argv)
 		if (parse_opts(argc, argv, 3, no_opts, pos, 1, principal_help) != 1)
 			usage_error("principal revoke needs NAME");
 		db = admin_db(statements, sizeof statements / sizeof statements[0]);
-		const char *p[1] = { pos[0] };
+		const char *p[1] = {pos[0]};
 
 		rows = audited_change(db, "principal_revoke", 1, p, pos[0], "revoked");
 		if (rows < 0) {
@@ -193,19 +191,20 @@ int cmd_principal(int argc, char **argv)
 			return EXIT_UNAVAILABLE;
 		}
 		for (int i = 0; i < db_result_rows(res); i++)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?}", "name", db_result_value(res, i, 0),
-							     "kind", db_result_value(res, i, 1), "department",
-							     db_result_value(res, i, 2), "public_key", db_result_value(res, i, 3),
-							     "created_at", db_result_value(res, i, 4), "revoked_at",
-							     db_result_value(res, i, 5)));
+			json_array_append_new(
+			        arr,
+			        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?}", "name", db_result_value(res, i, 0), "kind",
+			                  db_result_value(res, i, 1), "department", db_result_value(res, i, 2),
+			                  "public_key", db_result_value(res, i, 3), "created_at",
+			                  db_result_value(res, i, 4), "revoked_at", db_result_value(res, i, 5)));
 		if (json_output) {
 			print_json(arr);
 		} else {
 			printf("%-24s %-10s %-16s %-8s %s\n", "name", "kind", "department", "state", "public key");
 			for (int i = 0; i < db_result_rows(res); i++)
-				printf("%-24s %-10s %-16s %-8s %s\n", db_result_value(res, i, 0), db_result_value(res, i, 1),
-				       db_result_value(res, i, 2), db_result_value(res, i, 5) ? "revoked" : "active",
-				       db_result_value(res, i, 3));
+				printf("%-24s %-10s %-16s %-8s %s\n", db_result_value(res, i, 0),
+				       db_result_value(res, i, 1), db_result_value(res, i, 2),
+				       db_result_value(res, i, 5) ? "revoked" : "active", db_result_value(res, i, 3));
 			json_decref(arr);
 		}
 		db_result_free(&res);

@@ -14,41 +14,41 @@
 #include "crypto.h"
 
 static const char report_help[] =
-	"usage: oro report --file DOC.json [--no-check] [--json]\n"
-	"       oro report --category C --urgency U --subject-kind K --setting S --district D\n"
-	"                  --description TEXT [--client-key K] [--age N | --age-band B]\n"
-	"                  [--subject-name N] [--personal-number P] [--subject-unit U]\n"
-	"                  [--grant yes|no|unknown] [--observed-at RFC3339]\n"
-	"                  [--relatives-informed yes|no|unknown] [--reporter-unit U] [--phone P] [--json]\n"
-	"\n"
-	"Files a concern with oro-intake and prints its case number, its receipt (keep it:\n"
-	"it is shown once and lets you follow the case with `oro status`) and the guidance.\n"
-	"The concern document format is in docs/protocol.md. Without --client-key a new\n"
-	"random key is chosen; sending the same key again returns the same case.\n"
-	"--no-check sends without validating locally (oro-intake validates anyway).\n";
+        "usage: oro report --file DOC.json [--no-check] [--json]\n"
+        "       oro report --category C --urgency U --subject-kind K --setting S --district D\n"
+        "                  --description TEXT [--client-key K] [--age N | --age-band B]\n"
+        "                  [--subject-name N] [--personal-number P] [--subject-unit U]\n"
+        "                  [--grant yes|no|unknown] [--observed-at RFC3339]\n"
+        "                  [--relatives-informed yes|no|unknown] [--reporter-unit U] [--phone P] [--json]\n"
+        "\n"
+        "Files a concern with oro-intake and prints its case number, its receipt (keep it:\n"
+        "it is shown once and lets you follow the case with `oro status`) and the guidance.\n"
+        "The concern document format is in docs/protocol.md. Without --client-key a new\n"
+        "random key is chosen; sending the same key again returns the same case.\n"
+        "--no-check sends without validating locally (oro-intake validates anyway).\n";
 
 /* Field flags of `oro report`: flag name, JSON key, sub-object or NULL. */
 static const struct {
 	const char *flag, *key, *object;
 	bool integer;
 } report_fields[] = {
-	{ "client-key", "client_key", NULL, false },
-	{ "category", "category", NULL, false },
-	{ "urgency", "urgency", NULL, false },
-	{ "subject-kind", "kind", "subject", false },
-	{ "age", "age", "subject", true },
-	{ "age-band", "age_band", "subject", false },
-	{ "subject-name", "name", "subject", false },
-	{ "personal-number", "personal_number", "subject", false },
-	{ "subject-unit", "unit", "subject", false },
-	{ "setting", "setting", NULL, false },
-	{ "district", "district", NULL, false },
-	{ "grant", "association_grant", NULL, false },
-	{ "description", "description", NULL, false },
-	{ "observed-at", "observed_at", NULL, false },
-	{ "relatives-informed", "relatives_informed", NULL, false },
-	{ "reporter-unit", "unit", "reporter", false },
-	{ "phone", "phone", "reporter", false },
+        {"client-key", "client_key", NULL, false},
+        {"category", "category", NULL, false},
+        {"urgency", "urgency", NULL, false},
+        {"subject-kind", "kind", "subject", false},
+        {"age", "age", "subject", true},
+        {"age-band", "age_band", "subject", false},
+        {"subject-name", "name", "subject", false},
+        {"personal-number", "personal_number", "subject", false},
+        {"subject-unit", "unit", "subject", false},
+        {"setting", "setting", NULL, false},
+        {"district", "district", NULL, false},
+        {"grant", "association_grant", NULL, false},
+        {"description", "description", NULL, false},
+        {"observed-at", "observed_at", NULL, false},
+        {"relatives-informed", "relatives_informed", NULL, false},
+        {"reporter-unit", "unit", "reporter", false},
+        {"phone", "phone", "reporter", false},
 };
 #define N_REPORT_FIELDS (sizeof report_fields / sizeof report_fields[0])
 
@@ -97,10 +97,10 @@ static void print_file_reply(const Oro__FileReply *r)
 		json_t *g = json_array();
 
 		for (size_t i = 0; i < r->n_guidance; i++)
-			json_array_append_new(g, json_pack("{s:s?, s:s?}", "sv", r->guidance[i]->sv, "en",
-							   r->guidance[i]->en));
+			json_array_append_new(
+			        g, json_pack("{s:s?, s:s?}", "sv", r->guidance[i]->sv, "en", r->guidance[i]->en));
 		print_json(json_pack("{s:s?, s:s?, s:s?, s:b, s:o}", "case_number", r->case_number, "receipt",
-				     r->receipt, "filed_at", r->filed_at, "duplicate", r->duplicate, "guidance", g));
+		                     r->receipt, "filed_at", r->filed_at, "duplicate", r->duplicate, "guidance", g));
 		return;
 	}
 	printf("Case number: %s%s\n", r->case_number, r->duplicate ? " (already filed with this client key)" : "");
@@ -114,20 +114,20 @@ static void print_file_reply(const Oro__FileReply *r)
 /* oro report */
 int cmd_report(int argc, char **argv)
 {
-	const char *values[N_REPORT_FIELDS] = { 0 };
+	const char *values[N_REPORT_FIELDS] = {0};
 	struct opt opts[N_REPORT_FIELDS + 3];
 	const char *file = NULL;
 	bool no_check = false;
-	struct concern c = { 0 };
-	struct oro_error err = { 0 };
+	struct concern c = {0};
+	struct oro_error err = {0};
 	json_t *doc;
 	int rc = EXIT_DONE;
 
 	for (size_t i = 0; i < N_REPORT_FIELDS; i++)
-		opts[i] = (struct opt){ report_fields[i].flag, true, &values[i], NULL };
-	opts[N_REPORT_FIELDS] = (struct opt){ "file", true, &file, NULL };
-	opts[N_REPORT_FIELDS + 1] = (struct opt){ "no-check", false, NULL, &no_check };
-	opts[N_REPORT_FIELDS + 2] = (struct opt){ NULL, false, NULL, NULL };
+		opts[i] = (struct opt){report_fields[i].flag, true, &values[i], NULL};
+	opts[N_REPORT_FIELDS] = (struct opt){"file", true, &file, NULL};
+	opts[N_REPORT_FIELDS + 1] = (struct opt){"no-check", false, NULL, &no_check};
+	opts[N_REPORT_FIELDS + 2] = (struct opt){NULL, false, NULL, NULL};
 	parse_opts(argc, argv, 2, opts, NULL, 0, report_help);
 
 	if (file != NULL) {
@@ -166,7 +166,7 @@ int cmd_report(int argc, char **argv)
 	if (reply == NULL || is_error(reply, &err))
 		rc = report_error(&err);
 	else if (reply->body_case != ORO__ENVELOPE__BODY_FILE_REPLY)
-		rc = report_error(&(struct oro_error){ ORO_E_MALFORMED, "", "unexpected reply type" });
+		rc = report_error(&(struct oro_error){ORO_E_MALFORMED, "", "unexpected reply type"});
 	else
 		print_file_reply(reply->file_reply);
 	wire_envelope_free(&reply);
@@ -176,19 +176,18 @@ int cmd_report(int argc, char **argv)
 
 /* ------------------------------------------------------------------ status */
 
-static const char status_help[] =
-	"usage: oro status RECEIPT [--json]\n"
-	"\n"
-	"Shows the state of the case that RECEIPT belongs to: received (stored, not yet\n"
-	"routed), routed (sent to the responsible departments), acknowledged (every\n"
-	"department has confirmed it), with how many departments have acknowledged.\n";
+static const char status_help[] = "usage: oro status RECEIPT [--json]\n"
+                                  "\n"
+                                  "Shows the state of the case that RECEIPT belongs to: received (stored, not yet\n"
+                                  "routed), routed (sent to the responsible departments), acknowledged (every\n"
+                                  "department has confirmed it), with how many departments have acknowledged.\n";
 
 /* oro status */
 int cmd_status(int argc, char **argv)
 {
 	const char *pos[1];
-	struct opt opts[] = { { NULL, false, NULL, NULL } };
-	struct oro_error err = { 0 };
+	struct opt opts[] = {{NULL, false, NULL, NULL}};
+	struct oro_error err = {0};
 	Oro__Envelope env, *reply;
 	Oro__FollowReceipt m;
 	int rc = EXIT_DONE;
@@ -204,14 +203,14 @@ int cmd_status(int argc, char **argv)
 	if (reply == NULL || is_error(reply, &err)) {
 		rc = report_error(&err);
 	} else if (reply->body_case != ORO__ENVELOPE__BODY_CASE_STATUS) {
-		rc = report_error(&(struct oro_error){ ORO_E_MALFORMED, "", "unexpected reply type" });
+		rc = report_error(&(struct oro_error){ORO_E_MALFORMED, "", "unexpected reply type"});
 	} else {
 		const Oro__CaseStatus *s = reply->case_status;
 
 		if (json_output)
-			print_json(json_pack("{s:s?, s:s?, s:s?, s:s?, s:i, s:i}", "case_number", s->case_number, "state",
-					     s->state, "filed_at", s->filed_at, "routed_at", s->routed_at, "deliveries",
-					     (int)s->deliveries, "acknowledged", (int)s->acknowledged));
+			print_json(json_pack("{s:s?, s:s?, s:s?, s:s?, s:i, s:i}", "case_number", s->case_number,
+			                     "state", s->state, "filed_at", s->filed_at, "routed_at", s->routed_at,
+			                     "deliveries", (int)s->deliveries, "acknowledged", (int)s->acknowledged));
 		else
 			printf("Case %s: %s\nFiled:  %s\nRouted: %s\nAcknowledged by %u of %u departments\n",
 			       s->case_number, s->state, s->filed_at, s->routed_at ? s->routed_at : "not yet",

@@ -22,64 +22,58 @@
 #include "crypto.h"
 #include "db.h"
 
-static const char purge_help[] =
-	"usage: oro purge [--dry-run] [--json]\n"
-	"\n"
-	"Destroys what retention says is due: the sealed content of cases whose every\n"
-	"full delivery was acknowledged or sent on more than retention_content_days ago,\n"
-	"and the routing metadata, deliveries and timeline of cases filed more than\n"
-	"retention_metadata_days ago. Cases on legal hold (oro hold) are kept. Each\n"
-	"purge is recorded in the audit trail. --dry-run lists what would go and\n"
-	"changes nothing.\n";
+static const char purge_help[] = "usage: oro purge [--dry-run] [--json]\n"
+                                 "\n"
+                                 "Destroys what retention says is due: the sealed content of cases whose every\n"
+                                 "full delivery was acknowledged or sent on more than retention_content_days ago,\n"
+                                 "and the routing metadata, deliveries and timeline of cases filed more than\n"
+                                 "retention_metadata_days ago. Cases on legal hold (oro hold) are kept. Each\n"
+                                 "purge is recorded in the audit trail. --dry-run lists what would go and\n"
+                                 "changes nothing.\n";
 
-static const char hold_help[] =
-	"usage: oro hold CASE --reason TEXT [--json]\n"
-	"       oro hold CASE --release [--json]\n"
-	"\n"
-	"Puts a case on legal hold (nothing of it is purged while it lasts) or releases\n"
-	"it; both are recorded in the case timeline and the audit trail.\n";
+static const char hold_help[] = "usage: oro hold CASE --reason TEXT [--json]\n"
+                                "       oro hold CASE --release [--json]\n"
+                                "\n"
+                                "Puts a case on legal hold (nothing of it is purged while it lasts) or releases\n"
+                                "it; both are recorded in the case timeline and the audit trail.\n";
 
 static const struct db_statement statements[] = {
-	AUDIT_STATEMENTS,
-	{ "content_due",
-	  "SELECT r.id, r.case_number FROM report r JOIN delivery d ON d.report_id = r.id"
-	  " WHERE r.content_purged_at IS NULL AND r.hold_reason IS NULL AND r.state = 'routed'"
-	  " GROUP BY r.id HAVING bool_and(d.view <> 'full' OR d.state IN ('acknowledged', 'rerouted'))"
-	  " AND max(coalesce(d.acknowledged_at, d.rerouted_at)) FILTER (WHERE d.view = 'full')"
-	  "  < now() - make_interval(days => $1::int)"
-	  " ORDER BY r.id LIMIT 500" },
-	{ "metadata_due",
-	  "SELECT r.id, r.case_number FROM report r WHERE r.hold_reason IS NULL"
-	  " AND r.filed_at < now() - make_interval(days => $1::int) ORDER BY r.id LIMIT 500" },
-	{ "purge_content",
-	  "WITH c AS (DELETE FROM report_content WHERE report_id = ANY ($1::bigint[])),"
-	  " u AS (UPDATE report SET content_purged_at = now() WHERE id = ANY ($1::bigint[]))"
-	  " INSERT INTO timeline (report_id, event, actor, detail)"
-	  " SELECT unnest($1::bigint[]), 'content_purged', $2, jsonb_build_object('retention_days', $3::int)" },
-	{ "purge_metadata",
-	  "WITH t AS (DELETE FROM timeline WHERE report_id = ANY ($1::bigint[])),"
-	  " c AS (DELETE FROM report_content WHERE report_id = ANY ($1::bigint[])),"
-	  " x AS (DELETE FROM decision WHERE report_id = ANY ($1::bigint[])),"
-	  " d AS (UPDATE delivery SET parent_id = NULL WHERE report_id = ANY ($1::bigint[]))"
-	  " SELECT 1" },
-	{ "purge_deliveries", "DELETE FROM delivery WHERE report_id = ANY ($1::bigint[])" },
-	{ "purge_reports", "DELETE FROM report WHERE id = ANY ($1::bigint[])" },
-	{ "hold",
-	  "WITH u AS (UPDATE report SET hold_reason = $2, hold_by = $3, hold_at = now()"
-	  "  WHERE case_number = $1 AND hold_reason IS NULL RETURNING id)"
-	  " INSERT INTO timeline (report_id, event, actor, detail)"
-	  " SELECT id, 'hold', $3, jsonb_build_object('reason', $2::text) FROM u RETURNING report_id" },
-	{ "release",
-	  "WITH u AS (UPDATE report SET hold_reason = NULL, hold_by = NULL, hold_at = NULL"
-	  "  WHERE case_number = $1 AND hold_reason IS NOT NULL RETURNING id)"
-	  " INSERT INTO timeline (report_id, event, actor) SELECT id, 'hold_released', $2 FROM u RETURNING report_id" },
-	{ "case_exists", "SELECT id, hold_reason IS NOT NULL FROM report WHERE case_number = $1" },
+        AUDIT_STATEMENTS,
+        {"content_due", "SELECT r.id, r.case_number FROM report r JOIN delivery d ON d.report_id = r.id"
+                        " WHERE r.content_purged_at IS NULL AND r.hold_reason IS NULL AND r.state = 'routed'"
+                        " GROUP BY r.id HAVING bool_and(d.view <> 'full' OR d.state IN ('acknowledged', 'rerouted'))"
+                        " AND max(coalesce(d.acknowledged_at, d.rerouted_at)) FILTER (WHERE d.view = 'full')"
+                        "  < now() - make_interval(days => $1::int)"
+                        " ORDER BY r.id LIMIT 500"},
+        {"metadata_due", "SELECT r.id, r.case_number FROM report r WHERE r.hold_reason IS NULL"
+                         " AND r.filed_at < now() - make_interval(days => $1::int) ORDER BY r.id LIMIT 500"},
+        {"purge_content",
+         "WITH c AS (DELETE FROM report_content WHERE report_id = ANY ($1::bigint[])),"
+         " u AS (UPDATE report SET content_purged_at = now() WHERE id = ANY ($1::bigint[]))"
+         " INSERT INTO timeline (report_id, event, actor, detail)"
+         " SELECT unnest($1::bigint[]), 'content_purged', $2, jsonb_build_object('retention_days', $3::int)"},
+        {"purge_metadata", "WITH t AS (DELETE FROM timeline WHERE report_id = ANY ($1::bigint[])),"
+                           " c AS (DELETE FROM report_content WHERE report_id = ANY ($1::bigint[])),"
+                           " x AS (DELETE FROM decision WHERE report_id = ANY ($1::bigint[])),"
+                           " d AS (UPDATE delivery SET parent_id = NULL WHERE report_id = ANY ($1::bigint[]))"
+                           " SELECT 1"},
+        {"purge_deliveries", "DELETE FROM delivery WHERE report_id = ANY ($1::bigint[])"},
+        {"purge_reports", "DELETE FROM report WHERE id = ANY ($1::bigint[])"},
+        {"hold", "WITH u AS (UPDATE report SET hold_reason = $2, hold_by = $3, hold_at = now()"
+                 "  WHERE case_number = $1 AND hold_reason IS NULL RETURNING id)"
+                 " INSERT INTO timeline (report_id, event, actor, detail)"
+                 " SELECT id, 'hold', $3, jsonb_build_object('reason', $2::text) FROM u RETURNING report_id"},
+        {"release",
+         "WITH u AS (UPDATE report SET hold_reason = NULL, hold_by = NULL, hold_at = NULL"
+         "  WHERE case_number = $1 AND hold_reason IS NOT NULL RETURNING id)"
+         " INSERT INTO timeline (report_id, event, actor) SELECT id, 'hold_released', $2 FROM u RETURNING report_id"},
+        {"case_exists", "SELECT id, hold_reason IS NOT NULL FROM report WHERE case_number = $1"},
 };
 
 /* The keys, for audit entries; exits 1 when key_file is not usable. */
 static struct keyring *audit_keys(void)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	struct keyring *kr = keyring_load(svc.cfg.key_file, &err);
 
 	if (kr == NULL) {
@@ -97,7 +91,7 @@ static struct keyring *audit_keys(void)
 static long purge_kind(struct db *db, const struct keyring *kr, bool metadata, bool dry_run, json_t *listed)
 {
 	char days[16];
-	const char *p1[1] = { days };
+	const char *p1[1] = {days};
 	long total = 0;
 	int d = metadata ? svc.cfg.retention_metadata_days : svc.cfg.retention_content_days;
 
@@ -129,12 +123,12 @@ static long purge_kind(struct db *db, const struct keyring *kr, bool metadata, b
 		for (int i = 0; i < rows; i++) {
 			ids[i] = db_result_value(res, i, 0);
 			details[i] = xasprintf("{\"case\":\"%s\",\"what\":\"%s\",\"retention_days\":%d}",
-					       db_result_value(res, i, 1), metadata ? "metadata" : "content", d);
-			e[i] = (struct audit_entry){ my_principal(), "purged", db_result_int(res, i, 0), 0, details[i] };
+			                       db_result_value(res, i, 1), metadata ? "metadata" : "content", d);
+			e[i] = (struct audit_entry){my_principal(), "purged", db_result_int(res, i, 0), 0, details[i]};
 			json_array_append_new(listed, json_string(db_result_value(res, i, 1)));
 		}
 		array = db_text_array(ids, (size_t)rows);
-		const char *p3[3] = { array, my_principal(), days };
+		const char *p3[3] = {array, my_principal(), days};
 
 		if (metadata) {
 			rc = db_exec(db, "purge_metadata", 1, p3, NULL);
@@ -168,7 +162,7 @@ static long purge_kind(struct db *db, const struct keyring *kr, bool metadata, b
 int cmd_purge(int argc, char **argv)
 {
 	bool dry_run = false;
-	struct opt opts[] = { { "dry-run", false, NULL, &dry_run }, { NULL, false, NULL, NULL } };
+	struct opt opts[] = {{"dry-run", false, NULL, &dry_run}, {NULL, false, NULL, NULL}};
 	struct keyring *kr;
 	struct db *db;
 	json_t *content = json_array(), *metadata = json_array();
@@ -195,12 +189,10 @@ int cmd_purge(int argc, char **argv)
 
 		printf("%s sealed content of %ld cases (retention %d days after the last full delivery closed)%s\n",
 		       dry_run ? "Would purge the" : "Purged the", nc, svc.cfg.retention_content_days, nc ? ":" : ".");
-		json_array_foreach(content, i, v)
-			printf("  %s\n", json_string_value(v));
+		json_array_foreach(content, i, v) printf("  %s\n", json_string_value(v));
 		printf("%s routing metadata and timeline of %ld cases (retention %d days after filing)%s\n",
 		       dry_run ? "Would purge the" : "Purged the", nm, svc.cfg.retention_metadata_days, nm ? ":" : ".");
-		json_array_foreach(metadata, i, v)
-			printf("  %s\n", json_string_value(v));
+		json_array_foreach(metadata, i, v) printf("  %s\n", json_string_value(v));
 		json_decref(content);
 		json_decref(metadata);
 	}
@@ -214,7 +206,8 @@ int cmd_hold(int argc, char **argv)
 {
 	const char *pos[1], *reason = NULL;
 	bool release = false;
-	struct opt opts[] = { { "reason", true, &reason, NULL }, { "release", false, NULL, &release }, { NULL, false, NULL, NULL } };
+	struct opt opts[] = {
+	        {"reason", true, &reason, NULL}, {"release", false, NULL, &release}, {NULL, false, NULL, NULL}};
 	struct keyring *kr;
 	struct db *db;
 	struct db_result *res = NULL;
@@ -228,8 +221,8 @@ int cmd_hold(int argc, char **argv)
 		usage_error("--reason must be 1..500 bytes");
 	kr = audit_keys();
 	db = admin_db(statements, sizeof statements / sizeof statements[0]);
-	const char *p3[3] = { pos[0], reason, my_principal() };
-	const char *p2[2] = { pos[0], my_principal() };
+	const char *p3[3] = {pos[0], reason, my_principal()};
+	const char *p2[2] = {pos[0], my_principal()};
 
 	rc = db_begin(db);
 	if (rc == DB_OK)
@@ -237,7 +230,7 @@ int cmd_hold(int argc, char **argv)
 	if (rc == DB_OK && db_result_rows(res) == 1) {
 		json_t *d = json_pack("{s:s, s:b, s:s?}", "case", pos[0], "released", release, "reason", reason);
 		char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-		struct audit_entry e = { my_principal(), "hold", db_result_int(res, 0, 0), 0, detail };
+		struct audit_entry e = {my_principal(), "hold", db_result_int(res, 0, 0), 0, detail};
 
 		rc = audit_append(db, kr, &e, 1);
 		free(detail);
@@ -258,7 +251,7 @@ int cmd_hold(int argc, char **argv)
 			oro_error_set(&err, ORO_E_NOT_FOUND, "case", "no case %.40s", pos[0]);
 		else
 			oro_error_set(&err, ORO_E_INVALID_VALUE, "case", "case %.40s is %s on hold", pos[0],
-				      release ? "not" : "already");
+			              release ? "not" : "already");
 		rc = report_error(&err);
 	} else {
 		rc = EXIT_DONE;

@@ -25,77 +25,77 @@
 #include "strategy.h"
 
 static const char rules_help[] =
-	"usage: oro rules validate FILE [--json]\n"
-	"       oro rules publish FILE [--note TEXT] [--json]\n"
-	"       oro rules list [--json]\n"
-	"       oro rules export [--version N]\n"
-	"       oro rules activate N [--note TEXT] [--json]\n"
-	"       oro rules diff A B [--json]\n"
-	"       oro rules test [--rules FILE | --version N] [--expect] CASES.json [--json]\n"
-	"\n"
-	"validate  checks a ruleset document and lists every error and warning with the\n"
-	"          rule (number and name) and the field; exit 0 only when it is valid.\n"
-	"publish   validates FILE and, in one transaction, stores it as the next version\n"
-	"          (exactly as written, with who and when and the note) and makes it\n"
-	"          active; the daemons switch to it within a second. An invalid file\n"
-	"          changes nothing; publishing the active document again changes nothing.\n"
-	"list      every version: active marked, who published it, when, the note.\n"
-	"export    writes a stored version (default: the active one) to standard output,\n"
-	"          byte for byte as published: publishing it back gives the same rules.\n"
-	"activate  makes an earlier (or later) stored version the active one again.\n"
-	"diff      rules added, removed and changed field by field between A and B, each\n"
-	"          a version number or a ruleset file; also departments, districts, areas.\n"
-	"test      evaluates each case of the JSON array CASES.json with the router's own\n"
-	"          code: against FILE (--rules, no server needed), a stored version\n"
-	"          (--version) or the active ruleset. A case is a concern document, or\n"
-	"          {\"name\", \"concern\", \"expect\"}; with --expect every case's expectation\n"
-	"          is checked and the command exits 1 listing every mismatch.\n"
-	"\n"
-	"The ruleset format and the test-case format are in docs/rules.md.\n";
+        "usage: oro rules validate FILE [--json]\n"
+        "       oro rules publish FILE [--note TEXT] [--json]\n"
+        "       oro rules list [--json]\n"
+        "       oro rules export [--version N]\n"
+        "       oro rules activate N [--note TEXT] [--json]\n"
+        "       oro rules diff A B [--json]\n"
+        "       oro rules test [--rules FILE | --version N] [--expect] CASES.json [--json]\n"
+        "\n"
+        "validate  checks a ruleset document and lists every error and warning with the\n"
+        "          rule (number and name) and the field; exit 0 only when it is valid.\n"
+        "publish   validates FILE and, in one transaction, stores it as the next version\n"
+        "          (exactly as written, with who and when and the note) and makes it\n"
+        "          active; the daemons switch to it within a second. An invalid file\n"
+        "          changes nothing; publishing the active document again changes nothing.\n"
+        "list      every version: active marked, who published it, when, the note.\n"
+        "export    writes a stored version (default: the active one) to standard output,\n"
+        "          byte for byte as published: publishing it back gives the same rules.\n"
+        "activate  makes an earlier (or later) stored version the active one again.\n"
+        "diff      rules added, removed and changed field by field between A and B, each\n"
+        "          a version number or a ruleset file; also departments, districts, areas.\n"
+        "test      evaluates each case of the JSON array CASES.json with the router's own\n"
+        "          code: against FILE (--rules, no server needed), a stored version\n"
+        "          (--version) or the active ruleset. A case is a concern document, or\n"
+        "          {\"name\", \"concern\", \"expect\"}; with --expect every case's expectation\n"
+        "          is checked and the command exits 1 listing every mismatch.\n"
+        "\n"
+        "The ruleset format and the test-case format are in docs/rules.md.\n";
 
-static const char explain_help[] =
-	"usage: oro explain CASE [--json]\n"
-	"\n"
-	"Explains how a routed case was routed, reproduced from the ruleset version its\n"
-	"decision names (so it stays true after later publishes): every rule, matched or\n"
-	"not and, if not, the first condition that failed; the resulting recipients and\n"
-	"which rule gave each its view, priority and deadline; and the deliveries made.\n";
+static const char explain_help[] = "usage: oro explain CASE [--json]\n"
+                                   "\n"
+                                   "Explains how a routed case was routed, reproduced from the ruleset version its\n"
+                                   "decision names (so it stays true after later publishes): every rule, matched or\n"
+                                   "not and, if not, the first condition that failed; the resulting recipients and\n"
+                                   "which rule gave each its view, priority and deadline; and the deliveries made.\n";
 
 static const struct db_statement statements[] = {
-	STRATEGY_STATEMENTS,
-	AUDIT_STATEMENTS,
-	{ "active_version", "SELECT r.version, r.sha256 FROM ruleset_active a JOIN ruleset r USING (version)" },
-	{ "next_version", "SELECT coalesce(max(version), 0) + 1 FROM ruleset" },
-	{ "insert_ruleset",
-	  "INSERT INTO ruleset (version, name, document, sha256, note, published_by) VALUES ($1, $2, $3, $4, $5, $6)" },
-	{ "insert_area", "INSERT INTO action_area (ruleset_version, number, name) VALUES ($1, $2, $3)" },
-	{ "insert_rule",
-	  "INSERT INTO rule (ruleset_version, position, name, document, action_area) VALUES ($1, $2, $3, $4, $5)" },
-	{ "upsert_department",
-	  "INSERT INTO department (code, name, escalates_to, disclosure_basis_required) VALUES ($1, $2, $3, $4)"
-	  " ON CONFLICT (code) DO UPDATE SET name = excluded.name, escalates_to = excluded.escalates_to,"
-	  " disclosure_basis_required = excluded.disclosure_basis_required, updated_at = now()" },
-	{ "activate",
-	  "INSERT INTO ruleset_active (singleton, version, activated_by) VALUES (true, $1, $2)"
-	  " ON CONFLICT (singleton) DO UPDATE SET version = excluded.version,"
-	  " activated_by = excluded.activated_by, activated_at = now()" },
-	{ "record_activation",
-	  "INSERT INTO ruleset_activation (version, activated_by, kind, note) VALUES ($1, $2, $3, $4)" },
-	{ "list",
-	  "SELECT r.version, r.name, r.published_by, " DB_RFC3339("r.published_at") ", r.note,"
-	  " a.version IS NOT NULL, (SELECT count(*) FROM rule WHERE ruleset_version = r.version)"
-	  " FROM ruleset r LEFT JOIN ruleset_active a USING (version) ORDER BY r.version" },
-	{ "document", "SELECT document FROM ruleset WHERE version = $1" },
-	{ "explain_case",
-	  "SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting, r.district,"
-	  " r.association_grant, r.relatives_informed, c.subject_age, d.ruleset_version,"
-	  " array_to_json(d.matched_rules)::text, " DB_RFC3339("d.decided_at") ", d.decided_by,"
-	  " encode(r.receipt_hash, 'hex')"
-	  " FROM report r LEFT JOIN report_content c ON c.report_id = r.id"
-	  " LEFT JOIN decision d ON d.report_id = r.id WHERE r.case_number = $1" },
-	{ "case_deliveries",
-	  "SELECT id, department, view, priority, ack_within, disclosure_basis, origin, state"
-	  " FROM delivery WHERE report_id = $1 ORDER BY id" },
+        STRATEGY_STATEMENTS,
+        AUDIT_STATEMENTS,
+        {"active_version", "SELECT r.version, r.sha256 FROM ruleset_active a JOIN ruleset r USING (version)"},
+        {"next_version", "SELECT coalesce(max(version), 0) + 1 FROM ruleset"},
+        {"insert_ruleset",
+         "INSERT INTO ruleset (version, name, document, sha256, note, published_by) VALUES ($1, $2, $3, $4, $5, $6)"},
+        {"insert_area", "INSERT INTO action_area (ruleset_version, number, name) VALUES ($1, $2, $3)"},
+        {"insert_rule",
+         "INSERT INTO rule (ruleset_version, position, name, document, action_area) VALUES ($1, $2, $3, $4, $5)"},
+        {"upsert_department",
+         "INSERT INTO department (code, name, escalates_to, disclosure_basis_required) VALUES ($1, $2, $3, $4)"
+         " ON CONFLICT (code) DO UPDATE SET name = excluded.name, escalates_to = excluded.escalates_to,"
+         " disclosure_basis_required = excluded.disclosure_basis_required, updated_at = now()"},
+        {"activate", "INSERT INTO ruleset_active (singleton, version, activated_by) VALUES (true, $1, $2)"
+                     " ON CONFLICT (singleton) DO UPDATE SET version = excluded.version,"
+                     " activated_by = excluded.activated_by, activated_at = now()"},
+        {"record_activation",
+         "INSERT INTO ruleset_activation (version, activated_by, kind, note) VALUES ($1, $2, $3, $4)"},
+        {"list",
+         "SELECT r.version, r.name, r.published_by, " DB_RFC3339(
+                 "r.published_at") ", r.note,"
+                                   " a.version IS NOT NULL, (SELECT count(*) FROM rule WHERE ruleset_version = "
+                                   "r.version)"
+                                   " FROM ruleset r LEFT JOIN ruleset_active a USING (version) ORDER BY r.version"},
+        {"document", "SELECT document FROM ruleset WHERE version = $1"},
+        {"explain_case",
+         "SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting, r.district,"
+         " r.association_grant, r.relatives_informed, c.subject_age, d.ruleset_version,"
+         " array_to_json(d.matched_rules)::text, " DB_RFC3339(
+                 "d.decided_at") ", d.decided_by,"
+                                 " encode(r.receipt_hash, 'hex')"
+                                 " FROM report r LEFT JOIN report_content c ON c.report_id = r.id"
+                                 " LEFT JOIN decision d ON d.report_id = r.id WHERE r.case_number = $1"},
+        {"case_deliveries", "SELECT id, department, view, priority, ack_within, disclosure_basis, origin, state"
+                            " FROM delivery WHERE report_id = $1 ORDER BY id"},
 };
 
 /* The database, connected with every statement above prepared. */
@@ -109,7 +109,7 @@ static void print_findings(const char *source, const struct rules_diags *d, bool
 {
 	if (json_output) {
 		print_json(json_pack("{s:s, s:b, s:o}", "source", source, "valid", valid, "findings",
-				     rules_diags_to_json(d)));
+		                     rules_diags_to_json(d)));
 		return;
 	}
 	for (size_t i = 0; i < d->count; i++) {
@@ -117,10 +117,10 @@ static void print_findings(const char *source, const struct rules_diags *d, bool
 
 		if (g->rule > 0)
 			fprintf(stderr, "%s: %s: rule %d (%s): %s: %s\n", source, g->warning ? "warning" : "error",
-				g->rule, g->rule_name, g->field, g->message);
+			        g->rule, g->rule_name, g->field, g->message);
 		else
 			fprintf(stderr, "%s: %s: %s: %s\n", source, g->warning ? "warning" : "error", g->field,
-				g->message);
+			        g->message);
 	}
 }
 
@@ -128,7 +128,7 @@ static void print_findings(const char *source, const struct rules_diags *d, bool
  * warnings are printed only with `verbose`. */
 static struct ruleset *load_rules(const char *path, bool verbose)
 {
-	struct rules_diags diags = { 0 };
+	struct rules_diags diags = {0};
 	struct ruleset *rs = ruleset_load_file(path, &diags);
 
 	if (rs == NULL || (verbose && diags.count > 0))
@@ -140,7 +140,7 @@ static struct ruleset *load_rules(const char *path, bool verbose)
 /* Fetch the stored document of version (text, caller frees), or NULL. */
 static char *stored_document(struct db *db, const char *version)
 {
-	const char *params[1] = { version };
+	const char *params[1] = {version};
 	struct db_result *res;
 	char *doc = NULL;
 
@@ -193,28 +193,29 @@ static int switch_to(struct db *db, const struct ruleset *rs, const char *versio
 
 	for (size_t i = 0; rc == DB_OK && i < ruleset_department_count(rs); i++) {
 		const struct department *d = ruleset_department(rs, i);
-		const char *p[4] = { d->code, d->name, d->escalates_to, d->disclosure_basis_required ? "true" : "false" };
+		const char *p[4] = {d->code, d->name, d->escalates_to, d->disclosure_basis_required ? "true" : "false"};
 
 		rc = db_exec(db, "upsert_department", 4, p, NULL);
 	}
 	if (rc == DB_OK) {
-		const char *p[2] = { version, my_principal() };
+		const char *p[2] = {version, my_principal()};
 
 		rc = db_exec(db, "activate", 2, p, NULL);
 	}
 	if (rc == DB_OK) {
-		const char *p[4] = { version, my_principal(), kind, note };
+		const char *p[4] = {version, my_principal(), kind, note};
 
 		rc = db_exec(db, "record_activation", 4, p, NULL);
 	}
 	if (rc == DB_OK) {
 		/* in the audit trail, in the same transaction as the switch */
-		struct oro_error err = { 0 };
+		struct oro_error err = {0};
 		struct keyring *kr = keyring_load(svc.cfg.key_file, &err);
 		json_t *d = json_pack("{s:i, s:s?}", "version", atoi(version), "note", note);
 		char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-		struct audit_entry e = { my_principal(), strcmp(kind, "publish") == 0 ? "rules_published" : "rules_activated",
-					 0, 0, detail };
+		struct audit_entry e = {my_principal(),
+		                        strcmp(kind, "publish") == 0 ? "rules_published" : "rules_activated", 0, 0,
+		                        detail};
 
 		if (kr == NULL) {
 			fprintf(stderr, "oro: key_file: %s (the audit trail needs its key)\n", err.message);
@@ -244,7 +245,7 @@ static int finish(struct db *db, int rc, const char *what)
 /* oro rules validate */
 static int rules_validate(const char *path)
 {
-	struct rules_diags diags = { 0 };
+	struct rules_diags diags = {0};
 	struct ruleset *rs = ruleset_load_file(path, &diags);
 	bool valid = rs != NULL;
 
@@ -298,14 +299,14 @@ static int rules_publish(const char *path, const char *note)
 		rc = db_exec(db, "next_version", 0, NULL, &res);
 	if (rc == DB_OK) {
 		snprintf(version, sizeof version, "%s", db_result_value(res, 0, 0));
-		const char *p[6] = { version, ruleset_name(rs), text, sha, note, my_principal() };
+		const char *p[6] = {version, ruleset_name(rs), text, sha, note, my_principal()};
 
 		rc = db_exec(db, "insert_ruleset", 6, p, NULL);
 	}
 	for (size_t i = 0; rc == DB_OK && i < ruleset_action_area_count(rs); i++) {
 		const struct action_area *a = ruleset_action_area(rs, i);
 		char number[16];
-		const char *p[3] = { version, number, a->name };
+		const char *p[3] = {version, number, a->name};
 
 		snprintf(number, sizeof number, "%d", a->number);
 		rc = db_exec(db, "insert_area", 3, p, NULL);
@@ -314,7 +315,7 @@ static int rules_publish(const char *path, const char *note)
 		char pos[24], area[16];
 		char *rule = json_dumps(json_array_get(rules, i), JSON_COMPACT);
 		int a = ruleset_rule_action_area(rs, i + 1);
-		const char *p[5] = { version, pos, ruleset_rule_name(rs, i + 1), rule, a > 0 ? area : NULL };
+		const char *p[5] = {version, pos, ruleset_rule_name(rs, i + 1), rule, a > 0 ? area : NULL};
 
 		snprintf(pos, sizeof pos, "%zu", i + 1);
 		snprintf(area, sizeof area, "%d", a);
@@ -357,11 +358,12 @@ static int rules_list(void)
 	arr = json_array();
 	for (int i = 0; i < rows; i++)
 		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s?, s:b, s:I}", "version",
-						     (json_int_t)db_result_int(res, i, 0), "name", db_result_value(res, i, 1),
-						     "published_by", db_result_value(res, i, 2), "published_at",
-						     db_result_value(res, i, 3), "note", db_result_value(res, i, 4), "active",
-						     strcmp(db_result_value(res, i, 5), "t") == 0, "rules",
-						     (json_int_t)db_result_int(res, i, 6)));
+		                                     (json_int_t)db_result_int(res, i, 0), "name",
+		                                     db_result_value(res, i, 1), "published_by",
+		                                     db_result_value(res, i, 2), "published_at",
+		                                     db_result_value(res, i, 3), "note", db_result_value(res, i, 4),
+		                                     "active", strcmp(db_result_value(res, i, 5), "t") == 0, "rules",
+		                                     (json_int_t)db_result_int(res, i, 6)));
 	if (json_output) {
 		print_json(arr);
 	} else {
@@ -409,7 +411,7 @@ static int rules_export(const char *version)
 static int rules_activate(const char *version, const char *note)
 {
 	struct db *db = rules_db();
-	struct rules_diags diags = { 0 };
+	struct rules_diags diags = {0};
 	struct ruleset *rs = NULL;
 	char active[16];
 	char *doc;
@@ -451,7 +453,8 @@ static int rules_activate(const char *version, const char *note)
 	rc = finish(db, switch_to(db, rs, version, "activate", note), "activate");
 	if (rc == EXIT_DONE) {
 		if (json_output)
-			print_json(json_pack("{s:i, s:s, s:b}", "version", atoi(version), "previous", active, "changed", 1));
+			print_json(json_pack("{s:i, s:s, s:b}", "version", atoi(version), "previous", active, "changed",
+			                     1));
 		else
 			printf("Ruleset version %s is active again (was %s).\n", version, *active ? active : "none");
 	}
@@ -468,7 +471,7 @@ out:
  */
 static json_t *diff_side(const char *arg, struct db **db, char **label)
 {
-	struct rules_diags diags = { 0 };
+	struct rules_diags diags = {0};
 	struct ruleset *rs;
 	char *text;
 	size_t len;
@@ -524,7 +527,8 @@ static void print_list(const char *heading, json_t *arr, const char *key)
 	if (json_array_size(arr) == 0)
 		return;
 	printf("%s:", heading);
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		json_t *k = key ? json_object_get(v, key) : v;
 		char *s = json_dumps(k, JSON_COMPACT | JSON_ENCODE_ANY);
 
@@ -559,41 +563,43 @@ static int rules_diff(const char *a, const char *b)
 		printf("--- %s\n+++ %s\n", la, lb);
 		print_list("rules added", json_object_get(r, "added"), "name");
 		print_list("rules removed", json_object_get(r, "removed"), "name");
-		json_array_foreach(json_object_get(r, "changed"), i, v) {
+		json_array_foreach(json_object_get(r, "changed"), i, v)
+		{
 			printf("rule %s changed (#%lld -> #%lld):\n", json_string_value(json_object_get(v, "name")),
 			       (long long)json_integer_value(json_object_get(v, "from_position")),
 			       (long long)json_integer_value(json_object_get(v, "to_position")));
-			json_array_foreach(json_object_get(v, "fields"), j, c)
-				print_change(c);
+			json_array_foreach(json_object_get(v, "fields"), j, c) print_change(c);
 		}
 		json_t *dep = json_object_get(d, "departments");
 
 		print_list("departments added", json_object_get(dep, "added"), NULL);
 		print_list("departments removed", json_object_get(dep, "removed"), NULL);
-		json_array_foreach(json_object_get(dep, "changed"), i, v) {
+		json_array_foreach(json_object_get(dep, "changed"), i, v)
+		{
 			printf("department %s changed:\n", json_string_value(json_object_get(v, "code")));
-			json_array_foreach(json_object_get(v, "fields"), j, c)
-				print_change(c);
+			json_array_foreach(json_object_get(v, "fields"), j, c) print_change(c);
 		}
 		print_list("districts added", json_object_get(json_object_get(d, "districts"), "added"), NULL);
 		print_list("districts removed", json_object_get(json_object_get(d, "districts"), "removed"), NULL);
-		json_array_foreach(json_object_get(d, "fallback"), i, c) {
+		json_array_foreach(json_object_get(d, "fallback"), i, c)
+		{
 			if (i == 0)
 				printf("fallback changed:\n");
 			print_change(c);
 		}
 		json_t *areas = json_object_get(d, "action_areas");
 
-		json_array_foreach(json_object_get(areas, "added"), i, v)
-			printf("action area added: %lld %s\n", (long long)json_integer_value(json_object_get(v, "number")),
-			       json_string_value(json_object_get(v, "name")));
-		json_array_foreach(json_object_get(areas, "removed"), i, v)
-			printf("action area removed: %lld %s\n", (long long)json_integer_value(json_object_get(v, "number")),
-			       json_string_value(json_object_get(v, "name")));
-		json_array_foreach(json_object_get(areas, "changed"), i, v) {
-			printf("action area %lld changed:\n", (long long)json_integer_value(json_object_get(v, "number")));
-			json_array_foreach(json_object_get(v, "fields"), j, c)
-				print_change(c);
+		json_array_foreach(json_object_get(areas, "added"), i, v) printf(
+		        "action area added: %lld %s\n", (long long)json_integer_value(json_object_get(v, "number")),
+		        json_string_value(json_object_get(v, "name")));
+		json_array_foreach(json_object_get(areas, "removed"), i, v) printf(
+		        "action area removed: %lld %s\n", (long long)json_integer_value(json_object_get(v, "number")),
+		        json_string_value(json_object_get(v, "name")));
+		json_array_foreach(json_object_get(areas, "changed"), i, v)
+		{
+			printf("action area %lld changed:\n",
+			       (long long)json_integer_value(json_object_get(v, "number")));
+			json_array_foreach(json_object_get(v, "fields"), j, c) print_change(c);
 		}
 	}
 	json_decref(d);
@@ -617,7 +623,7 @@ static struct ruleset *test_ruleset(const char *rules_file, const char *version)
 		if (strategy_refresh(db, &rs) != DB_OK || rs == NULL)
 			fprintf(stderr, "oro: no active ruleset could be loaded from the database\n");
 	} else {
-		struct rules_diags diags = { 0 };
+		struct rules_diags diags = {0};
 		char *doc = stored_document(db, version);
 
 		if (doc == NULL)
@@ -639,7 +645,8 @@ static void print_test_results(json_t *results)
 	size_t i, j;
 	json_t *r, *v;
 
-	json_array_foreach(results, i, r) {
+	json_array_foreach(results, i, r)
+	{
 		json_t *e = json_object_get(r, "error");
 		const char *name = json_string_value(json_object_get(r, "name"));
 
@@ -652,15 +659,18 @@ static void print_test_results(json_t *results)
 		}
 		printf("\n  rules");
 		json_array_foreach(json_object_get(r, "matched_rules"), j, v)
-			printf(" %lld", (long long)json_integer_value(v));
+		        printf(" %lld", (long long)json_integer_value(v));
 		printf("\n");
-		json_array_foreach(json_object_get(r, "recipients"), j, v) {
+		json_array_foreach(json_object_get(r, "recipients"), j, v)
+		{
 			const char *basis = json_string_value(json_object_get(v, "disclosure_basis"));
 
-			printf("  %-16s %-6s %s  within %llds%s%s\n", json_string_value(json_object_get(v, "department")),
-			       json_string_value(json_object_get(v, "view")), json_string_value(json_object_get(v, "priority")),
-			       (long long)json_integer_value(json_object_get(v, "ack_within")), basis ? "  basis: " : "",
-			       basis ? basis : "");
+			printf("  %-16s %-6s %s  within %llds%s%s\n",
+			       json_string_value(json_object_get(v, "department")),
+			       json_string_value(json_object_get(v, "view")),
+			       json_string_value(json_object_get(v, "priority")),
+			       (long long)json_integer_value(json_object_get(v, "ack_within")),
+			       basis ? "  basis: " : "", basis ? basis : "");
 		}
 	}
 }
@@ -681,7 +691,7 @@ static int rules_test(const char *rules_file, const char *version, bool expect, 
 		struct oro_error err;
 
 		oro_error_set(&err, cases ? ORO_E_WRONG_TYPE : ORO_E_INVALID_JSON, "", "%s: %s", cases_file,
-			      cases ? "expected a JSON array of test cases" : jerr.text);
+		              cases ? "expected a JSON array of test cases" : jerr.text);
 		json_decref(cases);
 		return report_error(&err);
 	}
@@ -697,9 +707,10 @@ static int rules_test(const char *rules_file, const char *version, bool expect, 
 		results = rules_check_cases(rs, cases, &mismatches);
 		if (json_output) {
 			print_json(json_pack("{s:I, s:I, s:O}", "cases", (json_int_t)json_array_size(results), "failed",
-					     (json_int_t)mismatches, "results", results));
+			                     (json_int_t)mismatches, "results", results));
 		} else {
-			json_array_foreach(results, i, r) {
+			json_array_foreach(results, i, r)
+			{
 				size_t j;
 				const char *name = json_string_value(json_object_get(r, "name"));
 
@@ -707,7 +718,7 @@ static int rules_test(const char *rules_file, const char *version, bool expect, 
 					continue;
 				printf("case %zu%s%s:\n", i + 1, name ? " " : "", name ? name : "");
 				json_array_foreach(json_object_get(r, "mismatches"), j, m)
-					printf("  %s\n", json_string_value(m));
+				        printf("  %s\n", json_string_value(m));
 			}
 			printf("%zu cases, %zu as expected, %zu failed\n", json_array_size(results),
 			       json_array_size(results) - mismatches, mismatches);
@@ -731,13 +742,13 @@ int cmd_rules(int argc, char **argv)
 	const char *rules_file = NULL, *note = NULL, *version = NULL;
 	const char *pos[2];
 	bool expect = false;
-	struct opt test_opts[] = { { "rules", true, &rules_file, NULL },
-				   { "version", true, &version, NULL },
-				   { "expect", false, NULL, &expect },
-				   { NULL, false, NULL, NULL } };
-	struct opt note_opts[] = { { "note", true, &note, NULL }, { NULL, false, NULL, NULL } };
-	struct opt version_opts[] = { { "version", true, &version, NULL }, { NULL, false, NULL, NULL } };
-	struct opt no_opts[] = { { NULL, false, NULL, NULL } };
+	struct opt test_opts[] = {{"rules", true, &rules_file, NULL},
+	                          {"version", true, &version, NULL},
+	                          {"expect", false, NULL, &expect},
+	                          {NULL, false, NULL, NULL}};
+	struct opt note_opts[] = {{"note", true, &note, NULL}, {NULL, false, NULL, NULL}};
+	struct opt version_opts[] = {{"version", true, &version, NULL}, {NULL, false, NULL, NULL}};
+	struct opt no_opts[] = {{NULL, false, NULL, NULL}};
 	const char *sub = argc >= 3 ? argv[2] : "";
 
 	if (argc < 3 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
@@ -793,14 +804,13 @@ static const char *provenance(json_t *from, char *buf, size_t size)
 		snprintf(buf, size, "%s", json_string_value(from));
 	} else if (json_is_array(from)) {
 		n = (size_t)snprintf(buf, size, "rule%s", json_array_size(from) > 1 ? "s" : "");
-		json_array_foreach(from, i, v)
-			if (n < size)
-				n += (size_t)snprintf(buf + n, size - n, "%s %lld", i ? "," : "",
-						      (long long)json_integer_value(v));
+		json_array_foreach(from, i, v) if (n < size) n +=
+		        (size_t)snprintf(buf + n, size - n, "%s %lld", i ? "," : "", (long long)json_integer_value(v));
 	} else {
 		json_t *variant = json_object_get(from, "variant");
 
-		n = (size_t)snprintf(buf, size, "rule %lld", (long long)json_integer_value(json_object_get(from, "rule")));
+		n = (size_t)snprintf(buf, size, "rule %lld",
+		                     (long long)json_integer_value(json_object_get(from, "rule")));
 		if (json_is_integer(variant) && n < size)
 			snprintf(buf + n, size - n, " variant %lld", (long long)json_integer_value(variant) + 1);
 	}
@@ -813,53 +823,57 @@ static void print_explanation(json_t *x)
 	size_t i, j;
 	json_t *r, *v;
 
-	printf("Case %s, routed %s by %s under ruleset version %lld%s\n", json_string_value(json_object_get(x, "case_number")),
+	printf("Case %s, routed %s by %s under ruleset version %lld%s\n",
+	       json_string_value(json_object_get(x, "case_number")),
 	       json_string_value(json_object_get(x, "decided_at")), json_string_value(json_object_get(x, "decided_by")),
 	       (long long)json_integer_value(json_object_get(x, "ruleset_version")),
 	       json_is_true(json_object_get(x, "reproduced")) ? "" : "  (WARNING: the stored decision differs)");
 	printf("\nRules:\n");
-	json_array_foreach(json_object_get(x, "rules"), i, r) {
+	json_array_foreach(json_object_get(x, "rules"), i, r)
+	{
 		const char *failed = json_string_value(json_object_get(r, "failed"));
 
 		printf("  %2lld %-24s %s%s%s\n", (long long)json_integer_value(json_object_get(r, "rule")),
 		       json_string_value(json_object_get(r, "name")),
-		       json_is_true(json_object_get(r, "matched"))	   ? "matched"
+		       json_is_true(json_object_get(r, "matched"))      ? "matched"
 		       : json_is_false(json_object_get(r, "evaluated")) ? "not evaluated (after a final rule)"
-									  : "no: ",
+		                                                        : "no: ",
 		       failed && json_is_false(json_object_get(r, "matched")) ? failed : "",
-		       json_is_true(json_object_get(r, "final")) && json_is_true(json_object_get(r, "matched")) ? " (final)"
-														  : "");
+		       json_is_true(json_object_get(r, "final")) && json_is_true(json_object_get(r, "matched"))
+		               ? " (final)"
+		               : "");
 	}
 	printf("\nRecipients:\n");
-	json_array_foreach(json_object_get(x, "recipients"), i, v) {
+	json_array_foreach(json_object_get(x, "recipients"), i, v)
+	{
 		char vf[64], pf[64], af[64];
 
 		printf("  %-16s %-6s %s within %llds  (view from %s, priority from %s, deadline from %s)\n",
-		       json_string_value(json_object_get(v, "department")), json_string_value(json_object_get(v, "view")),
-		       json_string_value(json_object_get(v, "priority")),
+		       json_string_value(json_object_get(v, "department")),
+		       json_string_value(json_object_get(v, "view")), json_string_value(json_object_get(v, "priority")),
 		       (long long)json_integer_value(json_object_get(v, "ack_within")),
 		       provenance(json_object_get(v, "view_from"), vf, sizeof vf),
 		       provenance(json_object_get(v, "priority_from"), pf, sizeof pf),
 		       provenance(json_object_get(v, "ack_within_from"), af, sizeof af));
 	}
 	printf("\nDeliveries:\n");
-	json_array_foreach(json_object_get(x, "deliveries"), j, v)
-		printf("  %lld %-16s %-6s %s %s (%s)\n", (long long)json_integer_value(json_object_get(v, "delivery_id")),
-		       json_string_value(json_object_get(v, "department")), json_string_value(json_object_get(v, "view")),
-		       json_string_value(json_object_get(v, "priority")), json_string_value(json_object_get(v, "state")),
-		       json_string_value(json_object_get(v, "origin")));
+	json_array_foreach(json_object_get(x, "deliveries"), j, v) printf(
+	        "  %lld %-16s %-6s %s %s (%s)\n", (long long)json_integer_value(json_object_get(v, "delivery_id")),
+	        json_string_value(json_object_get(v, "department")), json_string_value(json_object_get(v, "view")),
+	        json_string_value(json_object_get(v, "priority")), json_string_value(json_object_get(v, "state")),
+	        json_string_value(json_object_get(v, "origin")));
 }
 
 /* oro explain CASE */
 int cmd_explain(int argc, char **argv)
 {
 	const char *pos[1];
-	struct opt no_opts[] = { { NULL, false, NULL, NULL } };
+	struct opt no_opts[] = {{NULL, false, NULL, NULL}};
 	struct db *db;
 	struct db_result *res = NULL, *dels = NULL;
-	struct rules_diags diags = { 0 };
+	struct rules_diags diags = {0};
 	struct ruleset *rs = NULL;
-	struct concern c = { 0 };
+	struct concern c = {0};
 	const char *attrs[CONCERN_STORED_ATTRS];
 	json_t *x, *stored, *arr;
 	char *doc;
@@ -868,7 +882,7 @@ int cmd_explain(int argc, char **argv)
 	if (parse_opts(argc, argv, 2, no_opts, pos, 1, explain_help) != 1)
 		usage_error("explain needs a CASE number");
 	db = rules_db();
-	const char *p1[1] = { pos[0] };
+	const char *p1[1] = {pos[0]};
 
 	if (db_exec(db, "explain_case", 1, p1, &res) != DB_OK) {
 		fprintf(stderr, "oro: %s\n", db_last_error(db));
@@ -878,8 +892,8 @@ int cmd_explain(int argc, char **argv)
 	if (db_result_rows(res) == 0 || db_result_value(res, 0, 11) == NULL) {
 		struct oro_error err;
 
-		oro_error_set(&err, ORO_E_NOT_FOUND, "case", db_result_rows(res) ? "case %.40s is not routed yet"
-										 : "no case %.40s", pos[0]);
+		oro_error_set(&err, ORO_E_NOT_FOUND, "case",
+		              db_result_rows(res) ? "case %.40s is not routed yet" : "no case %.40s", pos[0]);
 		rc = report_error(&err);
 		goto out;
 	}
@@ -894,15 +908,17 @@ int cmd_explain(int argc, char **argv)
 	for (int i = 0; i < CONCERN_STORED_ATTRS; i++)
 		attrs[i] = db_result_value(res, 0, 2 + i);
 	/* the exact age is sealed: open it, as the router did, when the keys are at hand */
-	struct oro_error kerr = { 0 };
+	struct oro_error kerr = {0};
 	struct keyring *keys = *svc.cfg.key_file ? keyring_load(svc.cfg.key_file, &kerr) : NULL;
 	bool failed = keys == NULL && db_result_value(res, 0, 10) != NULL;
-	char *age = keys ? content_open(keys, db_result_value(res, 0, 15), CONTENT_AGE, db_result_value(res, 0, 10), &failed)
-			 : NULL;
+	char *age = keys ? content_open(keys, db_result_value(res, 0, 15), CONTENT_AGE, db_result_value(res, 0, 10),
+	                                &failed)
+	                 : NULL;
 
 	if (failed)
-		fprintf(stderr, "oro: the exact age cannot be opened (%s): rules with an age range are evaluated without it\n",
-			keys ? "its key is not in key_file" : "key_file is not usable");
+		fprintf(stderr,
+		        "oro: the exact age cannot be opened (%s): rules with an age range are evaluated without it\n",
+		        keys ? "its key is not in key_file" : "key_file is not usable");
 	concern_from_stored(&c, rs, attrs, age);
 	free(age);
 	keyring_destroy(&keys);
@@ -915,18 +931,19 @@ int cmd_explain(int argc, char **argv)
 	json_object_set_new(x, "stored_matched_rules", stored);
 	json_object_set_new(x, "reproduced", json_boolean(json_equal(stored, json_object_get(x, "matched_rules"))));
 
-	const char *p2[1] = { db_result_value(res, 0, 0) };
+	const char *p2[1] = {db_result_value(res, 0, 0)};
 
 	arr = json_array();
 	if (db_exec(db, "case_deliveries", 1, p2, &dels) == DB_OK) {
 		for (int i = 0; i < db_result_rows(dels); i++)
-			json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:I, s:s?, s:s, s:s}", "delivery_id",
-							     (json_int_t)db_result_int(dels, i, 0), "department",
-							     db_result_value(dels, i, 1), "view", db_result_value(dels, i, 2),
-							     "priority", db_result_value(dels, i, 3), "ack_within",
-							     (json_int_t)db_result_int(dels, i, 4), "disclosure_basis",
-							     db_result_value(dels, i, 5), "origin", db_result_value(dels, i, 6),
-							     "state", db_result_value(dels, i, 7)));
+			json_array_append_new(
+			        arr, json_pack("{s:I, s:s, s:s, s:s, s:I, s:s?, s:s, s:s}", "delivery_id",
+			                       (json_int_t)db_result_int(dels, i, 0), "department",
+			                       db_result_value(dels, i, 1), "view", db_result_value(dels, i, 2),
+			                       "priority", db_result_value(dels, i, 3), "ack_within",
+			                       (json_int_t)db_result_int(dels, i, 4), "disclosure_basis",
+			                       db_result_value(dels, i, 5), "origin", db_result_value(dels, i, 6),
+			                       "state", db_result_value(dels, i, 7)));
 	}
 	json_object_set_new(x, "deliveries", arr);
 	if (json_output) {

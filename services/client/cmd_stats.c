@@ -36,7 +36,7 @@
 #include "db.h"
 
 /* Counts below this are shown as "<3"; percentiles need this many acknowledgements. */
-#define STATS_MIN 3
+#define STATS_MIN      3
 #define STATS_MIN_TEXT "<3"
 
 /* The calendar the period and the week and month groups are counted in. */
@@ -53,12 +53,12 @@ static const struct {
 	const char *title; /* column title in the table */
 	bool duration;     /* seconds, or NULL when suppressed; else a count or "<3" */
 } stats_metrics[M_COUNT] = {
-	[M_CASES] = { "cases", "cases", false },
-	[M_DELIVERIES] = { "deliveries", "deliveries", false },
-	[M_ACKNOWLEDGED] = { "acknowledged", "acknowledged", false },
-	[M_MEDIAN] = { "ack_median_s", "ack median", true },
-	[M_P90] = { "ack_p90_s", "ack p90", true },
-	[M_OVERDUE] = { "overdue", "overdue", false },
+        [M_CASES] = {"cases", "cases", false},
+        [M_DELIVERIES] = {"deliveries", "deliveries", false},
+        [M_ACKNOWLEDGED] = {"acknowledged", "acknowledged", false},
+        [M_MEDIAN] = {"ack_median_s", "ack median", true},
+        [M_P90] = {"ack_p90_s", "ack p90", true},
+        [M_OVERDUE] = {"overdue", "overdue", false},
 };
 
 /*
@@ -74,70 +74,69 @@ struct stats_key {
 };
 
 static const struct stats_key stats_keys[] = {
-	{ "week", "to_char(c.filed_at AT TIME ZONE " STATS_TZ ", 'IYYY-\"W\"IW')", NULL },
-	{ "month", "to_char(c.filed_at AT TIME ZONE " STATS_TZ ", 'YYYY-MM')", NULL },
-	{ "department", "d.department", NULL },
-	{ "category", "c.category", NULL },
-	{ "district", "c.district", NULL },
-	{ "urgency", "c.urgency", "array_position(ARRAY['acute', 'urgent', 'concern'], c.urgency)" },
-	{ "age_band", "c.age_band", NULL },
-	{ "action_area", "a.name", "min(a.number)" },
+        {"week", "to_char(c.filed_at AT TIME ZONE " STATS_TZ ", 'IYYY-\"W\"IW')", NULL},
+        {"month", "to_char(c.filed_at AT TIME ZONE " STATS_TZ ", 'YYYY-MM')", NULL},
+        {"department", "d.department", NULL},
+        {"category", "c.category", NULL},
+        {"district", "c.district", NULL},
+        {"urgency", "c.urgency", "array_position(ARRAY['acute', 'urgent', 'concern'], c.urgency)"},
+        {"age_band", "c.age_band", NULL},
+        {"action_area", "a.name", "min(a.number)"},
 };
 #define STATS_NKEYS (sizeof stats_keys / sizeof stats_keys[0])
 
-static const char stats_help[] =
-	"usage: oro stats [--from DATE] [--to DATE] [--by KEY]... [--json]\n"
-	"\n"
-	"The coordinator's situation picture (lägesbild): de-identified counts of the\n"
-	"concerns filed in a period and of their deliveries, read from the database\n"
-	"(configuration key `database`).\n"
-	"\n"
-	"  --from DATE  first day of the period, YYYY-MM-DD (default: 29 days before --to)\n"
-	"  --to DATE    last day of the period, inclusive (default: today)\n"
-	"               Days are calendar days in Europe/Stockholm; a case belongs to the\n"
-	"               day it was filed. Without either option: the last 30 days.\n"
-	"  --by KEY     group by KEY; repeat it to group by several keys (one row per\n"
-	"               combination that occurs, sorted by the keys in the order given).\n"
-	"               Without --by: one total row. KEY is one of\n"
-	"                 week         ISO week of filing, e.g. 2026-W48\n"
-	"                 month        month of filing, e.g. 2026-11\n"
-	"                 department   the department a delivery went to; its cases are\n"
-	"                              the cases that department received\n"
-	"                 category, district, urgency, age_band\n"
-	"                              the case's routing attributes\n"
-	"                 action_area  the action areas (åtgärdsområden) of the rules that\n"
-	"                              matched the case under its ruleset version; a case\n"
-	"                              counts once under each of its areas, and under\n"
-	"                              \"(none)\" when no matched rule names one\n"
-	"               Week and month groups at the ends of the period cover only the\n"
-	"               days inside it.\n"
-	"\n"
-	"Per group:\n"
-	"  cases         concerns filed in the period\n"
-	"  deliveries    their deliveries to departments (re-routed copies included)\n"
-	"  acknowledged  those deliveries that were acknowledged\n"
-	"  ack median, ack p90\n"
-	"                median and 90th percentile of the time from delivery to\n"
-	"                acknowledgement, over the acknowledged deliveries\n"
-	"  overdue       deliveries acknowledged after their deadline, or still open past\n"
-	"                it now (a re-routed delivery is closed when it was sent on)\n"
-	"A total line (the --json \"total\") counts every case of the period once.\n"
-	"\n"
-	"Small numbers: so that no person can be singled out, every count below 3, 0\n"
-	"included, is shown as <3 (in JSON the string \"<3\", other counts are numbers),\n"
-	"and the median and p90 only when at least 3 acknowledged deliveries are behind\n"
-	"them (else - in the table, null in JSON). No case number, person or attribute\n"
-	"beyond the chosen keys is shown.\n"
-	"\n"
-	"Output: a table with a header line, one line per group, the total and the\n"
-	"period; times as \"3h 12m\". With --json:\n"
-	"  {\"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\", \"by\": [KEY...],\n"
-	"   \"rows\": [{KEY: VALUE..., \"cases\", \"deliveries\", \"acknowledged\",\n"
-	"             \"ack_median_s\", \"ack_p90_s\", \"overdue\"}...],\n"
-	"   \"total\": {the same metrics}}\n"
-	"\n"
-	"Exit codes: 0 done; 2 usage (a bad date, --from after --to, an unknown --by key\n"
-	"or the same key twice); 3 the database cannot be reached.\n";
+static const char stats_help[] = "usage: oro stats [--from DATE] [--to DATE] [--by KEY]... [--json]\n"
+                                 "\n"
+                                 "The coordinator's situation picture (lägesbild): de-identified counts of the\n"
+                                 "concerns filed in a period and of their deliveries, read from the database\n"
+                                 "(configuration key `database`).\n"
+                                 "\n"
+                                 "  --from DATE  first day of the period, YYYY-MM-DD (default: 29 days before --to)\n"
+                                 "  --to DATE    last day of the period, inclusive (default: today)\n"
+                                 "               Days are calendar days in Europe/Stockholm; a case belongs to the\n"
+                                 "               day it was filed. Without either option: the last 30 days.\n"
+                                 "  --by KEY     group by KEY; repeat it to group by several keys (one row per\n"
+                                 "               combination that occurs, sorted by the keys in the order given).\n"
+                                 "               Without --by: one total row. KEY is one of\n"
+                                 "                 week         ISO week of filing, e.g. 2026-W48\n"
+                                 "                 month        month of filing, e.g. 2026-11\n"
+                                 "                 department   the department a delivery went to; its cases are\n"
+                                 "                              the cases that department received\n"
+                                 "                 category, district, urgency, age_band\n"
+                                 "                              the case's routing attributes\n"
+                                 "                 action_area  the action areas (åtgärdsområden) of the rules that\n"
+                                 "                              matched the case under its ruleset version; a case\n"
+                                 "                              counts once under each of its areas, and under\n"
+                                 "                              \"(none)\" when no matched rule names one\n"
+                                 "               Week and month groups at the ends of the period cover only the\n"
+                                 "               days inside it.\n"
+                                 "\n"
+                                 "Per group:\n"
+                                 "  cases         concerns filed in the period\n"
+                                 "  deliveries    their deliveries to departments (re-routed copies included)\n"
+                                 "  acknowledged  those deliveries that were acknowledged\n"
+                                 "  ack median, ack p90\n"
+                                 "                median and 90th percentile of the time from delivery to\n"
+                                 "                acknowledgement, over the acknowledged deliveries\n"
+                                 "  overdue       deliveries acknowledged after their deadline, or still open past\n"
+                                 "                it now (a re-routed delivery is closed when it was sent on)\n"
+                                 "A total line (the --json \"total\") counts every case of the period once.\n"
+                                 "\n"
+                                 "Small numbers: so that no person can be singled out, every count below 3, 0\n"
+                                 "included, is shown as <3 (in JSON the string \"<3\", other counts are numbers),\n"
+                                 "and the median and p90 only when at least 3 acknowledged deliveries are behind\n"
+                                 "them (else - in the table, null in JSON). No case number, person or attribute\n"
+                                 "beyond the chosen keys is shown.\n"
+                                 "\n"
+                                 "Output: a table with a header line, one line per group, the total and the\n"
+                                 "period; times as \"3h 12m\". With --json:\n"
+                                 "  {\"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\", \"by\": [KEY...],\n"
+                                 "   \"rows\": [{KEY: VALUE..., \"cases\", \"deliveries\", \"acknowledged\",\n"
+                                 "             \"ack_median_s\", \"ack_p90_s\", \"overdue\"}...],\n"
+                                 "   \"total\": {the same metrics}}\n"
+                                 "\n"
+                                 "Exit codes: 0 done; 2 usage (a bad date, --from after --to, an unknown --by key\n"
+                                 "or the same key twice); 3 the database cannot be reached.\n";
 
 /* Append printf-formatted text to the growing string *s. */
 static void sql_add(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -173,45 +172,46 @@ static char *stats_sql(const struct stats_key *const *keys, size_t n)
 	/* c: the cases of the period; d: their deliveries, each closed at its
 	 * acknowledgement or its re-routing, whichever came first */
 	sql_add(&s, "WITH c AS (SELECT r.id, r.filed_at, r.category, r.district, r.urgency, r.age_band"
-		    " FROM report r WHERE r.filed_at >= $1::date::timestamp AT TIME ZONE " STATS_TZ
-		    " AND r.filed_at < ($2::date + 1)::timestamp AT TIME ZONE " STATS_TZ "),"
-		    " d AS (SELECT d.id, d.report_id, d.department,"
-		    " extract(epoch FROM d.acknowledged_at - d.created_at)::float8 AS ack_s,"
-		    " coalesce(least(d.acknowledged_at, d.rerouted_at), now()) > d.deadline AS overdue"
-		    " FROM delivery d JOIN c ON c.id = d.report_id)");
+	            " FROM report r WHERE r.filed_at >= $1::date::timestamp AT TIME ZONE " STATS_TZ
+	            " AND r.filed_at < ($2::date + 1)::timestamp AT TIME ZONE " STATS_TZ "),"
+	            " d AS (SELECT d.id, d.report_id, d.department,"
+	            " extract(epoch FROM d.acknowledged_at - d.created_at)::float8 AS ack_s,"
+	            " coalesce(least(d.acknowledged_at, d.rerouted_at), now()) > d.deadline AS overdue"
+	            " FROM delivery d JOIN c ON c.id = d.report_id)");
 	/* a: each case's action areas from the rules its decision matched, or
 	 * one "(none)" row (no decision yet, no match, or no rule with an area) */
 	if (by_area)
-		sql_add(&s, ", a AS (SELECT c.id AS report_id, coalesce(x.name, '(none)') AS name, x.number FROM c"
-			    " LEFT JOIN decision dn ON dn.report_id = c.id"
-			    " LEFT JOIN LATERAL (SELECT DISTINCT aa.number, aa.name FROM rule ru"
-			    " JOIN action_area aa ON aa.ruleset_version = ru.ruleset_version AND aa.number = ru.action_area"
-			    " WHERE ru.ruleset_version = dn.ruleset_version AND ru.position = ANY (dn.matched_rules)) x"
-			    " ON true)");
+		sql_add(&s,
+		        ", a AS (SELECT c.id AS report_id, coalesce(x.name, '(none)') AS name, x.number FROM c"
+		        " LEFT JOIN decision dn ON dn.report_id = c.id"
+		        " LEFT JOIN LATERAL (SELECT DISTINCT aa.number, aa.name FROM rule ru"
+		        " JOIN action_area aa ON aa.ruleset_version = ru.ruleset_version AND aa.number = ru.action_area"
+		        " WHERE ru.ruleset_version = dn.ruleset_version AND ru.position = ANY (dn.matched_rules)) x"
+		        " ON true)");
 	sql_add(&s, " SELECT");
 	for (size_t i = 0; i < n; i++)
 		sql_add(&s, " g.k%zu,", i);
 	/* suppression happens here, so that no exact small number leaves the database */
 	sql_add(&s,
-		" CASE WHEN g.cases < %d THEN '%s' ELSE g.cases::text END,"
-		" CASE WHEN g.deliveries < %d THEN '%s' ELSE g.deliveries::text END,"
-		" CASE WHEN g.acknowledged < %d THEN '%s' ELSE g.acknowledged::text END,"
-		" CASE WHEN g.acknowledged >= %d THEN round(g.median)::bigint END,"
-		" CASE WHEN g.acknowledged >= %d THEN round(g.p90)::bigint END,"
-		" CASE WHEN g.overdue < %d THEN '%s' ELSE g.overdue::text END"
-		" FROM (SELECT",
-		STATS_MIN, STATS_MIN_TEXT, STATS_MIN, STATS_MIN_TEXT, STATS_MIN, STATS_MIN_TEXT, STATS_MIN, STATS_MIN,
-		STATS_MIN, STATS_MIN_TEXT);
+	        " CASE WHEN g.cases < %d THEN '%s' ELSE g.cases::text END,"
+	        " CASE WHEN g.deliveries < %d THEN '%s' ELSE g.deliveries::text END,"
+	        " CASE WHEN g.acknowledged < %d THEN '%s' ELSE g.acknowledged::text END,"
+	        " CASE WHEN g.acknowledged >= %d THEN round(g.median)::bigint END,"
+	        " CASE WHEN g.acknowledged >= %d THEN round(g.p90)::bigint END,"
+	        " CASE WHEN g.overdue < %d THEN '%s' ELSE g.overdue::text END"
+	        " FROM (SELECT",
+	        STATS_MIN, STATS_MIN_TEXT, STATS_MIN, STATS_MIN_TEXT, STATS_MIN, STATS_MIN_TEXT, STATS_MIN, STATS_MIN,
+	        STATS_MIN, STATS_MIN_TEXT);
 	for (size_t i = 0; i < n; i++)
 		sql_add(&s, " %s AS k%zu, %s AS o%zu,", keys[i]->label, i,
-			keys[i]->order ? keys[i]->order : keys[i]->label, i);
+		        keys[i]->order ? keys[i]->order : keys[i]->label, i);
 	/* DISTINCT: with action areas a case and its deliveries appear once per area */
 	sql_add(&s, " count(DISTINCT c.id) AS cases, count(DISTINCT d.id) AS deliveries,"
-		    " count(DISTINCT d.id) FILTER (WHERE d.ack_s IS NOT NULL) AS acknowledged,"
-		    " percentile_cont(0.5) WITHIN GROUP (ORDER BY d.ack_s) AS median,"
-		    " percentile_cont(0.9) WITHIN GROUP (ORDER BY d.ack_s) AS p90,"
-		    " count(DISTINCT d.id) FILTER (WHERE d.overdue) AS overdue"
-		    " FROM c");
+	            " count(DISTINCT d.id) FILTER (WHERE d.ack_s IS NOT NULL) AS acknowledged,"
+	            " percentile_cont(0.5) WITHIN GROUP (ORDER BY d.ack_s) AS median,"
+	            " percentile_cont(0.9) WITHIN GROUP (ORDER BY d.ack_s) AS p90,"
+	            " count(DISTINCT d.id) FILTER (WHERE d.overdue) AS overdue"
+	            " FROM c");
 	if (by_area)
 		sql_add(&s, " JOIN a ON a.report_id = c.id");
 	/* by department, a case counts where it was delivered; else every case counts */
@@ -227,7 +227,7 @@ static char *stats_sql(const struct stats_key *const *keys, size_t n)
 /* True when s is a real calendar day written YYYY-MM-DD. */
 static bool valid_date(const char *s)
 {
-	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	int y, m, d;
 
 	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
@@ -360,7 +360,7 @@ static char **table_line(const struct db_result *r, int row, size_t rkeys, size_
 
 /* Print rows and total as the table or as JSON. */
 static void print_stats(const struct db_result *rows, const struct db_result *total,
-			const struct stats_key *const *keys, size_t nkeys, const char *from, const char *to)
+                        const struct stats_key *const *keys, size_t nkeys, const char *from, const char *to)
 {
 	if (json_output) {
 		json_t *by = json_array(), *list = json_array();
@@ -378,7 +378,7 @@ static void print_stats(const struct db_result *rows, const struct db_result *to
 			json_array_append_new(list, metrics_json(rows, i, nkeys, row));
 		}
 		print_json(json_pack("{s:s, s:s, s:o, s:o, s:o}", "from", from, "to", to, "by", by, "rows", list,
-				     "total", metrics_json(total, 0, 0, json_object())));
+		                     "total", metrics_json(total, 0, 0, json_object())));
 		return;
 	}
 	size_t lead = nkeys ? nkeys : 1, ncols = lead + M_COUNT;
@@ -429,12 +429,12 @@ static char **take_by(int *argc, char **argv, const struct stats_key **keys, siz
 		}
 		if (i + 1 >= *argc)
 			usage_error("--by needs a KEY (week, month, department, category, district, urgency, age_band, "
-				    "action_area)");
+			            "action_area)");
 		k = find_key(argv[++i]);
 		if (k == NULL)
 			usage_error("unknown --by key \"%s\" (week, month, department, category, district, urgency, "
-				    "age_band, action_area)",
-				    argv[i]);
+			            "age_band, action_area)",
+			            argv[i]);
 		for (size_t j = 0; j < *nkeys; j++)
 			if (keys[j] == k)
 				usage_error("--by %s given twice", k->name);
@@ -470,11 +470,11 @@ int cmd_stats(int argc, char **argv)
 {
 	/* resolves the defaults against today's date in Stockholm, as the database's clock has it */
 	static const char period_sql[] =
-		"SELECT to_char(f, 'YYYY-MM-DD'), to_char(t, 'YYYY-MM-DD'), f <= t FROM"
-		" (SELECT coalesce($1::date, t - (" STATS_DEFAULT_DAYS " - 1)) AS f, t FROM"
-		" (SELECT coalesce($2::date, (now() AT TIME ZONE " STATS_TZ ")::date) AS t) x) y";
+	        "SELECT to_char(f, 'YYYY-MM-DD'), to_char(t, 'YYYY-MM-DD'), f <= t FROM"
+	        " (SELECT coalesce($1::date, t - (" STATS_DEFAULT_DAYS " - 1)) AS f, t FROM"
+	        " (SELECT coalesce($2::date, (now() AT TIME ZONE " STATS_TZ ")::date) AS t) x) y";
 	const char *from = NULL, *to = NULL;
-	struct opt opts[] = { { "from", true, &from, NULL }, { "to", true, &to, NULL }, { NULL, false, NULL, NULL } };
+	struct opt opts[] = {{"from", true, &from, NULL}, {"to", true, &to, NULL}, {NULL, false, NULL, NULL}};
 	const struct stats_key *keys[STATS_NKEYS];
 	size_t nkeys;
 	int rest_argc = argc;
@@ -497,13 +497,13 @@ int cmd_stats(int argc, char **argv)
 
 	rows_sql = stats_sql(keys, nkeys);
 	total_sql = stats_sql(keys, 0);
-	stmts[0] = (struct db_statement){ "stats_period", period_sql };
-	stmts[1] = (struct db_statement){ "stats_rows", rows_sql };
-	stmts[2] = (struct db_statement){ "stats_total", total_sql };
+	stmts[0] = (struct db_statement){"stats_period", period_sql};
+	stmts[1] = (struct db_statement){"stats_rows", rows_sql};
+	stmts[2] = (struct db_statement){"stats_total", total_sql};
 	db = admin_db(stmts, 3);
 
 	{
-		const char *p[2] = { from, to };
+		const char *p[2] = {from, to};
 
 		rc = db_exec(db, "stats_period", 2, p, &period);
 	}
@@ -515,7 +515,7 @@ int cmd_stats(int argc, char **argv)
 			db_destroy(&db);
 			usage_error("--from %s is after --to %s%s", first, last, to ? "" : " (today)");
 		}
-		const char *p[2] = { first, last };
+		const char *p[2] = {first, last};
 
 		rc = stats_query(db, p, &rows, &total);
 	}

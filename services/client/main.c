@@ -43,29 +43,29 @@
 #include "log.h"
 
 static const char usage_text[] =
-	"usage: oro [--config FILE] [--KEY VALUE]... COMMAND [ARGS]\n"
-	"(configuration: --config FILE, else $ORO_CONFIG, else ~/.config/oro/oro.conf if it exists)\n"
-	"\n"
-	"Commands:\n"
-	"  report       file a concern (from flags, or --file with a concern document)\n"
-	"  status       follow a case with its receipt\n"
-	"  inbox        list a department's deliveries, or --follow them live\n"
-	"  show         show one delivery of your department (full content if its view is full)\n"
-	"  ack          acknowledge a delivery\n"
-	"  reroute      send a delivery on to another department\n"
-	"  rules        the strategy: validate, publish, list, export, activate, diff, test\n"
-	"  explain      how a routed case was routed, rule by rule\n"
-	"  stats        de-identified counts for the situation picture (lägesbild)\n"
-	"  health       is the stack doing its job? (exit 1 when not, for monitoring)\n"
-	"  keys         keys: new (a CURVE keypair), init (a sealing key file), rotate\n"
-	"  principal    who may connect: add, revoke, list\n"
-	"  audit        verify the audit trail's chain\n"
-	"  purge        destroy what retention says is due (--dry-run lists it)\n"
-	"  hold         put a case on legal hold, or release it\n"
-	"\n"
-	"`oro COMMAND --help` describes a command. Every command prints JSON with --json.\n"
-	"Exit codes: 0 done; 1 refused (error code, field and message printed); 2 usage;\n"
-	"3 no answer in time or temporarily unavailable (try again).\n";
+        "usage: oro [--config FILE] [--KEY VALUE]... COMMAND [ARGS]\n"
+        "(configuration: --config FILE, else $ORO_CONFIG, else ~/.config/oro/oro.conf if it exists)\n"
+        "\n"
+        "Commands:\n"
+        "  report       file a concern (from flags, or --file with a concern document)\n"
+        "  status       follow a case with its receipt\n"
+        "  inbox        list a department's deliveries, or --follow them live\n"
+        "  show         show one delivery of your department (full content if its view is full)\n"
+        "  ack          acknowledge a delivery\n"
+        "  reroute      send a delivery on to another department\n"
+        "  rules        the strategy: validate, publish, list, export, activate, diff, test\n"
+        "  explain      how a routed case was routed, rule by rule\n"
+        "  stats        de-identified counts for the situation picture (lägesbild)\n"
+        "  health       is the stack doing its job? (exit 1 when not, for monitoring)\n"
+        "  keys         keys: new (a CURVE keypair), init (a sealing key file), rotate\n"
+        "  principal    who may connect: add, revoke, list\n"
+        "  audit        verify the audit trail's chain\n"
+        "  purge        destroy what retention says is due (--dry-run lists it)\n"
+        "  hold         put a case on legal hold, or release it\n"
+        "\n"
+        "`oro COMMAND --help` describes a command. Every command prints JSON with --json.\n"
+        "Exit codes: 0 done; 1 refused (error code, field and message printed); 2 usage;\n"
+        "3 no answer in time or temporarily unavailable (try again).\n";
 
 int main(int argc, char **argv)
 {
@@ -73,19 +73,19 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*run)(int, char **);
 	} commands[] = {
-		{ "report", cmd_report }, { "status", cmd_status }, { "inbox", cmd_inbox },
-		{ "show", cmd_show },     { "ack", cmd_ack },       { "rules", cmd_rules },
-		{ "reroute", cmd_reroute }, { "stats", cmd_stats }, { "explain", cmd_explain },
-		{ "health", cmd_health }, { "keys", cmd_keys }, { "audit", cmd_audit },
-		{ "purge", cmd_purge },   { "hold", cmd_hold },       { "principal", cmd_principal },
+	        {"report", cmd_report},   {"status", cmd_status}, {"inbox", cmd_inbox},         {"show", cmd_show},
+	        {"ack", cmd_ack},         {"rules", cmd_rules},   {"reroute", cmd_reroute},     {"stats", cmd_stats},
+	        {"explain", cmd_explain}, {"health", cmd_health}, {"keys", cmd_keys},           {"audit", cmd_audit},
+	        {"purge", cmd_purge},     {"hold", cmd_hold},     {"principal", cmd_principal},
 	};
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	int rc;
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fputs(usage_text, argc < 2 ? stderr : stdout);
 		if (argc >= 2) {
-			printf("\nConfiguration keys (file via --config FILE or $ORO_CONFIG; ORO_<KEY>; --KEY VALUE):\n");
+			printf("\nConfiguration keys (file via --config FILE or $ORO_CONFIG; ORO_<KEY>; --KEY "
+			       "VALUE):\n");
 			config_print_help(CFG_CLIENT, "  ");
 		}
 		return argc < 2 ? EXIT_USAGE : EXIT_DONE;

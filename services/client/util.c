@@ -17,8 +17,8 @@
 #include "log.h"
 
 struct service svc = {
-	.name = "oro",
-	.users = CFG_CLIENT,
+        .name = "oro",
+        .users = CFG_CLIENT,
 };
 bool json_output;
 
@@ -76,12 +76,12 @@ static void client_curve(void *s)
 {
 	static struct curve_keys keys;
 	static char server[AUTH_Z85_LEN + 1];
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 
 	if (keys.public_key[0] == '\0') {
 		if (*svc.cfg.curve_key_file == '\0' || *svc.cfg.curve_server_key == '\0')
 			usage_error("tcp:// endpoints need CURVE: set curve_key_file (your keys, oro keys new) and "
-				    "curve_server_key (the daemons' public key)");
+			            "curve_server_key (the daemons' public key)");
 		if (curve_keys_load(svc.cfg.curve_key_file, &keys, &err) < 0)
 			usage_error("curve_key_file: %s", err.message);
 		if (strlen(svc.cfg.curve_server_key) == AUTH_Z85_LEN && strchr(svc.cfg.curve_server_key, '/') == NULL)
@@ -133,12 +133,13 @@ Oro__Envelope *await_reply(void *sock, int timeout_ms, struct oro_error *err)
 	int64_t deadline = service_now_ms() + timeout_ms;
 
 	for (;;) {
-		zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
+		zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
 		int64_t left = deadline - service_now_ms();
 		Oro__Envelope *env;
 
 		if (left <= 0 || !service_running()) {
-			oro_error_set(err, ORO_E_TIMEOUT, "", "no answer within %d ms: is the service running?", timeout_ms);
+			oro_error_set(err, ORO_E_TIMEOUT, "", "no answer within %d ms: is the service running?",
+			              timeout_ms);
 			return NULL;
 		}
 		if (zmq_poll(&item, 1, (long)left) <= 0)
@@ -166,7 +167,7 @@ Oro__Envelope *request(const char *endpoint, Oro__Envelope *env, bool idempotent
 	for (int attempt = 1; attempt <= attempts && service_running(); attempt++) {
 		void *sock = client_socket(endpoint, NULL);
 
-		zmq_pollitem_t out = { sock, 0, ZMQ_POLLOUT, 0 };
+		zmq_pollitem_t out = {sock, 0, ZMQ_POLLOUT, 0};
 
 		memset(err, 0, sizeof *err);
 		/* ZMQ_IMMEDIATE: wait (bounded) until a connection is up to take the request */
@@ -177,12 +178,14 @@ Oro__Envelope *request(const char *endpoint, Oro__Envelope *env, bool idempotent
 		zmq_close(sock);
 		if (reply != NULL && attempt < attempts && reply->body_case == ORO__ENVELOPE__BODY_ERROR &&
 		    reply->error->code != NULL && strcmp(reply->error->code, ORO_E_UNAVAILABLE) == 0) {
-			oro_error_set(err, ORO_E_UNAVAILABLE, "", "%s", reply->error->message ? reply->error->message : "");
+			oro_error_set(err, ORO_E_UNAVAILABLE, "", "%s",
+			              reply->error->message ? reply->error->message : "");
 			wire_envelope_free(&reply);
 		}
 		if (reply != NULL || attempt == attempts)
 			break;
-		fprintf(stderr, "oro: %s: %s; trying again (%d of %d)\n", err->code, err->message, attempt + 1, attempts);
+		fprintf(stderr, "oro: %s: %s; trying again (%d of %d)\n", err->code, err->message, attempt + 1,
+		        attempts);
 		usleep(200000u * (unsigned)attempt);
 	}
 	return reply;
@@ -193,8 +196,8 @@ bool is_error(const Oro__Envelope *env, struct oro_error *err)
 {
 	if (env->body_case != ORO__ENVELOPE__BODY_ERROR)
 		return false;
-	oro_error_set(err, env->error->code ? env->error->code : ORO_E_INTERNAL, env->error->field,
-		      "%s", env->error->message ? env->error->message : "");
+	oro_error_set(err, env->error->code ? env->error->code : ORO_E_INTERNAL, env->error->field, "%s",
+	              env->error->message ? env->error->message : "");
 	return true;
 }
 
@@ -225,13 +228,12 @@ char *read_file(const char *path, size_t *len)
 	return buf;
 }
 
-
 /*
  * Parse argv[first..argc) against opts; positional arguments go to pos
  * (at most max_pos). --help prints help and exits 0.
  */
 int parse_opts(int argc, char **argv, int first, const struct opt *opts, const char **pos, int max_pos,
-		      const char *help)
+               const char *help)
 {
 	int n_pos = 0;
 

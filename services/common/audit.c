@@ -16,9 +16,9 @@
 
 /* The bytes a MAC covers: every column, each as "length:value;". The caller frees. */
 static char *audit_canonical(int64_t id, int64_t prev, const char *at, const char *actor, const char *action,
-			     const char *report, const char *delivery, const char *detail, size_t *len)
+                             const char *report, const char *delivery, const char *detail, size_t *len)
 {
-	const char *v[] = { at, actor, action, report ? report : "", delivery ? delivery : "", detail };
+	const char *v[] = {at, actor, action, report ? report : "", delivery ? delivery : "", detail};
 	size_t cap = 64;
 	char *s, *p;
 
@@ -54,7 +54,7 @@ static bool audit_unhex(const char *hex, unsigned char out[CRYPTO_SHA256_LEN])
 int audit_append(struct db *db, const struct keyring *kr, const struct audit_entry *e, size_t n)
 {
 	struct db_result *res = NULL;
-	unsigned char prev_mac[CRYPTO_SHA256_LEN] = { 0 };
+	unsigned char prev_mac[CRYPTO_SHA256_LEN] = {0};
 	int64_t prev = 0;
 	char at[40];
 	struct timeval tv;
@@ -80,7 +80,8 @@ int audit_append(struct db *db, const struct keyring *kr, const struct audit_ent
 	strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(at + strlen(at), sizeof at - strlen(at), ".%06ldZ", (long)tv.tv_usec);
 
-	const char **ids = xcalloc(n, sizeof *ids), **prevs = xcalloc(n, sizeof *prevs), **ats = xcalloc(n, sizeof *ats);
+	const char **ids = xcalloc(n, sizeof *ids), **prevs = xcalloc(n, sizeof *prevs),
+	           **ats = xcalloc(n, sizeof *ats);
 	const char **actors = xcalloc(n, sizeof *actors), **actions = xcalloc(n, sizeof *actions);
 	const char **reports = xcalloc(n, sizeof *reports), **deliveries = xcalloc(n, sizeof *deliveries);
 	const char **details = xcalloc(n, sizeof *details), **macs = xcalloc(n, sizeof *macs);
@@ -98,7 +99,7 @@ int audit_append(struct db *db, const struct keyring *kr, const struct audit_ent
 		owned[5 * i + 3] = e[i].delivery_id > 0 ? xasprintf("%lld", (long long)e[i].delivery_id) : NULL;
 		details[i] = e[i].detail ? e[i].detail : "{}";
 		canon = audit_canonical(id, prev, at, e[i].actor, e[i].action, owned[5 * i + 2], owned[5 * i + 3],
-					details[i], &len);
+		                        details[i], &len);
 		crypto_audit_mac(kr, prev_mac, canon, len, mac);
 		free(canon);
 		owned[5 * i + 4] = db_bytea_hex(mac, sizeof mac);
@@ -114,7 +115,7 @@ int audit_append(struct db *db, const struct keyring *kr, const struct audit_ent
 		macs[i] = owned[5 * i + 4];
 	}
 
-	const char *const *cols[9] = { ids, prevs, ats, actors, actions, reports, deliveries, details, macs };
+	const char *const *cols[9] = {ids, prevs, ats, actors, actions, reports, deliveries, details, macs};
 	char *arrays[9];
 	const char *params[9];
 
@@ -140,12 +141,12 @@ int audit_append(struct db *db, const struct keyring *kr, const struct audit_ent
 
 json_t *audit_verify(struct db *db, const struct keyring *kr)
 {
-	unsigned char prev_mac[CRYPTO_SHA256_LEN] = { 0 };
+	unsigned char prev_mac[CRYPTO_SHA256_LEN] = {0};
 	int64_t prev = 0, count = 0;
 	char after[24] = "0";
 
 	for (;;) {
-		const char *params[1] = { after };
+		const char *params[1] = {after};
 		struct db_result *res;
 		int rows;
 
@@ -161,22 +162,28 @@ json_t *audit_verify(struct db *db, const struct keyring *kr)
 
 			if (claimed != prev) {
 				bad = claimed > prev
-					      ? json_pack("{s:b, s:I, s:I, s:s, s:s}", "ok", 0, "entries", (json_int_t)count,
-							  "entry", (json_int_t)claimed, "problem", "deleted", "message",
-							  "an entry is missing: the next one names it as its predecessor")
-					      : json_pack("{s:b, s:I, s:I, s:s, s:s}", "ok", 0, "entries", (json_int_t)count,
-							  "entry", (json_int_t)id, "problem", "inserted", "message",
-							  "this entry does not follow the one before it");
+				              ? json_pack(
+				                        "{s:b, s:I, s:I, s:s, s:s}", "ok", 0, "entries",
+				                        (json_int_t)count, "entry", (json_int_t)claimed, "problem",
+				                        "deleted", "message",
+				                        "an entry is missing: the next one names it as its predecessor")
+				              : json_pack("{s:b, s:I, s:I, s:s, s:s}", "ok", 0, "entries",
+				                          (json_int_t)count, "entry", (json_int_t)id, "problem",
+				                          "inserted", "message",
+				                          "this entry does not follow the one before it");
 			} else {
-				canon = audit_canonical(id, claimed, db_result_value(res, i, 2), db_result_value(res, i, 3),
-							db_result_value(res, i, 4), db_result_value(res, i, 5),
-							db_result_value(res, i, 6), db_result_value(res, i, 7), &len);
+				canon = audit_canonical(id, claimed, db_result_value(res, i, 2),
+				                        db_result_value(res, i, 3), db_result_value(res, i, 4),
+				                        db_result_value(res, i, 5), db_result_value(res, i, 6),
+				                        db_result_value(res, i, 7), &len);
 				crypto_audit_mac(kr, prev_mac, canon, len, mac);
 				free(canon);
-				if (!audit_unhex(db_result_value(res, i, 8), stored) || memcmp(mac, stored, sizeof mac) != 0)
-					bad = json_pack("{s:b, s:I, s:I, s:s, s:s}", "ok", 0, "entries", (json_int_t)count,
-							"entry", (json_int_t)id, "problem", "modified", "message",
-							"its content or MAC is not what was written (modified, or forged)");
+				if (!audit_unhex(db_result_value(res, i, 8), stored) ||
+				    memcmp(mac, stored, sizeof mac) != 0)
+					bad = json_pack(
+					        "{s:b, s:I, s:I, s:s, s:s}", "ok", 0, "entries", (json_int_t)count,
+					        "entry", (json_int_t)id, "problem", "modified", "message",
+					        "its content or MAC is not what was written (modified, or forged)");
 			}
 			if (bad != NULL) {
 				db_result_free(&res);

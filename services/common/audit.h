@@ -17,13 +17,15 @@
 #include "db.h"
 
 /* Include in the statement table of every program that appends. */
-#define AUDIT_STATEMENTS                                                                                       \
-	{ "audit_lock", "SELECT pg_advisory_xact_lock(727001)" },                                              \
-	{ "audit_last", "SELECT id, mac FROM audit ORDER BY id DESC LIMIT 1" },                                 \
-	{ "audit_insert",                                                                                      \
-	  "INSERT INTO audit (id, prev_id, at, actor, action, report_id, delivery_id, detail, mac)"            \
-	  " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[],"     \
-	  " $6::bigint[], $7::bigint[], $8::text[], $9::bytea[])" }
+#define AUDIT_STATEMENTS                                                                                               \
+	{"audit_lock", "SELECT pg_advisory_xact_lock(727001)"},                                                        \
+	        {"audit_last", "SELECT id, mac FROM audit ORDER BY id DESC LIMIT 1"},                                  \
+	{                                                                                                              \
+		"audit_insert",                                                                                        \
+		        "INSERT INTO audit (id, prev_id, at, actor, action, report_id, delivery_id, detail, mac)"      \
+		        " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[]," \
+		        " $6::bigint[], $7::bigint[], $8::text[], $9::bytea[])"                                        \
+	}
 
 struct audit_entry {
 	const char *actor;  /* the principal who acted */
@@ -46,11 +48,14 @@ int audit_append(struct db *db, const struct keyring *kr, const struct audit_ent
  * "modified"|"deleted"|"inserted", "message": text}. NULL on a database
  * error.
  */
-#define AUDIT_VERIFY_STATEMENTS                                                                                \
-	{ "audit_page",                                                                                        \
-	  "SELECT id, prev_id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor,"   \
-	  " action, report_id, delivery_id, detail, encode(mac, 'hex') FROM audit WHERE id > $1 ORDER BY id"  \
-	  " LIMIT 1000" }
+#define AUDIT_VERIFY_STATEMENTS                                                                                       \
+	{                                                                                                             \
+		"audit_page", "SELECT id, prev_id, to_char(at AT TIME ZONE 'UTC', "                                   \
+		              "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor,"                                          \
+		              " action, report_id, delivery_id, detail, encode(mac, 'hex') FROM audit WHERE id > $1 " \
+		              "ORDER BY id"                                                                           \
+		              " LIMIT 1000"                                                                           \
+	}
 json_t *audit_verify(struct db *db, const struct keyring *kr);
 
 #endif

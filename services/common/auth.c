@@ -35,7 +35,8 @@ struct auth {
 /* True when s is 40 characters of the Z85 alphabet. */
 static bool z85_valid(const char *s)
 {
-	static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+	static const char alphabet[] =
+	        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
 
 	return s != NULL && strlen(s) == AUTH_Z85_LEN && strspn(s, alphabet) == AUTH_Z85_LEN;
 }
@@ -67,7 +68,7 @@ static int curve_read(const char *path, struct curve_keys *k, bool need_secret, 
 	fclose(f);
 	if (k->public_key[0] == '\0' || (need_secret && k->secret_key[0] == '\0'))
 		return oro_error_set(err, ORO_E_MALFORMED, path, "expected lines \"public Z85\"%s",
-				     need_secret ? " and \"secret Z85\"" : "");
+		                     need_secret ? " and \"secret Z85\"" : "");
 	return 0;
 }
 
@@ -110,8 +111,8 @@ int curve_keys_new(const char *path, struct curve_keys *k, struct oro_error *err
 		free(pub_path);
 		return oro_error_set(err, ORO_E_INTERNAL, "", "libzmq was built without CURVE");
 	}
-	text = xasprintf("# Oro CURVE keypair: keep this file secret (mode 0600).\npublic %s\nsecret %s\n", k->public_key,
-			 k->secret_key);
+	text = xasprintf("# Oro CURVE keypair: keep this file secret (mode 0600).\npublic %s\nsecret %s\n",
+	                 k->public_key, k->secret_key);
 	rc = write_new(key_path, text, 0600, err);
 	free(text);
 	if (rc == 0) {
@@ -243,7 +244,7 @@ int auth_refresh(struct auth *a, struct db *db)
 
 const struct principal *auth_find(const struct auth *a, const char *name)
 {
-	static const struct principal service = { "service", "service", "" };
+	static const struct principal service = {"service", "service", ""};
 
 	if (a == NULL || name == NULL)
 		return NULL;

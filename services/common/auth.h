@@ -20,7 +20,7 @@
 #include "db.h"
 #include "error.h"
 
-#define AUTH_Z85_LEN 40
+#define AUTH_Z85_LEN  40
 #define AUTH_NAME_MAX 100
 
 /* A CURVE keypair in Z85 (40 characters each). */
@@ -49,9 +49,11 @@ struct principal {
 struct auth;
 
 /* Include in the statement table of a daemon that authenticates. */
-#define AUTH_STATEMENTS                                                                                   \
-	{ "auth_principals", "SELECT name, kind, coalesce(department, ''), public_key FROM principal"   \
-			     " WHERE revoked_at IS NULL AND public_key IS NOT NULL" }
+#define AUTH_STATEMENTS                                                                                     \
+	{                                                                                                   \
+		"auth_principals", "SELECT name, kind, coalesce(department, ''), public_key FROM principal" \
+		                   " WHERE revoked_at IS NULL AND public_key IS NOT NULL"                   \
+	}
 
 /* The ZAP handler of this process's ZeroMQ context (binds inproc://zeromq.zap.01). */
 struct auth *auth_new(void *zmq, const struct curve_keys *own);

@@ -627,7 +627,7 @@ void concern_clear(struct concern *c)
 }
 
 void concern_from_stored(struct concern *c, const struct ruleset *rs, const char *const attrs[CONCERN_STORED_ATTRS],
-			 const char *age)
+                         const char *age)
 {
 	c->v.category = (enum category)VOCAB_LOOKUP(category_names, attrs[0]);
 	c->v.urgency = (enum urgency)VOCAB_LOOKUP(urgency_names, attrs[1]);

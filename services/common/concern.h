@@ -30,10 +30,10 @@
 struct ruleset;
 
 /* Limits, in bytes of UTF-8. */
-#define CONCERN_CLIENT_KEY_MAX 100
-#define CONCERN_TEXT_MAX 200
+#define CONCERN_CLIENT_KEY_MAX  100
+#define CONCERN_TEXT_MAX        200
 #define CONCERN_DESCRIPTION_MAX 10000
-#define CONCERN_AGE_MAX 120
+#define CONCERN_AGE_MAX         120
 
 /* concern_validate() flags */
 #define CONCERN_ROUTING_ONLY 0x1u /* client_key and description not required */
@@ -47,18 +47,18 @@ struct concern {
 	bool has_age;
 	int age; /* years, when has_age */
 	char *age_band;
-	char *subject_name;        /* sealed at rest */
-	char *personal_number;     /* sealed at rest */
-	char *subject_unit;        /* sealed at rest */
+	char *subject_name;    /* sealed at rest */
+	char *personal_number; /* sealed at rest */
+	char *subject_unit;    /* sealed at rest */
 	char *setting;
 	char *district;
 	char *association_grant;
-	char *description;         /* sealed at rest */
+	char *description; /* sealed at rest */
 	char *observed_at;
 	char *relatives_informed;
 	char *reporter_unit;
-	char *reporter_phone;      /* sealed at rest */
-	char *reporter_principal;  /* set by intake, never from the JSON document */
+	char *reporter_phone;     /* sealed at rest */
+	char *reporter_principal; /* set by intake, never from the JSON document */
 
 	/* resolved by concern_validate(); meaningless before */
 	struct {
@@ -67,7 +67,7 @@ struct concern {
 		enum subject_kind kind;
 		enum age_band band; /* from age when given, else age_band, else unknown */
 		enum setting setting;
-		int district; /* index in the ruleset's district list */
+		int district;            /* index in the ruleset's district list */
 		enum tristate grant;     /* default unknown */
 		enum tristate relatives; /* default unknown */
 		int64_t observed_at;     /* Unix seconds; 0 when not given */
@@ -96,8 +96,7 @@ int concern_parse(const char *text, size_t len, struct concern *c, struct oro_er
  * observed_at format and not in the future (1 hour of clock skew allowed),
  * client_key printable ASCII. Returns 0, or -1 with err naming the field.
  */
-int concern_validate(struct concern *c, const struct ruleset *rs, unsigned flags,
-		     struct oro_error *err);
+int concern_validate(struct concern *c, const struct ruleset *rs, unsigned flags, struct oro_error *err);
 
 /* The concern as a JSON document (the format above); the caller owns it.
  * Sealed fields are included: do not log the result. */
@@ -116,7 +115,7 @@ enum { CONCERN_STORED_ATTRS = 8 };
  * how the router and `oro explain` rebuild what a rule sees.
  */
 void concern_from_stored(struct concern *c, const struct ruleset *rs, const char *const attrs[CONCERN_STORED_ATTRS],
-			 const char *age);
+                         const char *age);
 
 /* Free every member and zero c. Safe on a zeroed struct and twice. */
 void concern_clear(struct concern *c);

@@ -17,62 +17,61 @@
 #define KEY(field) offsetof(struct config, field)
 
 const struct config_key config_keys[] = {
-	{ "database", CONFIG_STRING, KEY(database), "dbname=oro", 0, 0, CFG_DAEMONS | CFG_CLIENT,
-	  "libpq connection string of the record (daemons; the strategy owner's commands rules, explain, stats)" },
-	{ "intake_endpoint", CONFIG_STRING, KEY(intake_endpoint), "tcp://127.0.0.1:7501", 0, 0,
-	  CFG_INTAKE | CFG_CLIENT, "staff clients -> oro-intake; intake binds a ROUTER socket here" },
-	{ "intake_prompt_endpoint", CONFIG_STRING, KEY(intake_prompt_endpoint), "tcp://127.0.0.1:7502", 0,
-	  0, CFG_INTAKE | CFG_ROUTER, "oro-intake -> oro-router prompts; intake binds PUB, router connects SUB" },
-	{ "notify_endpoint", CONFIG_STRING, KEY(notify_endpoint), "tcp://127.0.0.1:7503", 0, 0,
-	  CFG_NOTIFY | CFG_CLIENT,
-	  "department clients -> oro-notify; notify binds a ROUTER socket here (clients: a comma-separated list "
-	  "reaches several notify instances)" },
-	{ "router_prompt_endpoint", CONFIG_STRING, KEY(router_prompt_endpoint), "tcp://127.0.0.1:7504", 0,
-	  0, CFG_ROUTER | CFG_NOTIFY, "oro-router -> oro-notify prompts; router binds PUB, notify connects SUB" },
-	{ "sweep_interval_ms", CONFIG_INT, KEY(sweep_interval_ms), "2000", 50, 3600000, CFG_ALL,
-	  "rescan the database for undone work this often (ms), whatever the prompts (oro health: a daemon "
-	  "silent for three intervals is not live)" },
-	{ "heartbeat_ms", CONFIG_INT, KEY(heartbeat_ms), "2000", 100, 600000, CFG_NOTIFY | CFG_CLIENT,
-	  "department clients resend Subscribe this often (ms); notify forgets one silent for 3 intervals" },
-	{ "request_timeout_ms", CONFIG_INT, KEY(request_timeout_ms), "5000", 100, 600000, CFG_CLIENT,
-	  "how long the client waits for a reply (ms)" },
-	{ "max_message_size", CONFIG_INT, KEY(max_message_size), "65536", 1024, 16777216, CFG_ALL,
-	  "largest ZeroMQ message accepted (bytes); larger ones are dropped by the socket" },
-	{ "db_retry_max_ms", CONFIG_INT, KEY(db_retry_max_ms), "5000", 100, 600000, CFG_DAEMONS,
-	  "upper bound of the reconnect backoff to PostgreSQL (ms); jittered" },
-	{ "log_level", CONFIG_STRING, KEY(log_level), "info", 0, 0, CFG_ALL, "debug, info, warn or error" },
-	{ "instance", CONFIG_STRING, KEY(instance), "default", 0, 0, CFG_DAEMONS,
-	  "name of this daemon instance, recorded on decisions and in logs" },
-	{ "department", CONFIG_STRING, KEY(department), "", 0, 0, CFG_CLIENT,
-	  "department code the client acts for (inbox, show, ack)" },
-	{ "principal", CONFIG_STRING, KEY(principal), "", 0, 0, CFG_CLIENT,
-	  "who the client acts as; default: the login name" },
-	{ "reminder_initial_ms", CONFIG_INT, KEY(reminder_initial_ms), "600000", 100, 86400000, CFG_NOTIFY,
-	  "send an unacknowledged delivery again after this long (ms), doubling each time" },
-	{ "reminder_max_ms", CONFIG_INT, KEY(reminder_max_ms), "14400000", 100, 604800000, CFG_NOTIFY,
-	  "the longest interval between reminders (ms)" },
-	{ "request_retries", CONFIG_INT, KEY(request_retries), "3", 0, 100, CFG_CLIENT,
-	  "client: on no answer in request_timeout_ms, reconnect and resend this many times" },
-	{ "health_max_unrouted", CONFIG_INT, KEY(health_max_unrouted), "10", 0, 1000000000, CFG_CLIENT,
-	  "oro health fails when more reports than this wait for routing" },
-	{ "health_max_overdue", CONFIG_INT, KEY(health_max_overdue), "0", 0, 1000000000, CFG_CLIENT,
-	  "oro health fails when more deliveries than this are past their deadline unacknowledged" },
-	{ "key_file", CONFIG_STRING, KEY(key_file), "", 0, 0, CFG_ALL,
-	  "the key file (mode 0600; oro keys init makes one): the audit chain's key (\"audit HEX\") and the keys "
-	  "that seal report content at rest (\"ID HEX\" lines); required" },
-	{ "retention_content_days", CONFIG_INT, KEY(retention_content_days), "30", 0, 36500, CFG_CLIENT,
-	  "oro purge destroys a case's sealed content this many days after every full delivery of it was "
-	  "acknowledged or sent on" },
-	{ "retention_metadata_days", CONFIG_INT, KEY(retention_metadata_days), "1826", 1, 36500, CFG_CLIENT,
-	  "oro purge deletes a case's routing metadata and timeline this many days after it was filed" },
-	{ "curve_key_file", CONFIG_STRING, KEY(curve_key_file), "", 0, 0, CFG_ALL,
-	  "this program's CURVE keypair (oro keys new); required for every tcp:// endpoint. Daemons: the "
-	  "services' keypair; clients: the principal's own" },
-	{ "curve_server_key", CONFIG_STRING, KEY(curve_server_key), "", 0, 0, CFG_CLIENT,
-	  "client: the daemons' CURVE public key, as Z85 text or the path of its .pub file" },
-	{ "database_roles", CONFIG_INT, KEY(database_roles), "0", 0, 1, CFG_DAEMONS,
-	  "1: each daemon connects as its own least-privileged role (oro_intake, oro_router, oro_notify; "
-	  "sql/007_roles.sql), overriding any user in database" },
+        {"database", CONFIG_STRING, KEY(database), "dbname=oro", 0, 0, CFG_DAEMONS | CFG_CLIENT,
+         "libpq connection string of the record (daemons; the strategy owner's commands rules, explain, stats)"},
+        {"intake_endpoint", CONFIG_STRING, KEY(intake_endpoint), "tcp://127.0.0.1:7501", 0, 0, CFG_INTAKE | CFG_CLIENT,
+         "staff clients -> oro-intake; intake binds a ROUTER socket here"},
+        {"intake_prompt_endpoint", CONFIG_STRING, KEY(intake_prompt_endpoint), "tcp://127.0.0.1:7502", 0, 0,
+         CFG_INTAKE | CFG_ROUTER, "oro-intake -> oro-router prompts; intake binds PUB, router connects SUB"},
+        {"notify_endpoint", CONFIG_STRING, KEY(notify_endpoint), "tcp://127.0.0.1:7503", 0, 0, CFG_NOTIFY | CFG_CLIENT,
+         "department clients -> oro-notify; notify binds a ROUTER socket here (clients: a comma-separated list "
+         "reaches several notify instances)"},
+        {"router_prompt_endpoint", CONFIG_STRING, KEY(router_prompt_endpoint), "tcp://127.0.0.1:7504", 0, 0,
+         CFG_ROUTER | CFG_NOTIFY, "oro-router -> oro-notify prompts; router binds PUB, notify connects SUB"},
+        {"sweep_interval_ms", CONFIG_INT, KEY(sweep_interval_ms), "2000", 50, 3600000, CFG_ALL,
+         "rescan the database for undone work this often (ms), whatever the prompts (oro health: a daemon "
+         "silent for three intervals is not live)"},
+        {"heartbeat_ms", CONFIG_INT, KEY(heartbeat_ms), "2000", 100, 600000, CFG_NOTIFY | CFG_CLIENT,
+         "department clients resend Subscribe this often (ms); notify forgets one silent for 3 intervals"},
+        {"request_timeout_ms", CONFIG_INT, KEY(request_timeout_ms), "5000", 100, 600000, CFG_CLIENT,
+         "how long the client waits for a reply (ms)"},
+        {"max_message_size", CONFIG_INT, KEY(max_message_size), "65536", 1024, 16777216, CFG_ALL,
+         "largest ZeroMQ message accepted (bytes); larger ones are dropped by the socket"},
+        {"db_retry_max_ms", CONFIG_INT, KEY(db_retry_max_ms), "5000", 100, 600000, CFG_DAEMONS,
+         "upper bound of the reconnect backoff to PostgreSQL (ms); jittered"},
+        {"log_level", CONFIG_STRING, KEY(log_level), "info", 0, 0, CFG_ALL, "debug, info, warn or error"},
+        {"instance", CONFIG_STRING, KEY(instance), "default", 0, 0, CFG_DAEMONS,
+         "name of this daemon instance, recorded on decisions and in logs"},
+        {"department", CONFIG_STRING, KEY(department), "", 0, 0, CFG_CLIENT,
+         "department code the client acts for (inbox, show, ack)"},
+        {"principal", CONFIG_STRING, KEY(principal), "", 0, 0, CFG_CLIENT,
+         "who the client acts as; default: the login name"},
+        {"reminder_initial_ms", CONFIG_INT, KEY(reminder_initial_ms), "600000", 100, 86400000, CFG_NOTIFY,
+         "send an unacknowledged delivery again after this long (ms), doubling each time"},
+        {"reminder_max_ms", CONFIG_INT, KEY(reminder_max_ms), "14400000", 100, 604800000, CFG_NOTIFY,
+         "the longest interval between reminders (ms)"},
+        {"request_retries", CONFIG_INT, KEY(request_retries), "3", 0, 100, CFG_CLIENT,
+         "client: on no answer in request_timeout_ms, reconnect and resend this many times"},
+        {"health_max_unrouted", CONFIG_INT, KEY(health_max_unrouted), "10", 0, 1000000000, CFG_CLIENT,
+         "oro health fails when more reports than this wait for routing"},
+        {"health_max_overdue", CONFIG_INT, KEY(health_max_overdue), "0", 0, 1000000000, CFG_CLIENT,
+         "oro health fails when more deliveries than this are past their deadline unacknowledged"},
+        {"key_file", CONFIG_STRING, KEY(key_file), "", 0, 0, CFG_ALL,
+         "the key file (mode 0600; oro keys init makes one): the audit chain's key (\"audit HEX\") and the keys "
+         "that seal report content at rest (\"ID HEX\" lines); required"},
+        {"retention_content_days", CONFIG_INT, KEY(retention_content_days), "30", 0, 36500, CFG_CLIENT,
+         "oro purge destroys a case's sealed content this many days after every full delivery of it was "
+         "acknowledged or sent on"},
+        {"retention_metadata_days", CONFIG_INT, KEY(retention_metadata_days), "1826", 1, 36500, CFG_CLIENT,
+         "oro purge deletes a case's routing metadata and timeline this many days after it was filed"},
+        {"curve_key_file", CONFIG_STRING, KEY(curve_key_file), "", 0, 0, CFG_ALL,
+         "this program's CURVE keypair (oro keys new); required for every tcp:// endpoint. Daemons: the "
+         "services' keypair; clients: the principal's own"},
+        {"curve_server_key", CONFIG_STRING, KEY(curve_server_key), "", 0, 0, CFG_CLIENT,
+         "client: the daemons' CURVE public key, as Z85 text or the path of its .pub file"},
+        {"database_roles", CONFIG_INT, KEY(database_roles), "0", 0, 1, CFG_DAEMONS,
+         "1: each daemon connects as its own least-privileged role (oro_intake, oro_router, oro_notify; "
+         "sql/007_roles.sql), overriding any user in database"},
 };
 
 const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];
@@ -99,8 +98,8 @@ static const struct config_key *config_find(const char *key, size_t len)
 }
 
 /* Store value into the field described by k. */
-static int config_store(struct config *cfg, const struct config_key *k, const char *value,
-			const char *source, struct oro_error *err)
+static int config_store(struct config *cfg, const struct config_key *k, const char *value, const char *source,
+                        struct oro_error *err)
 {
 	char *field = (char *)cfg + k->offset;
 
@@ -117,11 +116,11 @@ static int config_store(struct config *cfg, const struct config_key *k, const ch
 	errno = 0;
 	v = strtol(value, &end, 10);
 	if (errno != 0 || end == value || *end != '\0')
-		return oro_error_set(err, ORO_E_WRONG_TYPE, source, "%s: expected an integer, got \"%.40s\"",
-				     k->name, value);
+		return oro_error_set(err, ORO_E_WRONG_TYPE, source, "%s: expected an integer, got \"%.40s\"", k->name,
+		                     value);
 	if (v < k->min || v > k->max)
-		return oro_error_set(err, ORO_E_OUT_OF_RANGE, source, "%s: %ld is outside %ld..%ld", k->name,
-				     v, k->min, k->max);
+		return oro_error_set(err, ORO_E_OUT_OF_RANGE, source, "%s: %ld is outside %ld..%ld", k->name, v, k->min,
+		                     k->max);
 	*(int *)(void *)field = (int)v;
 	return 0;
 }
@@ -157,8 +156,7 @@ static int config_read_file(struct config *cfg, const char *path, struct oro_err
 	int rc = 0;
 
 	if (f == NULL)
-		return oro_error_set(err, ORO_E_NOT_FOUND, path, "cannot open configuration file: %s",
-				     strerror(errno));
+		return oro_error_set(err, ORO_E_NOT_FOUND, path, "cannot open configuration file: %s", strerror(errno));
 	while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
 		char source[96];
 		char *s, *eq;
@@ -167,8 +165,7 @@ static int config_read_file(struct config *cfg, const char *path, struct oro_err
 		lineno++;
 		snprintf(source, sizeof source, "%.80s:%d", path, lineno);
 		if (strchr(line, '\n') == NULL && !feof(f)) {
-			rc = oro_error_set(err, ORO_E_TOO_LONG, source, "line longer than %zu bytes",
-					   sizeof line - 1);
+			rc = oro_error_set(err, ORO_E_TOO_LONG, source, "line longer than %zu bytes", sizeof line - 1);
 			break;
 		}
 		s = trim(line);

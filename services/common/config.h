@@ -23,12 +23,12 @@
 #include "error.h"
 
 /* Which programs use a key (bitmask). */
-#define CFG_INTAKE 0x1u
-#define CFG_ROUTER 0x2u
-#define CFG_NOTIFY 0x4u
-#define CFG_CLIENT 0x8u
+#define CFG_INTAKE  0x1u
+#define CFG_ROUTER  0x2u
+#define CFG_NOTIFY  0x4u
+#define CFG_CLIENT  0x8u
 #define CFG_DAEMONS (CFG_INTAKE | CFG_ROUTER | CFG_NOTIFY)
-#define CFG_ALL (CFG_DAEMONS | CFG_CLIENT)
+#define CFG_ALL     (CFG_DAEMONS | CFG_CLIENT)
 
 /* The configuration values. Strings are owned by the struct. */
 struct config {
@@ -66,7 +66,7 @@ struct config_key {
 	enum config_type type;
 	size_t offset; /* in struct config */
 	const char *default_value;
-	long min, max; /* CONFIG_INT bounds */
+	long min, max;  /* CONFIG_INT bounds */
 	unsigned users; /* CFG_* */
 	const char *help;
 };

@@ -8,8 +8,8 @@
 #include "log.h"
 
 const char *const content_columns[CONTENT_FIELDS] = {
-	"description",  "subject_age",    "subject_name", "subject_personal_number",
-	"subject_unit", "reporter_phone", "receipt",
+        "description",  "subject_age",    "subject_name", "subject_personal_number",
+        "subject_unit", "reporter_phone", "receipt",
 };
 
 /* The associated data binding a value to its report and column; the caller frees. */
@@ -32,7 +32,7 @@ char *content_seal(const struct keyring *kr, const char *hash_hex, enum content_
 
 /* Open stored; a value with no "s1." prefix is clear text, accepted only when legacy. */
 static char *content_open_as(const struct keyring *kr, const char *hash_hex, enum content_field field,
-			     const char *stored, bool legacy, bool *failed)
+                             const char *stored, bool legacy, bool *failed)
 {
 	char *ad, *plain;
 
@@ -53,20 +53,20 @@ static char *content_open_as(const struct keyring *kr, const char *hash_hex, enu
 }
 
 char *content_open(const struct keyring *kr, const char *hash_hex, enum content_field field, const char *stored,
-		   bool *failed)
+                   bool *failed)
 {
 	return content_open_as(kr, hash_hex, field, stored, false, failed);
 }
 
-char *content_open_legacy(const struct keyring *kr, const char *hash_hex, enum content_field field,
-			  const char *stored, bool *failed)
+char *content_open_legacy(const struct keyring *kr, const char *hash_hex, enum content_field field, const char *stored,
+                          bool *failed)
 {
 	return content_open_as(kr, hash_hex, field, stored, true, failed);
 }
 
 bool content_keys_follow(struct keyring **kr, const char *path)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	struct keyring *fresh;
 
 	if (*kr != NULL && !keyring_changed(*kr))

@@ -38,14 +38,14 @@ char *content_seal(const struct keyring *kr, const char *hash_hex, enum content_
  * at all) returns NULL and sets *failed. The caller frees.
  */
 char *content_open(const struct keyring *kr, const char *hash_hex, enum content_field field, const char *stored,
-		   bool *failed);
+                   bool *failed);
 
 /* As content_open(), but a value stored in clear before sealing existed
  * (no "s1." prefix) is returned as it is: for `oro keys rotate`, which
  * seals such values, and nothing else (anyone who can write the database
  * could plant clear text). */
-char *content_open_legacy(const struct keyring *kr, const char *hash_hex, enum content_field field,
-			  const char *stored, bool *failed);
+char *content_open_legacy(const struct keyring *kr, const char *hash_hex, enum content_field field, const char *stored,
+                          bool *failed);
 
 /*
  * Load the key file at start (fatal when it cannot be: a daemon must not

@@ -22,7 +22,7 @@
 #include "log.h"
 
 #define NONCE_LEN 12
-#define TAG_LEN 16
+#define TAG_LEN   16
 
 struct keyring {
 	char *path;
@@ -125,10 +125,11 @@ static int keyring_parse(struct keyring *kr, FILE *f, const char *path, struct o
 			continue;
 		if (strncmp(p, "audit", 5) == 0 && (p[5] == ' ' || p[5] == '\t')) {
 			if (kr->has_audit)
-				return oro_error_set(err, ORO_E_INVALID_VALUE, path, "line %d: a second audit key", lineno);
+				return oro_error_set(err, ORO_E_INVALID_VALUE, path, "line %d: a second audit key",
+				                     lineno);
 			if (parse_key(p + 5, kr->audit) < 0)
-				return oro_error_set(err, ORO_E_MALFORMED, path, "line %d: a key is %d hex digits", lineno,
-						     2 * CRYPTO_KEY_LEN);
+				return oro_error_set(err, ORO_E_MALFORMED, path, "line %d: a key is %d hex digits",
+				                     lineno, 2 * CRYPTO_KEY_LEN);
 			kr->has_audit = true;
 			continue;
 		}
@@ -140,16 +141,18 @@ static int keyring_parse(struct keyring *kr, FILE *f, const char *path, struct o
 			return oro_error_set(err, ORO_E_TOO_LONG, path, "more than %d keys", CRYPTO_KEYRING_MAX);
 		for (i = 0; i < kr->n; i++)
 			if (kr->keys[i].id == id)
-				return oro_error_set(err, ORO_E_INVALID_VALUE, path, "line %d: key id %ld twice", lineno, id);
+				return oro_error_set(err, ORO_E_INVALID_VALUE, path, "line %d: key id %ld twice",
+				                     lineno, id);
 		if (parse_key(p, kr->keys[kr->n].key) < 0)
 			return oro_error_set(err, ORO_E_MALFORMED, path, "line %d: a key is %d hex digits", lineno,
-					     2 * CRYPTO_KEY_LEN);
+			                     2 * CRYPTO_KEY_LEN);
 		kr->keys[kr->n++].id = (int)id;
 	}
 	if (kr->n == 0)
 		return oro_error_set(err, ORO_E_MISSING, path, "the key file holds no key");
 	if (!kr->has_audit)
-		return oro_error_set(err, ORO_E_MISSING, path, "the key file holds no audit key (a line \"audit HEX\")");
+		return oro_error_set(err, ORO_E_MISSING, path,
+		                     "the key file holds no audit key (a line \"audit HEX\")");
 	return 0;
 }
 
@@ -170,8 +173,8 @@ struct keyring *keyring_load(const char *path, struct oro_error *err)
 	}
 	if ((kr->st.st_mode & 077) != 0) {
 		oro_error_set(err, ORO_E_FORBIDDEN, path,
-			      "the key file may be read or written by others (mode %03o): chmod 600 it",
-			      (unsigned)(kr->st.st_mode & 0777));
+		              "the key file may be read or written by others (mode %03o): chmod 600 it",
+		              (unsigned)(kr->st.st_mode & 0777));
 		goto fail;
 	}
 	f = fdopen(fd, "r");
@@ -194,8 +197,8 @@ void keyring_destroy(struct keyring **kr)
 {
 	if (kr == NULL || *kr == NULL)
 		return;
-	OPENSSL_cleanse((*kr)->keys, sizeof (*kr)->keys);
-	OPENSSL_cleanse((*kr)->audit, sizeof (*kr)->audit);
+	OPENSSL_cleanse((*kr)->keys, sizeof(*kr)->keys);
+	OPENSSL_cleanse((*kr)->audit, sizeof(*kr)->audit);
 	free((*kr)->path);
 	free(*kr);
 	*kr = NULL;
@@ -237,7 +240,7 @@ int keyring_add_key(const struct keyring *kr, struct oro_error *err)
 	}
 	f = fdopen(fd, "w");
 	fprintf(f, "# Oro keys: \"audit HEX\" keys the audit chain; \"ID HEX\" lines seal content (the highest\n"
-		   "# id seals, every id opens). Keep this file secret (mode 0600) and backed up.\n");
+	           "# id seals, every id opens). Keep this file secret (mode 0600) and backed up.\n");
 	fprintf(f, "audit ");
 	for (int j = 0; j < CRYPTO_KEY_LEN; j++)
 		fprintf(f, "%02x", kr->audit[j]);
@@ -277,19 +280,19 @@ static const unsigned char *keyring_key(const struct keyring *kr, int id)
 
 /* AES-256-GCM in either direction; false on any failure (for open: does not authenticate). */
 static bool gcm(bool encrypt, const unsigned char *key, const unsigned char nonce[NONCE_LEN], const char *ad,
-		const unsigned char *in, size_t len, unsigned char *out, unsigned char tag[TAG_LEN])
+                const unsigned char *in, size_t len, unsigned char *out, unsigned char tag[TAG_LEN])
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	int n = 0, fin = 0;
 	bool ok = ctx != NULL && len <= (size_t)(1 << 30) &&
-		  EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) == 1 &&
-		  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) == 1 &&
-		  EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, encrypt) == 1 &&
-		  EVP_CipherUpdate(ctx, NULL, &n, (const unsigned char *)ad, (int)strlen(ad)) == 1 &&
-		  (len == 0 || EVP_CipherUpdate(ctx, out, &n, in, (int)len) == 1) &&
-		  (encrypt || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) == 1) &&
-		  EVP_CipherFinal_ex(ctx, out + (len ? n : 0), &fin) == 1 &&
-		  (!encrypt || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) == 1);
+	          EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) == 1 &&
+	          EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) == 1 &&
+	          EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, encrypt) == 1 &&
+	          EVP_CipherUpdate(ctx, NULL, &n, (const unsigned char *)ad, (int)strlen(ad)) == 1 &&
+	          (len == 0 || EVP_CipherUpdate(ctx, out, &n, in, (int)len) == 1) &&
+	          (encrypt || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) == 1) &&
+	          EVP_CipherFinal_ex(ctx, out + (len ? n : 0), &fin) == 1 &&
+	          (!encrypt || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) == 1);
 
 	EVP_CIPHER_CTX_free(ctx);
 	return ok;
@@ -349,7 +352,7 @@ char *crypto_unseal(const struct keyring *kr, const char *sealed, const char *ad
 	raw_len = (size_t)n - pad;
 	plain = xmalloc(raw_len - NONCE_LEN - TAG_LEN + 1);
 	if (!gcm(false, key, raw, ad, raw + NONCE_LEN, raw_len - NONCE_LEN - TAG_LEN, (unsigned char *)plain,
-		 raw + raw_len - TAG_LEN)) {
+	         raw + raw_len - TAG_LEN)) {
 		OPENSSL_cleanse(plain, raw_len - NONCE_LEN - TAG_LEN);
 		free(plain);
 		free(raw);
@@ -363,7 +366,7 @@ char *crypto_unseal(const struct keyring *kr, const char *sealed, const char *ad
 }
 
 void crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
-			unsigned char out[CRYPTO_SHA256_LEN])
+                        unsigned char out[CRYPTO_SHA256_LEN])
 {
 	unsigned int n = CRYPTO_SHA256_LEN;
 
@@ -377,7 +380,7 @@ void crypto_wipe(void *p, size_t n)
 }
 
 void crypto_audit_mac(const struct keyring *kr, const unsigned char prev[CRYPTO_SHA256_LEN], const void *content,
-		      size_t len, unsigned char out[CRYPTO_SHA256_LEN])
+                      size_t len, unsigned char out[CRYPTO_SHA256_LEN])
 {
 	unsigned char *buf = xmalloc(CRYPTO_SHA256_LEN + len);
 
@@ -398,7 +401,7 @@ int crypto_key_file_new(const char *path, struct oro_error *err)
 		return oro_error_set(err, ORO_E_INVALID_VALUE, path, "cannot create: %s", strerror(errno));
 	f = fdopen(fd, "w");
 	fprintf(f, "# Oro keys: \"audit HEX\" keys the audit chain; \"ID HEX\" lines seal content (the highest\n"
-		   "# id seals, every id opens). Keep this file secret (mode 0600) and backed up.\naudit ");
+	           "# id seals, every id opens). Keep this file secret (mode 0600) and backed up.\naudit ");
 	crypto_random(key, sizeof key);
 	for (size_t i = 0; i < sizeof key; i++)
 		fprintf(f, "%02x", key[i]);

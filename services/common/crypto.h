@@ -36,7 +36,7 @@ void crypto_sha256_hex(const void *data, size_t len, char out[2 * CRYPTO_SHA256_
 /* A new receipt, NUL-terminated. */
 void crypto_receipt_new(char out[CRYPTO_RECEIPT_LEN + 1]);
 
-#define CRYPTO_KEY_LEN 32 /* AES-256 */
+#define CRYPTO_KEY_LEN     32 /* AES-256 */
 #define CRYPTO_KEYRING_MAX 64
 
 struct keyring;
@@ -89,13 +89,13 @@ int crypto_key_file_new(const char *path, struct oro_error *err);
 /* The audit chain's MAC of an entry: HMAC-SHA256 under the audit key of
  * the previous entry's MAC followed by the entry's canonical content. */
 void crypto_audit_mac(const struct keyring *kr, const unsigned char prev[CRYPTO_SHA256_LEN], const void *content,
-		      size_t len, unsigned char out[CRYPTO_SHA256_LEN]);
+                      size_t len, unsigned char out[CRYPTO_SHA256_LEN]);
 
 /* Overwrite n bytes at p with zeros in a way the compiler keeps. */
 void crypto_wipe(void *p, size_t n);
 
 /* HMAC-SHA256 of data under key. */
 void crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
-			unsigned char out[CRYPTO_SHA256_LEN]);
+                        unsigned char out[CRYPTO_SHA256_LEN]);
 
 #endif

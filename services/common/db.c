@@ -25,9 +25,9 @@ struct db {
 	PGconn *conn;
 	bool in_tx;
 	int retry_max_ms;
-	int delay_ms;      /* current backoff step */
-	int64_t retry_at;  /* monotonic ms of the next connection attempt */
-	bool was_up;       /* for logging transitions once */
+	int delay_ms;        /* current backoff step */
+	int64_t retry_at;    /* monotonic ms of the next connection attempt */
+	bool was_up;         /* for logging transitions once */
 	unsigned generation; /* successful connections so far */
 	const char *listen[4];
 	size_t n_listen;
@@ -48,8 +48,8 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct db *db_new(const char *conninfo, const char *application_name, const struct db_statement *stmts,
-		  size_t n_stmts, int retry_max_ms)
+struct db *db_new(const char *conninfo, const char *application_name, const struct db_statement *stmts, size_t n_stmts,
+                  int retry_max_ms)
 {
 	struct db *db = xcalloc(1, sizeof *db);
 
@@ -157,7 +157,7 @@ bool db_ready(struct db *db)
 		db_note_error(db, NULL);
 		if (db->was_up || db->delay_ms == DB_RETRY_MIN_MS)
 			log_warn("database=unavailable error=%s retry_max_ms=%d", log_quote(db->error),
-				 db->retry_max_ms);
+			         db->retry_max_ms);
 		db->was_up = false;
 		db_drop(db);
 		return false;
@@ -172,7 +172,7 @@ bool db_ready(struct db *db)
 			if (rc != DB_ERR_CONNECTION) {
 				/* a statement that does not prepare is a schema mismatch */
 				log_error("database=prepare statement=%s sqlstate=%s error=%s", db->stmts[i].name,
-					  db->sqlstate, log_quote(db->error));
+				          db->sqlstate, log_quote(db->error));
 				db_drop(db);
 			}
 			return false;

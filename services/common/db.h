@@ -37,8 +37,8 @@ struct db_result;
  * A connection object for conninfo (copied). stmts must outlive the db
  * (normally a static table). Does not connect: db_ready() does.
  */
-struct db *db_new(const char *conninfo, const char *application_name, const struct db_statement *stmts,
-		  size_t n_stmts, int retry_max_ms);
+struct db *db_new(const char *conninfo, const char *application_name, const struct db_statement *stmts, size_t n_stmts,
+                  int retry_max_ms);
 
 /* Close and free; *db becomes NULL. Safe on NULL and twice. */
 void db_destroy(struct db **db);

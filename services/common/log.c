@@ -15,7 +15,7 @@
 static const char *log_prog = "oro";
 static enum log_level log_min = LOG_INFO;
 
-static const char *const level_names[] = { "debug", "info", "warn", "error", "fatal", "panic" };
+static const char *const level_names[] = {"debug", "info", "warn", "error", "fatal", "panic"};
 
 void log_init(const char *prog, enum log_level min)
 {
@@ -46,7 +46,7 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	gmtime_r(&tv.tv_sec, &tm);
 	n = strftime(line, sizeof line, "ts=%Y-%m-%dT%H:%M:%S", &tm);
 	m = snprintf(line + n, sizeof line - n, ".%03ldZ level=%s prog=%s ", (long)(tv.tv_usec / 1000),
-		     level_names[level], log_prog);
+	             level_names[level], log_prog);
 	n += (size_t)m;
 	m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
 	if (m < 0)

@@ -37,13 +37,14 @@ static void on_stop(int sig)
 
 void service_start(struct service *svc, int argc, char **argv)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	struct sigaction sa;
 	int level;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			printf("%s\nConfiguration (file via --config FILE or $ORO_CONFIG; environment ORO_<KEY>; flags):\n",
+			printf("%s\nConfiguration (file via --config FILE or $ORO_CONFIG; environment ORO_<KEY>; "
+			       "flags):\n",
 			       svc->manual);
 			config_print_help(svc->users, "  ");
 			exit(0);
@@ -110,8 +111,9 @@ void *service_socket(struct service *svc, int type, const char *endpoint, bool b
 		int on = 1;
 
 		if (svc->curve == NULL)
-			log_fatal("endpoint=%s error=\"tcp:// endpoints need CURVE: set curve_key_file (oro keys new)\"",
-				  log_quote(endpoint));
+			log_fatal(
+			        "endpoint=%s error=\"tcp:// endpoints need CURVE: set curve_key_file (oro keys new)\"",
+			        log_quote(endpoint));
 		zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, svc->curve->secret_key, AUTH_Z85_LEN);
 		zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, svc->curve->public_key, AUTH_Z85_LEN);
 		if (bind) {
@@ -129,7 +131,8 @@ void *service_socket(struct service *svc, int type, const char *endpoint, bool b
 
 		umask(old);
 		if (rc != 0)
-			log_fatal("endpoint=%s bind=failed error=%s", log_quote(endpoint), log_quote(zmq_strerror(errno)));
+			log_fatal("endpoint=%s bind=failed error=%s", log_quote(endpoint),
+			          log_quote(zmq_strerror(errno)));
 	} else if (zmq_connect(s, endpoint) != 0) {
 		log_fatal("endpoint=%s connect=failed error=%s", log_quote(endpoint), log_quote(zmq_strerror(errno)));
 	}
@@ -191,11 +194,11 @@ void service_status_write(struct service *svc, struct db *db, json_t *details, b
 	snprintf(started, sizeof started, "%lld", (long long)svc->started_at);
 	gethostname(host, sizeof host - 1);
 
-	const char *params[6] = { svc->name, svc->cfg.instance, pid, host, started, text };
+	const char *params[6] = {svc->name, svc->cfg.instance, pid, host, started, text};
 
 	if (log_it)
 		log_info("event=status uptime_s=%lld status=%s", (long long)(time(NULL) - svc->started_at),
-			 log_quote(text));
+		         log_quote(text));
 	if (db_ready(db))
 		(void)db_exec(db, "service_status", 6, params, NULL);
 	free(text);
@@ -206,8 +209,8 @@ struct db *service_db(const struct service *svc, const struct db_statement *stmt
 {
 	/* in a libpq connection string a later keyword wins */
 	char *conninfo = svc->cfg.database_roles
-				 ? xasprintf("%s user=oro_%s", svc->cfg.database, svc->name + strlen("oro-"))
-				 : xstrdup(svc->cfg.database);
+	                         ? xasprintf("%s user=oro_%s", svc->cfg.database, svc->name + strlen("oro-"))
+	                         : xstrdup(svc->cfg.database);
 	struct db *db = db_new(conninfo, svc->name, stmts, n_stmts, svc->cfg.db_retry_max_ms);
 
 	free(conninfo);

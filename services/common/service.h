@@ -21,19 +21,22 @@ struct service {
 	unsigned users;     /* CFG_* bit of this program */
 	const char *manual; /* the header comment's synopsis, printed by --help */
 	struct config cfg;
-	void *zmq;          /* ZeroMQ context */
-	int64_t started_at; /* Unix seconds */
+	void *zmq;                /* ZeroMQ context */
+	int64_t started_at;       /* Unix seconds */
 	struct curve_keys *curve; /* CURVE keypair, when curve_key_file is set */
 	struct auth *auth;        /* daemons with curve: the ZAP handler */
 };
 
 /* The statement service_status_write() runs; include in the daemon's table. */
-#define SERVICE_STATUS_STATEMENTS                                                                                \
-	{ "service_status",                                                                                      \
-	  "INSERT INTO daemon_status (daemon, instance, pid, host, started_at, heartbeat_at, details)"          \
-	  " VALUES ($1, $2, $3, $4, to_timestamp($5), now(), $6::jsonb) ON CONFLICT (daemon, instance) DO UPDATE" \
-	  " SET pid = excluded.pid, host = excluded.host, started_at = excluded.started_at,"                     \
-	  " heartbeat_at = now(), details = excluded.details" }
+#define SERVICE_STATUS_STATEMENTS                                                                                      \
+	{                                                                                                              \
+		"service_status",                                                                                      \
+		        "INSERT INTO daemon_status (daemon, instance, pid, host, started_at, heartbeat_at, details)"   \
+		        " VALUES ($1, $2, $3, $4, to_timestamp($5), now(), $6::jsonb) ON CONFLICT (daemon, instance) " \
+		        "DO UPDATE"                                                                                    \
+		        " SET pid = excluded.pid, host = excluded.host, started_at = excluded.started_at,"             \
+		        " heartbeat_at = now(), details = excluded.details"                                            \
+	}
 
 /*
  * Load configuration (printing --help or an error and exiting as needed),

@@ -9,9 +9,9 @@
 int strategy_refresh(struct db *db, struct ruleset **rs)
 {
 	char have[16];
-	const char *params[1] = { have };
+	const char *params[1] = {have};
 	struct db_result *res;
-	struct rules_diags diags = { 0 };
+	struct rules_diags diags = {0};
 	struct ruleset *fresh;
 	const char *doc;
 	int version;
@@ -34,12 +34,12 @@ int strategy_refresh(struct db *db, struct ruleset **rs)
 	fresh = ruleset_parse(doc, strlen(doc), &diags);
 	db_result_free(&res);
 	if (fresh == NULL) {
-		struct oro_error err = { 0 };
+		struct oro_error err = {0};
 
 		rules_diags_first_error(&diags, &err);
 		rules_diags_free(&diags);
 		log_error("ruleset=%d event=invalid field=%s error=%s", version, log_quote(err.field),
-			  log_quote(err.message));
+		          log_quote(err.message));
 		return DB_ERR_OTHER;
 	}
 	rules_diags_free(&diags);

@@ -14,9 +14,11 @@
 #define STRATEGY_CHANNEL "oro_ruleset"
 
 /* Include in the daemon's statement table. */
-#define STRATEGY_STATEMENTS                                                                        \
-	{ "strategy_active", "SELECT r.version, CASE WHEN r.version <> $1 THEN r.document END "      \
-			     "FROM ruleset_active a JOIN ruleset r USING (version)" }
+#define STRATEGY_STATEMENTS                                                                           \
+	{                                                                                             \
+		"strategy_active", "SELECT r.version, CASE WHEN r.version <> $1 THEN r.document END " \
+		                   "FROM ruleset_active a JOIN ruleset r USING (version)"             \
+	}
 
 /*
  * Make *rs the active ruleset: load and parse it when the active version

@@ -46,7 +46,7 @@ static bool wire_check_message(const ProtobufCMessage *m, const char *path, stru
 
 	if (m->n_unknown_fields > 0) {
 		oro_error_set(err, ORO_E_MALFORMED, path, "field number %u is not part of protocol version %d",
-			      m->unknown_fields[0].tag, ORO_PROTOCOL_VERSION);
+		              m->unknown_fields[0].tag, ORO_PROTOCOL_VERSION);
 		return false;
 	}
 	for (unsigned i = 0; i < d->n_fields; i++) {
@@ -65,11 +65,9 @@ static bool wire_check_message(const ProtobufCMessage *m, const char *path, stru
 			void *const *arr = *(void *const *const *)(const void *)(base + f->offset);
 
 			for (size_t j = 0; j < n; j++) {
-				if (f->type == PROTOBUF_C_TYPE_MESSAGE &&
-				    !wire_check_message(arr[j], sub, err))
+				if (f->type == PROTOBUF_C_TYPE_MESSAGE && !wire_check_message(arr[j], sub, err))
 					return false;
-				if (f->type == PROTOBUF_C_TYPE_STRING &&
-				    !utf8_valid_text(arr[j], strlen(arr[j]))) {
+				if (f->type == PROTOBUF_C_TYPE_STRING && !utf8_valid_text(arr[j], strlen(arr[j]))) {
 					oro_error_set(err, ORO_E_INVALID_UTF8, sub, "text is not valid UTF-8");
 					return false;
 				}
@@ -106,17 +104,18 @@ Oro__Envelope *wire_decode(const uint8_t *data, size_t len, struct oro_error *er
 		strcpy(request_id, env->request_id);
 	if (!env->has_version || env->version != ORO_PROTOCOL_VERSION) {
 		if (env->has_version)
-			oro_error_set(err, ORO_E_BAD_VERSION, "version", "protocol version %u is not spoken here; use %d",
-				      env->version, ORO_PROTOCOL_VERSION);
+			oro_error_set(err, ORO_E_BAD_VERSION, "version",
+			              "protocol version %u is not spoken here; use %d", env->version,
+			              ORO_PROTOCOL_VERSION);
 		else
 			oro_error_set(err, ORO_E_BAD_VERSION, "version", "the envelope has no protocol version; use %d",
-				      ORO_PROTOCOL_VERSION);
+			              ORO_PROTOCOL_VERSION);
 		wire_envelope_free(&env);
 		return NULL;
 	}
 	if (env->body_case == ORO__ENVELOPE__BODY__NOT_SET) {
-		oro_error_set(err, ORO_E_UNKNOWN_TYPE, "body", "the envelope carries no message type known to version %d",
-			      ORO_PROTOCOL_VERSION);
+		oro_error_set(err, ORO_E_UNKNOWN_TYPE, "body",
+		              "the envelope carries no message type known to version %d", ORO_PROTOCOL_VERSION);
 		wire_envelope_free(&env);
 		return NULL;
 	}
@@ -124,8 +123,9 @@ Oro__Envelope *wire_decode(const uint8_t *data, size_t len, struct oro_error *er
 	 * cannot hold it), a field given twice or a non-minimal number: none of
 	 * them parses exactly. Field order does not change the size. */
 	if (oro__envelope__get_packed_size(env) != len) {
-		oro_error_set(err, ORO_E_MALFORMED, "",
-			      "the message does not encode canonically (a text with a NUL byte, or a field given twice)");
+		oro_error_set(
+		        err, ORO_E_MALFORMED, "",
+		        "the message does not encode canonically (a text with a NUL byte, or a field given twice)");
 		wire_envelope_free(&env);
 		return NULL;
 	}
@@ -182,7 +182,7 @@ static void wire_close_frames(zmq_msg_t *msgs, int n)
 
 /* Decode a payload frame into *env; sets the status counters. */
 static enum wire_recv_status wire_decode_frame(zmq_msg_t *payload, Oro__Envelope **env, struct oro_error *err,
-					       char request_id[64])
+                                               char request_id[64])
 {
 	*env = wire_decode(zmq_msg_data(payload), zmq_msg_size(payload), err, request_id);
 	if (*env == NULL) {
@@ -192,8 +192,8 @@ static enum wire_recv_status wire_decode_frame(zmq_msg_t *payload, Oro__Envelope
 	return WIRE_OK;
 }
 
-enum wire_recv_status wire_recv_routed(void *sock, struct wire_peer *peer, Oro__Envelope **env,
-				       struct oro_error *err, char request_id[64])
+enum wire_recv_status wire_recv_routed(void *sock, struct wire_peer *peer, Oro__Envelope **env, struct oro_error *err,
+                                       char request_id[64])
 {
 	zmq_msg_t f[3];
 	int n = wire_read_frames(sock, f, 3);
@@ -217,7 +217,7 @@ enum wire_recv_status wire_recv_routed(void *sock, struct wire_peer *peer, Oro__
 	}
 	if (n != 3 || zmq_msg_size(&f[1]) != 0) {
 		oro_error_set(err, ORO_E_MALFORMED, "",
-			      "expected two frames: an empty delimiter and one Envelope (got %d)", n - 1);
+		              "expected two frames: an empty delimiter and one Envelope (got %d)", n - 1);
 		wire_counters.refused++;
 		wire_close_frames(f, n < 3 ? n : 3);
 		return WIRE_REFUSED;
@@ -238,7 +238,7 @@ int wire_send_routed(void *sock, const struct wire_peer *peer, Oro__Envelope *en
 	size_t len;
 	uint8_t *buf = wire_encode(env, &len);
 	bool ok = wire_send_frame(sock, peer->id, peer->len, ZMQ_SNDMORE) &&
-		  wire_send_frame(sock, "", 0, ZMQ_SNDMORE) && wire_send_frame(sock, buf, len, 0);
+	          wire_send_frame(sock, "", 0, ZMQ_SNDMORE) && wire_send_frame(sock, buf, len, 0);
 
 	free(buf);
 	return ok ? 0 : -1;

@@ -25,7 +25,7 @@
 #include "oro.pb-c.h"
 
 #define ORO_PROTOCOL_VERSION 1
-#define WIRE_PEER_MAX 256
+#define WIRE_PEER_MAX        256
 
 /* A ROUTER socket's routing identity of one client connection. */
 struct wire_peer {
@@ -70,13 +70,12 @@ Oro__Envelope *wire_decode(const uint8_t *data, size_t len, struct oro_error *er
 void wire_envelope_free(Oro__Envelope **env);
 
 /* ROUTER side: receive [identity][empty][payload] without blocking. */
-enum wire_recv_status wire_recv_routed(void *sock, struct wire_peer *peer, Oro__Envelope **env,
-				       struct oro_error *err, char request_id[64]);
+enum wire_recv_status wire_recv_routed(void *sock, struct wire_peer *peer, Oro__Envelope **env, struct oro_error *err,
+                                       char request_id[64]);
 /* ROUTER side: send env to peer. Returns 0, or -1 when the peer is gone. */
 int wire_send_routed(void *sock, const struct wire_peer *peer, Oro__Envelope *env);
 /* ROUTER side: send Error{code, field, message} with request_id (may be ""). */
-int wire_send_error(void *sock, const struct wire_peer *peer, const char *request_id,
-		    const struct oro_error *err);
+int wire_send_error(void *sock, const struct wire_peer *peer, const char *request_id, const struct oro_error *err);
 
 /* Client side (DEALER): send [empty][payload]. Returns 0 or -1. */
 int wire_send_request(void *sock, Oro__Envelope *env);
@@ -92,7 +91,6 @@ bool wire_drain_prompts(void *sock, int max);
 /* FileConcern <-> struct concern (strings copied; c must be zeroed). */
 void wire_concern_from_pb(const Oro__FileConcern *m, struct concern *c);
 /* Fill m (zeroed by the caller) from c; strings are borrowed from c. */
-void wire_concern_to_pb(const struct concern *c, Oro__FileConcern *m, Oro__Subject *subject,
-			Oro__Reporter *reporter);
+void wire_concern_to_pb(const struct concern *c, Oro__FileConcern *m, Oro__Subject *subject, Oro__Reporter *reporter);
 
 #endif

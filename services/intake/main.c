@@ -45,41 +45,42 @@
 #include "wire.h"
 
 static const struct db_statement statements[] = {
-	STRATEGY_STATEMENTS,
-	SERVICE_STATUS_STATEMENTS,
-	AUDIT_STATEMENTS,
-	AUTH_STATEMENTS,
-	{ "find_case",
-	  "SELECT r.case_number, c.receipt, r.guidance::text, " DB_RFC3339("r.filed_at") ", encode(r.receipt_hash, 'hex')"
-	  " FROM report r JOIN report_content c ON c.report_id = r.id"
-	  " WHERE r.reporter = $1 AND r.client_key = $2" },
-	/* One statement, so one atomic round trip: number, report, content, timeline. */
-	{ "file_case",
-	  "WITH n AS ("
-	  "  INSERT INTO case_counter AS cc (year, last_number)"
-	  "  VALUES (extract(year FROM now() AT TIME ZONE 'Europe/Stockholm')::int, 1)"
-	  "  ON CONFLICT (year) DO UPDATE SET last_number = cc.last_number + 1"
-	  "  RETURNING year, last_number),"
-	  " r AS ("
-	  "  INSERT INTO report (case_number, reporter, client_key, receipt_hash, category, urgency,"
-	  "   subject_kind, age_band, setting, district, association_grant, relatives_informed,"
-	  "   observed_at, reporter_unit, guidance)"
-	  "  SELECT format('ORO-%s-%s', n.year, lpad(n.last_number::text, greatest(6, length(n.last_number::text)), '0')),"
-	  "   $1, $2, $3::bytea, $4, $5, $6, $7, $8, $9, $10, $11, $12::timestamptz, $13, $14::jsonb FROM n"
-	  "  RETURNING id, case_number, filed_at),"
-	  " c AS ("
-	  "  INSERT INTO report_content (report_id, description, subject_age, subject_name,"
-	  "   subject_personal_number, subject_unit, reporter_phone, receipt)"
-	  "  SELECT r.id, $15, $16, $17, $18, $19, $20, $21 FROM r),"
-	  " t AS ("
-	  "  INSERT INTO timeline (report_id, event, actor, detail)"
-	  "  SELECT r.id, 'filed', $1, jsonb_build_object('instance', $22::text) FROM r)"
-	  " SELECT id, case_number, " DB_RFC3339("filed_at") " FROM r" },
-	{ "case_status",
-	  "SELECT r.case_number, r.state, " DB_RFC3339("r.filed_at") ", " DB_RFC3339("r.routed_at") ","
-	  " count(d.id), count(d.id) FILTER (WHERE d.state = 'acknowledged'), r.reporter"
-	  " FROM report r LEFT JOIN delivery d ON d.report_id = r.id"
-	  " WHERE r.receipt_hash = $1::bytea GROUP BY r.id" },
+        STRATEGY_STATEMENTS,
+        SERVICE_STATUS_STATEMENTS,
+        AUDIT_STATEMENTS,
+        AUTH_STATEMENTS,
+        {"find_case", "SELECT r.case_number, c.receipt, r.guidance::text, " DB_RFC3339(
+                              "r.filed_at") ", encode(r.receipt_hash, 'hex')"
+                                            " FROM report r JOIN report_content c ON c.report_id = r.id"
+                                            " WHERE r.reporter = $1 AND r.client_key = $2"},
+        /* One statement, so one atomic round trip: number, report, content, timeline. */
+        {"file_case", "WITH n AS ("
+                      "  INSERT INTO case_counter AS cc (year, last_number)"
+                      "  VALUES (extract(year FROM now() AT TIME ZONE 'Europe/Stockholm')::int, 1)"
+                      "  ON CONFLICT (year) DO UPDATE SET last_number = cc.last_number + 1"
+                      "  RETURNING year, last_number),"
+                      " r AS ("
+                      "  INSERT INTO report (case_number, reporter, client_key, receipt_hash, category, urgency,"
+                      "   subject_kind, age_band, setting, district, association_grant, relatives_informed,"
+                      "   observed_at, reporter_unit, guidance)"
+                      "  SELECT format('ORO-%s-%s', n.year, lpad(n.last_number::text, greatest(6, "
+                      "length(n.last_number::text)), '0')),"
+                      "   $1, $2, $3::bytea, $4, $5, $6, $7, $8, $9, $10, $11, $12::timestamptz, $13, $14::jsonb FROM n"
+                      "  RETURNING id, case_number, filed_at),"
+                      " c AS ("
+                      "  INSERT INTO report_content (report_id, description, subject_age, subject_name,"
+                      "   subject_personal_number, subject_unit, reporter_phone, receipt)"
+                      "  SELECT r.id, $15, $16, $17, $18, $19, $20, $21 FROM r),"
+                      " t AS ("
+                      "  INSERT INTO timeline (report_id, event, actor, detail)"
+                      "  SELECT r.id, 'filed', $1, jsonb_build_object('instance', $22::text) FROM r)"
+                      " SELECT id, case_number, " DB_RFC3339("filed_at") " FROM r"},
+        {"case_status",
+         "SELECT r.case_number, r.state, " DB_RFC3339("r.filed_at") ", " DB_RFC3339(
+                 "r.routed_at") ","
+                                " count(d.id), count(d.id) FILTER (WHERE d.state = 'acknowledged'), r.reporter"
+                                " FROM report r LEFT JOIN delivery d ON d.report_id = r.id"
+                                " WHERE r.receipt_hash = $1::bytea GROUP BY r.id"},
 };
 
 struct intake {
@@ -96,7 +97,7 @@ struct intake {
 
 /* Reply with an error and log it at `level`. */
 static void reply_error(struct intake *in, const struct wire_peer *peer, const char *request_id,
-			const struct oro_error *err)
+                        const struct oro_error *err)
 {
 	log_info("request=refused code=%s field=%s", err->code, log_quote(err->field));
 	counter_add(err->code, 1);
@@ -122,9 +123,8 @@ static void reply_guidance(Oro__FileReply *reply, json_t *guidance)
 }
 
 /* Send FileReply built from a stored case (row of find_case or file_case). */
-static void reply_case(struct intake *in, const struct wire_peer *peer, const char *request_id,
-		       const char *case_number, const char *receipt, json_t *guidance, const char *filed_at,
-		       bool duplicate)
+static void reply_case(struct intake *in, const struct wire_peer *peer, const char *request_id, const char *case_number,
+                       const char *receipt, json_t *guidance, const char *filed_at, bool duplicate)
 {
 	Oro__Envelope env;
 	Oro__FileReply reply;
@@ -149,9 +149,9 @@ static void reply_case(struct intake *in, const struct wire_peer *peer, const ch
 
 /* Look for an earlier filing of the same (reporter, client_key); 1 found and answered, 0 none, <0 db error. */
 static int answer_existing(struct intake *in, const struct wire_peer *peer, const char *request_id,
-			   const struct concern *c)
+                           const struct concern *c)
 {
-	const char *params[2] = { c->reporter_principal, c->client_key };
+	const char *params[2] = {c->reporter_principal, c->client_key};
 	struct db_result *res;
 	json_t *guidance;
 	int rc = db_exec(in->db, "find_case", 2, params, &res);
@@ -164,7 +164,7 @@ static int answer_existing(struct intake *in, const struct wire_peer *peer, cons
 	}
 	bool failed = false;
 	char *receipt = content_open(in->keys, db_result_value(res, 0, 4), CONTENT_RECEIPT, db_result_value(res, 0, 1),
-				     &failed);
+	                             &failed);
 
 	if (failed || receipt == NULL) {
 		log_error("case=%s event=unseal_failed field=receipt", db_result_value(res, 0, 0));
@@ -173,7 +173,8 @@ static int answer_existing(struct intake *in, const struct wire_peer *peer, cons
 		return DB_ERR_OTHER;
 	}
 	guidance = json_loads(db_result_value(res, 0, 2), 0, NULL);
-	reply_case(in, peer, request_id, db_result_value(res, 0, 0), receipt, guidance, db_result_value(res, 0, 3), true);
+	reply_case(in, peer, request_id, db_result_value(res, 0, 0), receipt, guidance, db_result_value(res, 0, 3),
+	           true);
 	log_info("case=%s event=resubmitted", db_result_value(res, 0, 0));
 	free(receipt);
 	json_decref(guidance);
@@ -184,20 +185,19 @@ static int answer_existing(struct intake *in, const struct wire_peer *peer, cons
 /* The reporter's guidance for c as a JSON array [{sv, en}], most urgent first. */
 static json_t *guidance_for(const struct ruleset *rs, const struct concern *c)
 {
-	struct route route = { 0 };
+	struct route route = {0};
 	json_t *out = json_array();
 
 	ruleset_evaluate(rs, c, &route);
 	for (size_t i = 0; i < route.n_guidance; i++)
-		json_array_append_new(out, json_pack("{s:s?, s:s?}", "sv", route.guidance[i].sv, "en",
-						     route.guidance[i].en));
+		json_array_append_new(
+		        out, json_pack("{s:s?, s:s?}", "sv", route.guidance[i].sv, "en", route.guidance[i].en));
 	route_free(&route);
 	return out;
 }
 
 /* Store a new case and answer; returns a db status. */
-static int file_new(struct intake *in, const struct wire_peer *peer, const char *request_id,
-		    const struct concern *c)
+static int file_new(struct intake *in, const struct wire_peer *peer, const char *request_id, const struct concern *c)
 {
 	char receipt[CRYPTO_RECEIPT_LEN + 1];
 	unsigned char hash[CRYPTO_SHA256_LEN];
@@ -214,36 +214,37 @@ static int file_new(struct intake *in, const struct wire_peer *peer, const char 
 	snprintf(age, sizeof age, "%d", c->age);
 
 	/* Sealed before they leave this process: the database never sees them in clear. */
-	const char *plain[CONTENT_FIELDS] = { c->description, c->has_age ? age : NULL, c->subject_name, c->personal_number,
-					      c->subject_unit,  c->reporter_phone,     receipt };
+	const char *plain[CONTENT_FIELDS] = {
+	        c->description,  c->has_age ? age : NULL, c->subject_name, c->personal_number,
+	        c->subject_unit, c->reporter_phone,       receipt};
 	char *sealed[CONTENT_FIELDS];
 
 	for (int f = 0; f < CONTENT_FIELDS; f++)
 		sealed[f] = content_seal(in->keys, hash_hex + 2, (enum content_field)f, plain[f]);
 
 	const char *params[22] = {
-		c->reporter_principal,
-		c->client_key,
-		hash_hex,
-		category_names[c->v.category],
-		urgency_names[c->v.urgency],
-		subject_kind_names[c->v.kind],
-		age_band_names[c->v.band],
-		setting_names[c->v.setting],
-		c->district,
-		tristate_names[c->v.grant],
-		tristate_names[c->v.relatives],
-		c->observed_at,
-		c->reporter_unit,
-		guidance_text,
-		sealed[CONTENT_DESCRIPTION],
-		sealed[CONTENT_AGE],
-		sealed[CONTENT_NAME],
-		sealed[CONTENT_PERSONAL_NUMBER],
-		sealed[CONTENT_UNIT],
-		sealed[CONTENT_PHONE],
-		sealed[CONTENT_RECEIPT],
-		in->svc.cfg.instance,
+	        c->reporter_principal,
+	        c->client_key,
+	        hash_hex,
+	        category_names[c->v.category],
+	        urgency_names[c->v.urgency],
+	        subject_kind_names[c->v.kind],
+	        age_band_names[c->v.band],
+	        setting_names[c->v.setting],
+	        c->district,
+	        tristate_names[c->v.grant],
+	        tristate_names[c->v.relatives],
+	        c->observed_at,
+	        c->reporter_unit,
+	        guidance_text,
+	        sealed[CONTENT_DESCRIPTION],
+	        sealed[CONTENT_AGE],
+	        sealed[CONTENT_NAME],
+	        sealed[CONTENT_PERSONAL_NUMBER],
+	        sealed[CONTENT_UNIT],
+	        sealed[CONTENT_PHONE],
+	        sealed[CONTENT_RECEIPT],
+	        in->svc.cfg.instance,
 	};
 
 	/* One transaction: the report, its content, its timeline and audit entries. */
@@ -252,9 +253,9 @@ static int file_new(struct intake *in, const struct wire_peer *peer, const char 
 		rc = db_exec(in->db, "file_case", 22, params, &res);
 	if (rc == DB_OK) {
 		json_t *d = json_pack("{s:s, s:s, s:s}", "case", db_result_value(res, 0, 1), "category",
-				      category_names[c->v.category], "urgency", urgency_names[c->v.urgency]);
+		                      category_names[c->v.category], "urgency", urgency_names[c->v.urgency]);
 		char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-		struct audit_entry e = { c->reporter_principal, "filed", db_result_int(res, 0, 0), 0, detail };
+		struct audit_entry e = {c->reporter_principal, "filed", db_result_int(res, 0, 0), 0, detail};
 
 		rc = audit_append(in->db, in->keys, &e, 1);
 		free(detail);
@@ -269,7 +270,7 @@ static int file_new(struct intake *in, const struct wire_peer *peer, const char 
 		int64_t id = db_result_int(res, 0, 0);
 
 		log_info("case=%s event=filed report=%lld category=%s urgency=%s", case_number, (long long)id,
-			 category_names[c->v.category], urgency_names[c->v.urgency]);
+		         category_names[c->v.category], urgency_names[c->v.urgency]);
 		/* The case is durable now (COMMIT returned): only now may the reporter hear it exists. */
 		reply_case(in, peer, request_id, case_number, receipt, guidance, db_result_value(res, 0, 2), false);
 		counter_add("filed", 1);
@@ -289,11 +290,11 @@ static void db_failure(struct intake *in, const char *what, int rc, struct oro_e
 {
 	if (rc == DB_ERR_CONNECTION) {
 		oro_error_set(err, ORO_E_UNAVAILABLE, "",
-			      "the case store is temporarily unavailable; nothing was stored: try again");
+		              "the case store is temporarily unavailable; nothing was stored: try again");
 		return;
 	}
 	log_error("request=%s db=failed sqlstate=%s error=%s", what, db_last_sqlstate(in->db),
-		  log_quote(db_last_error(in->db)));
+	          log_quote(db_last_error(in->db)));
 	oro_error_set(err, ORO_E_INTERNAL, "", "the request failed on our side and was logged; nothing was stored");
 }
 
@@ -301,7 +302,7 @@ static void db_failure(struct intake *in, const char *what, int rc, struct oro_e
 static void audit_forbidden(struct intake *in, const char *who, const char *what)
 {
 	char detail[96];
-	struct audit_entry e = { who, "forbidden", 0, 0, detail };
+	struct audit_entry e = {who, "forbidden", 0, 0, detail};
 
 	snprintf(detail, sizeof detail, "{\"request\":\"%s\"}", what);
 	if (db_ready(in->db) &&
@@ -316,10 +317,10 @@ static void audit_forbidden(struct intake *in, const char *who, const char *what
  * returned: the name in the message is trusted there.
  */
 static const struct principal *authorize(struct intake *in, const struct wire_peer *peer, const char *request_id,
-					 const char *what, bool *ok)
+                                         const char *what, bool *ok)
 {
 	const struct principal *p = service_principal(&in->svc, peer->user);
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 
 	*ok = true;
 	if (peer->user[0] == '\0')
@@ -335,10 +336,10 @@ static const struct principal *authorize(struct intake *in, const struct wire_pe
 
 /* FileConcern: validate, deduplicate, store, answer, prompt. */
 static void handle_file(struct intake *in, const struct wire_peer *peer, const char *request_id,
-			const Oro__FileConcern *m)
+                        const Oro__FileConcern *m)
 {
-	struct concern c = { 0 };
-	struct oro_error err = { 0 };
+	struct concern c = {0};
+	struct oro_error err = {0};
 	bool allowed;
 	const struct principal *p = authorize(in, peer, request_id, "file_concern", &allowed);
 	int rc;
@@ -361,7 +362,7 @@ static void handle_file(struct intake *in, const struct wire_peer *peer, const c
 	}
 	if (in->rs == NULL || !db_ready(in->db)) {
 		oro_error_set(&err, ORO_E_UNAVAILABLE, "",
-			      "the case store is temporarily unavailable; nothing was stored: try again");
+		              "the case store is temporarily unavailable; nothing was stored: try again");
 		goto refuse;
 	}
 	if (concern_validate(&c, in->rs, 0, &err) < 0)
@@ -387,9 +388,9 @@ done:
 
 /* FollowReceipt: the case's status for the holder of its receipt. */
 static void handle_follow(struct intake *in, const struct wire_peer *peer, const char *request_id,
-			  const Oro__FollowReceipt *m)
+                          const Oro__FollowReceipt *m)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	char receipt[CRYPTO_RECEIPT_LEN + 1];
 	unsigned char hash[CRYPTO_SHA256_LEN];
 	const char *params[1];
@@ -402,9 +403,10 @@ static void handle_follow(struct intake *in, const struct wire_peer *peer, const
 
 	if (!allowed)
 		return;
-	if (len != CRYPTO_RECEIPT_LEN || strspn(m->receipt, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567abcdefghijklmnopqrstuvwxyz") != len) {
+	if (len != CRYPTO_RECEIPT_LEN ||
+	    strspn(m->receipt, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567abcdefghijklmnopqrstuvwxyz") != len) {
 		oro_error_set(&err, len ? ORO_E_INVALID_VALUE : ORO_E_MISSING, "receipt",
-			      "a receipt is %d characters A-Z and 2-7", CRYPTO_RECEIPT_LEN);
+		              "a receipt is %d characters A-Z and 2-7", CRYPTO_RECEIPT_LEN);
 		reply_error(in, peer, request_id, &err);
 		return;
 	}
@@ -459,7 +461,7 @@ static void handle_follow(struct intake *in, const struct wire_peer *peer, const
 static bool handle_request(struct intake *in)
 {
 	struct wire_peer peer;
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	char request_id[64];
 	Oro__Envelope *env = NULL;
 
@@ -485,8 +487,8 @@ static bool handle_request(struct intake *in)
 		break;
 	default:
 		oro_error_set(&err, ORO_E_UNKNOWN_TYPE, "body",
-			      "message type %d is not served by oro-intake (file_concern, follow_receipt)",
-			      (int)env->body_case);
+		              "message type %d is not served by oro-intake (file_concern, follow_receipt)",
+		              (int)env->body_case);
 		reply_error(in, &peer, request_id, &err);
 		break;
 	}
@@ -498,7 +500,7 @@ static bool handle_request(struct intake *in)
 static void write_status(struct intake *in, bool log_it)
 {
 	service_status_write(&in->svc, in->db, json_pack("{s:i}", "ruleset", in->rs ? ruleset_version(in->rs) : 0),
-			     log_it);
+	                     log_it);
 }
 
 /* Periodic work: reconnect, follow the active ruleset, report status. */
@@ -524,13 +526,15 @@ static void housekeeping(struct intake *in)
 int main(int argc, char **argv)
 {
 	struct intake in = {
-		.svc = {
-			.name = "oro-intake",
-			.users = CFG_INTAKE,
-			.manual = "usage: oro-intake [--config FILE] [--KEY VALUE]...\n"
-				  "Accepts concerns from staff clients, stores them in PostgreSQL and answers\n"
-				  "with case number, receipt and guidance only after COMMIT; then prompts oro-router.",
-		},
+	        .svc =
+	                {
+	                        .name = "oro-intake",
+	                        .users = CFG_INTAKE,
+	                        .manual = "usage: oro-intake [--config FILE] [--KEY VALUE]...\n"
+	                                  "Accepts concerns from staff clients, stores them in PostgreSQL and answers\n"
+	                                  "with case number, receipt and guidance only after COMMIT; then prompts "
+	                                  "oro-router.",
+	                },
 	};
 
 	service_start(&in.svc, argc, argv);
@@ -545,11 +549,11 @@ int main(int argc, char **argv)
 		zmq_pollitem_t items[3];
 		int n_items = 0;
 
-		items[n_items++] = (zmq_pollitem_t){ in.clients, 0, ZMQ_POLLIN, 0 };
+		items[n_items++] = (zmq_pollitem_t){in.clients, 0, ZMQ_POLLIN, 0};
 		if (in.svc.auth != NULL) /* the ZAP handler: connections authenticate on this loop */
-			items[n_items++] = (zmq_pollitem_t){ auth_socket(in.svc.auth), 0, ZMQ_POLLIN, 0 };
+			items[n_items++] = (zmq_pollitem_t){auth_socket(in.svc.auth), 0, ZMQ_POLLIN, 0};
 		if (db_socket(in.db) >= 0)
-			items[n_items++] = (zmq_pollitem_t){ NULL, db_socket(in.db), ZMQ_POLLIN, 0 };
+			items[n_items++] = (zmq_pollitem_t){NULL, db_socket(in.db), ZMQ_POLLIN, 0};
 		int64_t wait = in.next_refresh - service_now_ms();
 
 		if (!db_ready(in.db) && db_retry_in_ms(in.db) < wait)

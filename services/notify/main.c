@@ -53,134 +53,195 @@
 #include "wire.h"
 
 #define NOTIFY_MAX_CLIENTS 4096
-#define NOTIFY_NAME_MAX 100
+#define NOTIFY_NAME_MAX    100
 
 /* The columns of a delivery as sent; the content columns are NULL unless view is full. */
-#define DELIVERY_COLUMNS                                                                                   \
-	"d.id, r.case_number, d.department, d.view, d.priority, " DB_RFC3339("d.deadline")              \
-	", d.disclosure_basis, d.state, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"  \
-	" r.district, r.association_grant, r.relatives_informed, " DB_RFC3339("r.observed_at") ", "      \
-	DB_RFC3339("r.filed_at") ", " DB_RFC3339("d.acknowledged_at") ", d.acknowledged_by,"             \
-	" c.description, c.subject_age, c.subject_name, c.subject_personal_number, c.subject_unit,"      \
-	" r.reporter_unit, c.reporter_phone, r.reporter, encode(r.receipt_hash, 'hex'), d.report_id"
-#define DELIVERY_FROM                                                                                      \
-	" FROM delivery d JOIN report r ON r.id = d.report_id"                                            \
+#define DELIVERY_COLUMNS                                                                                               \
+	"d.id, r.case_number, d.department, d.view, d.priority, " DB_RFC3339(                                          \
+	        "d.deadline") ", d.disclosure_basis, d.state, r.category, r.urgency, r.subject_kind, r.age_band, "     \
+	                      "r.setting,"                                                                             \
+	                      " r.district, r.association_grant, r.relatives_informed, " DB_RFC3339(                   \
+	                              "r.observed_at") ", " DB_RFC3339("r.filed_at") ", " DB_RFC3339("d.acknowledged_" \
+	                                                                                             "at") ", "        \
+	                                                                                                   "d."        \
+	                                                                                                   "acknowled" \
+	                                                                                                   "ged_by,"   \
+	                                                                                                   " c."       \
+	                                                                                                   "descripti" \
+	                                                                                                   "on, "      \
+	                                                                                                   "c."        \
+	                                                                                                   "subject_"  \
+	                                                                                                   "age, "     \
+	                                                                                                   "c."        \
+	                                                                                                   "subject_"  \
+	                                                                                                   "name, "    \
+	                                                                                                   "c."        \
+	                                                                                                   "subject_"  \
+	                                                                                                   "personal_" \
+	                                                                                                   "number, "  \
+	                                                                                                   "c."        \
+	                                                                                                   "subject_"  \
+	                                                                                                   "unit,"     \
+	                                                                                                   " r."       \
+	                                                                                                   "reporter_" \
+	                                                                                                   "unit, "    \
+	                                                                                                   "c."        \
+	                                                                                                   "reporter_" \
+	                                                                                                   "phone, "   \
+	                                                                                                   "r."        \
+	                                                                                                   "reporter," \
+	                                                                                                   " encode("  \
+	                                                                                                   "r."        \
+	                                                                                                   "receipt_"  \
+	                                                                                                   "hash, "    \
+	                                                                                                   "'hex'), "  \
+	                                                                                                   "d.report_" \
+	                                                                                                   "id"
+#define DELIVERY_FROM                                          \
+	" FROM delivery d JOIN report r ON r.id = d.report_id" \
 	" LEFT JOIN report_content c ON c.report_id = r.id AND d.view = 'full'"
 
-enum { COL_ID, COL_CASE, COL_DEPT, COL_VIEW, COL_PRIO, COL_DEADLINE, COL_BASIS, COL_STATE, COL_CATEGORY,
-       COL_URGENCY, COL_KIND, COL_BAND, COL_SETTING, COL_DISTRICT, COL_GRANT, COL_RELATIVES, COL_OBSERVED,
-       COL_FILED, COL_ACKED_AT, COL_ACKED_BY, COL_DESCRIPTION, COL_AGE, COL_NAME, COL_PN, COL_UNIT,
-       COL_REPORTER_UNIT, COL_PHONE, COL_REPORTER, COL_HASH, COL_REPORT };
+enum {
+	COL_ID,
+	COL_CASE,
+	COL_DEPT,
+	COL_VIEW,
+	COL_PRIO,
+	COL_DEADLINE,
+	COL_BASIS,
+	COL_STATE,
+	COL_CATEGORY,
+	COL_URGENCY,
+	COL_KIND,
+	COL_BAND,
+	COL_SETTING,
+	COL_DISTRICT,
+	COL_GRANT,
+	COL_RELATIVES,
+	COL_OBSERVED,
+	COL_FILED,
+	COL_ACKED_AT,
+	COL_ACKED_BY,
+	COL_DESCRIPTION,
+	COL_AGE,
+	COL_NAME,
+	COL_PN,
+	COL_UNIT,
+	COL_REPORTER_UNIT,
+	COL_PHONE,
+	COL_REPORTER,
+	COL_HASH,
+	COL_REPORT
+};
 
 static const struct db_statement statements[] = {
-	SERVICE_STATUS_STATEMENTS,
-	AUDIT_STATEMENTS,
-	AUTH_STATEMENTS,
-	{ "department_exists", "SELECT 1 FROM department WHERE code = $1" },
-	{ "max_delivery", "SELECT coalesce(max(id), 0) FROM delivery" },
-	/* New to this instance (above its high-water mark) or sent by nobody yet. */
-	{ "new_deliveries", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
-			    " WHERE d.department = ANY ($1::text[]) AND d.state IN ('pending', 'sent')"
-			    " AND (d.id > $2 OR d.state = 'pending') ORDER BY d.id LIMIT 500" },
-	/* Open deliveries whose reminder is due, claimed so that one instance sends each. */
-	{ "reminders_due", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
-			   " WHERE d.department = ANY ($1::text[]) AND d.state IN ('pending', 'sent')"
-			   " AND d.next_reminder_at <= now() ORDER BY d.next_reminder_at LIMIT 200"
-			   " FOR UPDATE OF d SKIP LOCKED" },
-	/* The next reminder backs off: initial, 2 x initial, 4 x initial ..., at most max (seconds). */
-	{ "reminded",
-	  "UPDATE delivery SET reminder_count = reminder_count + 1, send_count = send_count + 1, last_sent_at = now(),"
-	  " next_reminder_at = now() + make_interval(secs => least($2::float8 * power(2, reminder_count + 1), $3::float8))"
-	  " WHERE id = ANY ($1::bigint[])" },
-	/*
-	 * Escalate what is past its deadline, unacknowledged, and in a chain that
-	 * nobody has acknowledged: the target gets a delivery of the same view
-	 * (notice when it needs a disclosure basis the late one lacks) and the
-	 * same acknowledgement time; the top of the chain alerts the operator.
-	 * SKIP LOCKED: several instances never escalate one delivery twice.
-	 */
-	{ "escalate",
-	  "WITH due AS ("
-	  "  SELECT d.id, d.report_id, d.department, d.priority, d.ack_within, d.chain_id, dep.escalates_to,"
-	  "   CASE WHEN d.view = 'full' AND t.disclosure_basis_required AND d.disclosure_basis IS NULL"
-	  "    THEN 'notice' ELSE d.view END AS view,"
-	  "   CASE WHEN d.view = 'full' THEN d.disclosure_basis END AS basis"
-	  "  FROM delivery d JOIN department dep ON dep.code = d.department"
-	  "  LEFT JOIN department t ON t.code = dep.escalates_to"
-	  "  WHERE d.state IN ('pending', 'sent') AND d.escalated_at IS NULL AND d.deadline <= now()"
-	  "   AND NOT EXISTS (SELECT 1 FROM delivery x WHERE x.chain_id = d.chain_id AND x.state = 'acknowledged')"
-	  "  ORDER BY d.deadline LIMIT 100 FOR UPDATE OF d SKIP LOCKED),"
-	  " mark AS (UPDATE delivery SET escalated_at = now() FROM due WHERE delivery.id = due.id),"
-	  " ins AS ("
-	  "  INSERT INTO delivery (report_id, department, view, priority, ack_within, deadline, disclosure_basis,"
-	  "   origin, parent_id, chain_id)"
-	  "  SELECT report_id, escalates_to, view, priority, ack_within, now() + make_interval(secs => ack_within),"
-	  "   CASE WHEN view = 'full' THEN basis END, 'escalation', id, chain_id FROM due WHERE escalates_to IS NOT NULL"
-	  "  ON CONFLICT (report_id, department) WHERE state IN ('pending', 'sent') DO NOTHING"
-	  "  RETURNING id, parent_id),"
-	  " tl AS ("
-	  "  INSERT INTO timeline (report_id, event, delivery_id, department, actor, detail)"
-	  "  SELECT due.report_id, CASE WHEN due.escalates_to IS NULL THEN 'operator_alert' ELSE 'escalated' END,"
-	  "   due.id, due.department, $1, jsonb_build_object('to', due.escalates_to, 'new_delivery', ins.id,"
-	  "   'reason', 'not acknowledged by its deadline')"
-	  "  FROM due LEFT JOIN ins ON ins.parent_id = due.id)"
-	  " SELECT due.id, due.department, due.escalates_to, ins.id, r.case_number, due.report_id"
-	  " FROM due LEFT JOIN ins ON ins.parent_id = due.id JOIN report r ON r.id = due.report_id" },
-	{ "open_for_department", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
-				 " WHERE d.department = $1 AND d.state IN ('pending', 'sent') ORDER BY d.id" },
-	{ "show", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM " WHERE d.id = $1 AND d.department = $2" },
-	{ "inbox", "SELECT " DELIVERY_COLUMNS " FROM delivery d JOIN report r ON r.id = d.report_id"
-		   " LEFT JOIN report_content c ON false"
-		   " WHERE d.department = $1 AND ($2 OR d.state IN ('pending', 'sent')) ORDER BY d.id DESC LIMIT $3" },
-	{ "count_open", "SELECT count(*) FROM delivery WHERE department = $1 AND state IN ('pending', 'sent')" },
-	/* Record a sending; the first one goes into the case timeline. */
-	{ "mark_sent",
-	  "WITH s AS ("
-	  "  UPDATE delivery SET state = CASE WHEN state = 'pending' THEN 'sent' ELSE state END,"
-	  "   first_sent_at = coalesce(first_sent_at, now()), last_sent_at = now(), send_count = send_count + 1,"
-	  "   next_reminder_at = coalesce(next_reminder_at, now() + make_interval(secs => $3::float8))"
-	  "  WHERE id = ANY ($1::bigint[]) AND state IN ('pending', 'sent')"
-	  "  RETURNING id, report_id, department, first_sent_at = now() AS first)"
-	  " INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
-	  " SELECT report_id, 'delivered', id, department, $2 FROM s WHERE first" },
-	{ "acknowledge",
-	  "WITH a AS ("
-	  "  UPDATE delivery SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $3,"
-	  "   first_sent_at = coalesce(first_sent_at, now())"
-	  "  WHERE id = $1 AND department = $2 AND state IN ('pending', 'sent')"
-	  /* first_sent_at is now() only if this transaction set it: no sending was recorded */
-	  "  RETURNING id, report_id, department, acknowledged_at, acknowledged_by, first_sent_at = now() AS unrecorded),"
-	  /* an instance may record the acknowledgement before the one that sent it records the sending */
-	  " s AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
-	  "  SELECT report_id, 'delivered', id, department, $3 FROM a WHERE unrecorded),"
-	  " t AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
-	  "  SELECT report_id, 'acknowledged', id, department, $3 FROM a)"
-	  " SELECT id, " DB_RFC3339("acknowledged_at") ", acknowledged_by, report_id FROM a" },
-	{ "ack_state",
-	  "SELECT state, " DB_RFC3339("acknowledged_at") ", acknowledged_by FROM delivery"
-	  " WHERE id = $1 AND department = $2" },
-	/* Lock the delivery to re-route; who may: its department, or the active strategy's coordinator. */
-	{ "reroute_lock",
-	  "SELECT d.state, d.view, d.department,"
-	  " d.department = $2 OR $2 = (SELECT (s.document::jsonb)->'fallback'->>'department'"
-	  "  FROM ruleset_active a JOIN ruleset s USING (version)),"
-	  " (SELECT disclosure_basis_required FROM department WHERE code = $3), r.case_number"
-	  " FROM delivery d JOIN report r ON r.id = d.report_id WHERE d.id = $1 FOR UPDATE OF d" },
-	/* Close the delivery, open its successor, record both in the timeline. */
-	{ "reroute",
-	  "WITH o AS ("
-	  "  UPDATE delivery SET state = 'rerouted', rerouted_at = now(), rerouted_by = $2, reroute_reason = $3"
-	  "  WHERE id = $1 RETURNING id, report_id, department, view, priority, ack_within),"
-	  " n AS ("
-	  "  INSERT INTO delivery (report_id, department, view, priority, ack_within, deadline, disclosure_basis,"
-	  "   origin, parent_id)"
-	  "  SELECT report_id, $4, view, priority, ack_within, now() + make_interval(secs => ack_within),"
-	  "   CASE WHEN view = 'full' THEN $5 END, 'reroute', id FROM o RETURNING id),"
-	  " t AS ("
-	  "  INSERT INTO timeline (report_id, event, delivery_id, department, actor, detail)"
-	  "  SELECT o.report_id, 'rerouted', o.id, o.department, $2,"
-	  "   jsonb_build_object('to', $4::text, 'new_delivery', n.id, 'reason', $3::text) FROM o, n)"
-	  " SELECT n.id, o.report_id FROM n, o" },
+        SERVICE_STATUS_STATEMENTS,
+        AUDIT_STATEMENTS,
+        AUTH_STATEMENTS,
+        {"department_exists", "SELECT 1 FROM department WHERE code = $1"},
+        {"max_delivery", "SELECT coalesce(max(id), 0) FROM delivery"},
+        /* New to this instance (above its high-water mark) or sent by nobody yet. */
+        {"new_deliveries", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
+                           " WHERE d.department = ANY ($1::text[]) AND d.state IN ('pending', 'sent')"
+                           " AND (d.id > $2 OR d.state = 'pending') ORDER BY d.id LIMIT 500"},
+        /* Open deliveries whose reminder is due, claimed so that one instance sends each. */
+        {"reminders_due", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
+                          " WHERE d.department = ANY ($1::text[]) AND d.state IN ('pending', 'sent')"
+                          " AND d.next_reminder_at <= now() ORDER BY d.next_reminder_at LIMIT 200"
+                          " FOR UPDATE OF d SKIP LOCKED"},
+        /* The next reminder backs off: initial, 2 x initial, 4 x initial ..., at most max (seconds). */
+        {"reminded",
+         "UPDATE delivery SET reminder_count = reminder_count + 1, send_count = send_count + 1, last_sent_at = now(),"
+         " next_reminder_at = now() + make_interval(secs => least($2::float8 * power(2, reminder_count + 1), "
+         "$3::float8))"
+         " WHERE id = ANY ($1::bigint[])"},
+        /*
+         * Escalate what is past its deadline, unacknowledged, and in a chain that
+         * nobody has acknowledged: the target gets a delivery of the same view
+         * (notice when it needs a disclosure basis the late one lacks) and the
+         * same acknowledgement time; the top of the chain alerts the operator.
+         * SKIP LOCKED: several instances never escalate one delivery twice.
+         */
+        {"escalate",
+         "WITH due AS ("
+         "  SELECT d.id, d.report_id, d.department, d.priority, d.ack_within, d.chain_id, dep.escalates_to,"
+         "   CASE WHEN d.view = 'full' AND t.disclosure_basis_required AND d.disclosure_basis IS NULL"
+         "    THEN 'notice' ELSE d.view END AS view,"
+         "   CASE WHEN d.view = 'full' THEN d.disclosure_basis END AS basis"
+         "  FROM delivery d JOIN department dep ON dep.code = d.department"
+         "  LEFT JOIN department t ON t.code = dep.escalates_to"
+         "  WHERE d.state IN ('pending', 'sent') AND d.escalated_at IS NULL AND d.deadline <= now()"
+         "   AND NOT EXISTS (SELECT 1 FROM delivery x WHERE x.chain_id = d.chain_id AND x.state = 'acknowledged')"
+         "  ORDER BY d.deadline LIMIT 100 FOR UPDATE OF d SKIP LOCKED),"
+         " mark AS (UPDATE delivery SET escalated_at = now() FROM due WHERE delivery.id = due.id),"
+         " ins AS ("
+         "  INSERT INTO delivery (report_id, department, view, priority, ack_within, deadline, disclosure_basis,"
+         "   origin, parent_id, chain_id)"
+         "  SELECT report_id, escalates_to, view, priority, ack_within, now() + make_interval(secs => ack_within),"
+         "   CASE WHEN view = 'full' THEN basis END, 'escalation', id, chain_id FROM due WHERE escalates_to IS NOT NULL"
+         "  ON CONFLICT (report_id, department) WHERE state IN ('pending', 'sent') DO NOTHING"
+         "  RETURNING id, parent_id),"
+         " tl AS ("
+         "  INSERT INTO timeline (report_id, event, delivery_id, department, actor, detail)"
+         "  SELECT due.report_id, CASE WHEN due.escalates_to IS NULL THEN 'operator_alert' ELSE 'escalated' END,"
+         "   due.id, due.department, $1, jsonb_build_object('to', due.escalates_to, 'new_delivery', ins.id,"
+         "   'reason', 'not acknowledged by its deadline')"
+         "  FROM due LEFT JOIN ins ON ins.parent_id = due.id)"
+         " SELECT due.id, due.department, due.escalates_to, ins.id, r.case_number, due.report_id"
+         " FROM due LEFT JOIN ins ON ins.parent_id = due.id JOIN report r ON r.id = due.report_id"},
+        {"open_for_department", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
+                                " WHERE d.department = $1 AND d.state IN ('pending', 'sent') ORDER BY d.id"},
+        {"show", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM " WHERE d.id = $1 AND d.department = $2"},
+        {"inbox", "SELECT " DELIVERY_COLUMNS " FROM delivery d JOIN report r ON r.id = d.report_id"
+                  " LEFT JOIN report_content c ON false"
+                  " WHERE d.department = $1 AND ($2 OR d.state IN ('pending', 'sent')) ORDER BY d.id DESC LIMIT $3"},
+        {"count_open", "SELECT count(*) FROM delivery WHERE department = $1 AND state IN ('pending', 'sent')"},
+        /* Record a sending; the first one goes into the case timeline. */
+        {"mark_sent",
+         "WITH s AS ("
+         "  UPDATE delivery SET state = CASE WHEN state = 'pending' THEN 'sent' ELSE state END,"
+         "   first_sent_at = coalesce(first_sent_at, now()), last_sent_at = now(), send_count = send_count + 1,"
+         "   next_reminder_at = coalesce(next_reminder_at, now() + make_interval(secs => $3::float8))"
+         "  WHERE id = ANY ($1::bigint[]) AND state IN ('pending', 'sent')"
+         "  RETURNING id, report_id, department, first_sent_at = now() AS first)"
+         " INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
+         " SELECT report_id, 'delivered', id, department, $2 FROM s WHERE first"},
+        {"acknowledge", "WITH a AS ("
+                        "  UPDATE delivery SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $3,"
+                        "   first_sent_at = coalesce(first_sent_at, now())"
+                        "  WHERE id = $1 AND department = $2 AND state IN ('pending', 'sent')"
+                        /* first_sent_at is now() only if this transaction set it: no sending was recorded */
+                        "  RETURNING id, report_id, department, acknowledged_at, acknowledged_by, first_sent_at = "
+                        "now() AS unrecorded),"
+                        /* an instance may record the acknowledgement before the one that sent it records the sending */
+                        " s AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
+                        "  SELECT report_id, 'delivered', id, department, $3 FROM a WHERE unrecorded),"
+                        " t AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
+                        "  SELECT report_id, 'acknowledged', id, department, $3 FROM a)"
+                        " SELECT id, " DB_RFC3339("acknowledged_at") ", acknowledged_by, report_id FROM a"},
+        {"ack_state", "SELECT state, " DB_RFC3339("acknowledged_at") ", acknowledged_by FROM delivery"
+                                                                     " WHERE id = $1 AND department = $2"},
+        /* Lock the delivery to re-route; who may: its department, or the active strategy's coordinator. */
+        {"reroute_lock", "SELECT d.state, d.view, d.department,"
+                         " d.department = $2 OR $2 = (SELECT (s.document::jsonb)->'fallback'->>'department'"
+                         "  FROM ruleset_active a JOIN ruleset s USING (version)),"
+                         " (SELECT disclosure_basis_required FROM department WHERE code = $3), r.case_number"
+                         " FROM delivery d JOIN report r ON r.id = d.report_id WHERE d.id = $1 FOR UPDATE OF d"},
+        /* Close the delivery, open its successor, record both in the timeline. */
+        {"reroute",
+         "WITH o AS ("
+         "  UPDATE delivery SET state = 'rerouted', rerouted_at = now(), rerouted_by = $2, reroute_reason = $3"
+         "  WHERE id = $1 RETURNING id, report_id, department, view, priority, ack_within),"
+         " n AS ("
+         "  INSERT INTO delivery (report_id, department, view, priority, ack_within, deadline, disclosure_basis,"
+         "   origin, parent_id)"
+         "  SELECT report_id, $4, view, priority, ack_within, now() + make_interval(secs => ack_within),"
+         "   CASE WHEN view = 'full' THEN $5 END, 'reroute', id FROM o RETURNING id),"
+         " t AS ("
+         "  INSERT INTO timeline (report_id, event, delivery_id, department, actor, detail)"
+         "  SELECT o.report_id, 'rerouted', o.id, o.department, $2,"
+         "   jsonb_build_object('to', $4::text, 'new_delivery', n.id, 'reason', $3::text) FROM o, n)"
+         " SELECT n.id, o.report_id FROM n, o"},
 };
 
 /* A subscribed department client connection. */
@@ -228,7 +289,7 @@ static void opened_free(struct opened *o)
  */
 static void open_content(struct notify *n, const struct db_result *res, int row, struct opened *o)
 {
-	static const int cols[CONTENT_FIELDS] = { COL_DESCRIPTION, COL_AGE, COL_NAME, COL_PN, COL_UNIT, COL_PHONE, -1 };
+	static const int cols[CONTENT_FIELDS] = {COL_DESCRIPTION, COL_AGE, COL_NAME, COL_PN, COL_UNIT, COL_PHONE, -1};
 	const char *hash = db_result_value(res, row, COL_HASH);
 
 	for (int f = 0; f < CONTENT_FIELDS; f++) {
@@ -236,12 +297,15 @@ static void open_content(struct notify *n, const struct db_result *res, int row,
 
 		if (cols[f] < 0)
 			continue;
-		o->field[f] = content_open(n->keys, hash, (enum content_field)f, db_result_value(res, row, cols[f]), &failed);
+		o->field[f] =
+		        content_open(n->keys, hash, (enum content_field)f, db_result_value(res, row, cols[f]), &failed);
 		if (failed) {
 			counter_add("unseal_failed", 1);
-			log_error("case=%s delivery=%s event=unseal_failed field=%s", db_result_value(res, row, COL_CASE),
-				  db_result_value(res, row, COL_ID), content_columns[f]);
-			o->field[f] = xstrdup("(sealed: the key to open this is not available; the operator is alerted)");
+			log_error("case=%s delivery=%s event=unseal_failed field=%s",
+			          db_result_value(res, row, COL_CASE), db_result_value(res, row, COL_ID),
+			          content_columns[f]);
+			o->field[f] =
+			        xstrdup("(sealed: the key to open this is not available; the operator is alerted)");
 		}
 	}
 }
@@ -252,7 +316,7 @@ static void open_content(struct notify *n, const struct db_result *res, int row,
  * fields are filled.
  */
 static void delivery_from_row(const struct db_result *res, int row, const struct opened *o, Oro__Delivery *d,
-			      Oro__Subject *s, Oro__Reporter *rep)
+                              Oro__Subject *s, Oro__Reporter *rep)
 {
 #define V(col) ((char *)db_result_value(res, row, (col)))
 	oro__delivery__init(d);
@@ -300,13 +364,13 @@ static void delivery_from_row(const struct db_result *res, int row, const struct
 
 /* Send one delivery row to one client; false when the client is gone. */
 static bool send_delivery(struct notify *n, const struct wire_peer *peer, const struct db_result *res, int row,
-			  const char *request_id)
+                          const char *request_id)
 {
 	Oro__Envelope env;
 	Oro__Delivery d;
 	Oro__Subject s;
 	Oro__Reporter rep;
-	struct opened o = { { 0 } };
+	struct opened o = {{0}};
 	bool ok;
 
 	/* only a full delivery is ever opened, and only for its own department's clients */
@@ -335,7 +399,7 @@ static int client_find(const struct notify *n, const struct wire_peer *peer)
 static void client_remove(struct notify *n, size_t i, const char *why)
 {
 	log_info("department=%s principal=%s event=client_gone reason=%s", n->clients[i].department,
-		 log_quote(n->clients[i].principal), why);
+	         log_quote(n->clients[i].principal), why);
 	n->clients[i] = n->clients[--n->n_clients];
 }
 
@@ -374,15 +438,16 @@ static int record_sent(struct notify *n, const struct db_result *res, const int 
 	}
 	for (size_t i = 0; i < count; i++) {
 		json_t *d = json_pack("{s:s, s:s, s:b}", "department", db_result_value(res, rows[i], COL_DEPT), "view",
-				      db_result_value(res, rows[i], COL_VIEW), "reminder", reminder);
+		                      db_result_value(res, rows[i], COL_VIEW), "reminder", reminder);
 
 		if (db_result_value(res, rows[i], COL_BASIS) != NULL)
-			json_object_set_new(d, "disclosure_basis", json_string(db_result_value(res, rows[i], COL_BASIS)));
+			json_object_set_new(d, "disclosure_basis",
+			                    json_string(db_result_value(res, rows[i], COL_BASIS)));
 		ids[i] = db_result_value(res, rows[i], COL_ID);
 		details[i] = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(d);
-		audit[i] = (struct audit_entry){ self_actor(n), "delivery_sent", db_result_int(res, rows[i], COL_REPORT),
-						 db_result_int(res, rows[i], COL_ID), details[i] };
+		audit[i] = (struct audit_entry){self_actor(n), "delivery_sent", db_result_int(res, rows[i], COL_REPORT),
+		                                db_result_int(res, rows[i], COL_ID), details[i]};
 	}
 	snprintf(first, sizeof first, "%.3f", n->svc.cfg.reminder_initial_ms / 1000.0);
 	snprintf(max, sizeof max, "%.3f", n->svc.cfg.reminder_max_ms / 1000.0);
@@ -417,7 +482,7 @@ static int record_sent(struct notify *n, const struct db_result *res, const int 
  * of the rows that reached at least one client; the caller frees them.
  */
 static int *push_rows(struct notify *n, const struct db_result *res, const struct wire_peer *only, bool fresh_only,
-		      size_t *count)
+                      size_t *count)
 {
 	int rows = db_result_rows(res);
 	int *sent = xcalloc((size_t)rows + 1, sizeof *sent);
@@ -445,16 +510,16 @@ static int *push_rows(struct notify *n, const struct db_result *res, const struc
 		}
 		if (delivered) {
 			sent[(*count)++] = row;
-			log_info("case=%s delivery=%s department=%s view=%s event=sent", db_result_value(res, row, COL_CASE),
-				 db_result_value(res, row, COL_ID), dept, db_result_value(res, row, COL_VIEW));
+			log_info("case=%s delivery=%s department=%s view=%s event=sent",
+			         db_result_value(res, row, COL_CASE), db_result_value(res, row, COL_ID), dept,
+			         db_result_value(res, row, COL_VIEW));
 		}
 	}
 	return sent;
 }
 
 /* Push the rows of res (see push_rows) and record the sendings in one transaction. */
-static void push_and_mark(struct notify *n, const struct db_result *res, const struct wire_peer *only,
-			  bool fresh_only)
+static void push_and_mark(struct notify *n, const struct db_result *res, const struct wire_peer *only, bool fresh_only)
 {
 	size_t count;
 	int *sent = push_rows(n, res, only, fresh_only, &count);
@@ -467,7 +532,7 @@ static void push_and_mark(struct notify *n, const struct db_result *res, const s
 	if (rc != DB_OK) {
 		/* the clients have it; the record of sending follows at the next sending */
 		log_warn("deliveries=%zu event=record_sent_failed sqlstate=%s error=%s", count, db_last_sqlstate(n->db),
-			 log_quote(db_last_error(n->db)));
+		         log_quote(db_last_error(n->db)));
 		db_rollback(n->db);
 	}
 	free(sent);
@@ -496,7 +561,7 @@ static char *connected_departments(const struct notify *n)
 static void push_unsent(struct notify *n)
 {
 	char hwm[24];
-	const char *params[2] = { NULL, hwm };
+	const char *params[2] = {NULL, hwm};
 	struct db_result *res;
 	char *array;
 	int rc;
@@ -509,7 +574,8 @@ static void push_unsent(struct notify *n)
 	rc = db_exec(n->db, "new_deliveries", 2, params, &res);
 	free(array);
 	if (rc != DB_OK) {
-		log_warn("event=sweep_failed sqlstate=%s error=%s", db_last_sqlstate(n->db), log_quote(db_last_error(n->db)));
+		log_warn("event=sweep_failed sqlstate=%s error=%s", db_last_sqlstate(n->db),
+		         log_quote(db_last_error(n->db)));
 		return;
 	}
 	for (int i = 0; i < db_result_rows(res); i++)
@@ -528,7 +594,7 @@ static void send_reminders(struct notify *n)
 {
 	struct db_result *res = NULL;
 	char *array = connected_departments(n);
-	const char *params[1] = { array };
+	const char *params[1] = {array};
 	int rc;
 
 	if (array == NULL)
@@ -547,7 +613,7 @@ static void send_reminders(struct notify *n)
 		rc = db_commit(n->db);
 	if (rc != DB_OK) {
 		log_warn("event=reminders_failed sqlstate=%s error=%s", db_last_sqlstate(n->db),
-			 log_quote(db_last_error(n->db)));
+		         log_quote(db_last_error(n->db)));
 		db_rollback(n->db);
 	}
 	db_result_free(&res);
@@ -560,7 +626,7 @@ static void send_reminders(struct notify *n)
  */
 static void escalate(struct notify *n)
 {
-	const char *params[1] = { n->svc.cfg.instance };
+	const char *params[1] = {n->svc.cfg.instance};
 	struct db_result *res = NULL;
 	struct audit_entry *audit = NULL;
 	char **details = NULL;
@@ -575,11 +641,12 @@ static void escalate(struct notify *n)
 		for (int i = 0; i < rows; i++) {
 			const char *to = db_result_value(res, i, 2);
 
-			details[i] = xasprintf("{\"department\":\"%s\",\"to\":%s%s%s,\"new_delivery\":%s}",
-					       db_result_value(res, i, 1), to ? "\"" : "", to ? to : "null", to ? "\"" : "",
-					       db_result_value(res, i, 3) ? db_result_value(res, i, 3) : "null");
-			audit[i] = (struct audit_entry){ self_actor(n), to ? "escalated" : "operator_alert",
-							 db_result_int(res, i, 5), db_result_int(res, i, 0), details[i] };
+			details[i] =
+			        xasprintf("{\"department\":\"%s\",\"to\":%s%s%s,\"new_delivery\":%s}",
+			                  db_result_value(res, i, 1), to ? "\"" : "", to ? to : "null", to ? "\"" : "",
+			                  db_result_value(res, i, 3) ? db_result_value(res, i, 3) : "null");
+			audit[i] = (struct audit_entry){self_actor(n), to ? "escalated" : "operator_alert",
+			                                db_result_int(res, i, 5), db_result_int(res, i, 0), details[i]};
 		}
 		rc = audit_append(n->db, n->keys, audit, (size_t)rows);
 	}
@@ -587,7 +654,7 @@ static void escalate(struct notify *n)
 		rc = db_commit(n->db);
 	if (rc != DB_OK) {
 		log_warn("event=escalation_failed sqlstate=%s error=%s", db_last_sqlstate(n->db),
-			 log_quote(db_last_error(n->db)));
+		         log_quote(db_last_error(n->db)));
 		db_rollback(n->db);
 		rows = 0;
 	}
@@ -597,14 +664,16 @@ static void escalate(struct notify *n)
 
 		if (to == NULL) {
 			counter_add("operator_alerts", 1);
-			log_error("case=%s delivery=%s department=%s event=operator_alert reason=\"not acknowledged by its "
-				  "deadline and nobody above to escalate to\"",
-				  db_result_value(res, i, 4), db_result_value(res, i, 0), db_result_value(res, i, 1));
+			log_error("case=%s delivery=%s department=%s event=operator_alert reason=\"not acknowledged by "
+			          "its "
+			          "deadline and nobody above to escalate to\"",
+			          db_result_value(res, i, 4), db_result_value(res, i, 0), db_result_value(res, i, 1));
 		} else {
 			counter_add("escalations", 1);
 			log_warn("case=%s delivery=%s department=%s event=escalated to=%s new_delivery=%s",
-				 db_result_value(res, i, 4), db_result_value(res, i, 0), db_result_value(res, i, 1), to,
-				 db_result_value(res, i, 3) ? db_result_value(res, i, 3) : "none (already holds the case)");
+			         db_result_value(res, i, 4), db_result_value(res, i, 0), db_result_value(res, i, 1), to,
+			         db_result_value(res, i, 3) ? db_result_value(res, i, 3)
+			                                    : "none (already holds the case)");
 		}
 	}
 	if (details != NULL)
@@ -630,7 +699,7 @@ static void write_status(struct notify *n, bool log_it)
 
 /* Reply with an error. */
 static void reply_error(struct notify *n, const struct wire_peer *peer, const char *request_id,
-			const struct oro_error *err)
+                        const struct oro_error *err)
 {
 	log_info("request=refused code=%s field=%s", err->code, log_quote(err->field));
 	counter_add(err->code, 1);
@@ -659,14 +728,14 @@ static void db_failure(struct notify *n, const char *what, int rc, struct oro_er
 		return;
 	}
 	log_error("request=%s db=failed sqlstate=%s error=%s", what, db_last_sqlstate(n->db),
-		  log_quote(db_last_error(n->db)));
+	          log_quote(db_last_error(n->db)));
 	oro_error_set(err, ORO_E_INTERNAL, "", "the request failed on our side and was logged");
 }
 
 /* Is `code` a department? Returns 1, 0, or a negative db status. */
 static int department_exists(struct notify *n, const char *code)
 {
-	const char *params[1] = { code };
+	const char *params[1] = {code};
 	struct db_result *res;
 	int rc = db_ready(n->db) ? db_exec(n->db, "department_exists", 1, params, &res) : DB_ERR_CONNECTION;
 
@@ -679,10 +748,10 @@ static int department_exists(struct notify *n, const char *code)
 
 /* Subscribe: register (or refresh) the client; a new one gets its backlog. */
 static void handle_subscribe(struct notify *n, const struct wire_peer *peer, const char *request_id,
-			     const Oro__Subscribe *m)
+                             const Oro__Subscribe *m)
 {
-	struct oro_error err = { 0 };
-	const char *params[1] = { m->department };
+	struct oro_error err = {0};
+	const char *params[1] = {m->department};
 	struct db_result *res = NULL;
 	int i = client_find(n, peer);
 	bool fresh = i < 0 || strcmp(n->clients[i].department, m->department ? m->department : "") != 0;
@@ -745,8 +814,7 @@ refuse:
 }
 
 /* Parse a delivery id and department of a request. */
-static bool check_delivery_ref(bool has_id, int64_t id, const char *department, char idbuf[24],
-			       struct oro_error *err)
+static bool check_delivery_ref(bool has_id, int64_t id, const char *department, char idbuf[24], struct oro_error *err)
 {
 	if (!has_id) {
 		oro_error_set(err, ORO_E_MISSING, "delivery_id", "delivery_id is required");
@@ -762,12 +830,12 @@ static bool check_delivery_ref(bool has_id, int64_t id, const char *department, 
 
 /* Acknowledge: record it once; a repeat is confirmed as `already`. */
 static void handle_ack(struct notify *n, const struct wire_peer *peer, const char *request_id,
-		       const Oro__Acknowledge *m)
+                       const Oro__Acknowledge *m)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	char id[24];
 	struct db_result *res = NULL;
-	const char *params[3] = { id, m->department, m->principal };
+	const char *params[3] = {id, m->department, m->principal};
 	bool already = false;
 	int rc;
 
@@ -779,7 +847,7 @@ static void handle_ack(struct notify *n, const struct wire_peer *peer, const cha
 	if (rc == DB_OK)
 		rc = db_exec(n->db, "acknowledge", 3, params, &res);
 	if (rc == DB_OK && db_result_rows(res) == 1) {
-		struct audit_entry e = { m->principal, "acknowledged", db_result_int(res, 0, 3), m->delivery_id, NULL };
+		struct audit_entry e = {m->principal, "acknowledged", db_result_int(res, 0, 3), m->delivery_id, NULL};
 
 		rc = audit_append(n->db, n->keys, &e, 1);
 	}
@@ -791,14 +859,14 @@ static void handle_ack(struct notify *n, const struct wire_peer *peer, const cha
 		db_result_free(&res);
 		already = true;
 		rc = db_exec(n->db, "ack_state", 2, params, &res);
-		if (rc == DB_OK && (db_result_rows(res) == 0 ||
-				    strcmp(db_result_value(res, 0, 0), "acknowledged") != 0)) {
+		if (rc == DB_OK &&
+		    (db_result_rows(res) == 0 || strcmp(db_result_value(res, 0, 0), "acknowledged") != 0)) {
 			if (db_result_rows(res) == 0)
-				oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id", "department %.40s has no delivery %s",
-					      m->department, id);
+				oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id",
+				              "department %.40s has no delivery %s", m->department, id);
 			else /* rerouted: closed without acknowledgement */
 				oro_error_set(&err, ORO_E_INVALID_VALUE, "delivery_id",
-					      "delivery %s was re-routed to another department and is closed", id);
+				              "delivery %s was re-routed to another department and is closed", id);
 			db_result_free(&res);
 			goto refuse;
 		}
@@ -823,7 +891,7 @@ static void handle_ack(struct notify *n, const struct wire_peer *peer, const cha
 	env.ack_confirmed = &ack;
 	if (!already)
 		log_info("delivery=%s department=%s principal=%s event=acknowledged", id, m->department,
-			 log_quote(m->principal));
+		         log_quote(m->principal));
 	wire_send_routed(n->clients_sock, peer, &env);
 	db_result_free(&res);
 	return;
@@ -833,12 +901,12 @@ refuse:
 
 /* ShowDelivery: one delivery of the asking department, with content if full. */
 static void handle_show(struct notify *n, const struct wire_peer *peer, const char *request_id,
-			const Oro__ShowDelivery *m)
+                        const Oro__ShowDelivery *m)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	char id[24];
 	struct db_result *res = NULL;
-	const char *params[2] = { id, m->department };
+	const char *params[2] = {id, m->department};
 	int rc;
 
 	if (!check_delivery_ref(m->has_delivery_id, m->delivery_id, m->department, id, &err) ||
@@ -850,8 +918,8 @@ static void handle_show(struct notify *n, const struct wire_peer *peer, const ch
 		rc = db_exec(n->db, "show", 2, params, &res);
 	if (rc == DB_OK && db_result_rows(res) == 1) {
 		char detail[64];
-		struct audit_entry e = { m->principal, "delivery_read", db_result_int(res, 0, COL_REPORT), m->delivery_id,
-					 detail };
+		struct audit_entry e = {m->principal, "delivery_read", db_result_int(res, 0, COL_REPORT),
+		                        m->delivery_id, detail};
 
 		snprintf(detail, sizeof detail, "{\"view\":\"%s\"}", db_result_value(res, 0, COL_VIEW));
 		rc = audit_append(n->db, n->keys, &e, 1);
@@ -865,8 +933,8 @@ static void handle_show(struct notify *n, const struct wire_peer *peer, const ch
 		goto refuse;
 	}
 	if (db_result_rows(res) == 0) {
-		oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id", "department %.40s has no delivery %s", m->department,
-			      id);
+		oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id", "department %.40s has no delivery %s",
+		              m->department, id);
 		db_result_free(&res);
 		goto refuse;
 	}
@@ -879,12 +947,12 @@ refuse:
 
 /* ListInbox: the department's deliveries, notice-level fields only. */
 static void handle_inbox(struct notify *n, const struct wire_peer *peer, const char *request_id,
-			 const Oro__ListInbox *m)
+                         const Oro__ListInbox *m)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	char limit[16];
 	struct db_result *res = NULL;
-	const char *params[3] = { m->department, m->include_acknowledged ? "true" : "false", limit };
+	const char *params[3] = {m->department, m->include_acknowledged ? "true" : "false", limit};
 	int rc;
 
 	if (!check_name(m->department, "department", &err))
@@ -946,12 +1014,12 @@ refuse:
  * disclosure basis must carry one.
  */
 static void handle_reroute(struct notify *n, const struct wire_peer *peer, const char *request_id,
-			   const Oro__Reroute *m)
+                           const Oro__Reroute *m)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	char id[24];
 	struct db_result *res = NULL;
-	const char *lock_params[3] = { id, m->department, m->to_department };
+	const char *lock_params[3] = {id, m->department, m->to_department};
 	int rc;
 
 	if (!check_delivery_ref(m->has_delivery_id, m->delivery_id, m->department, id, &err) ||
@@ -963,8 +1031,9 @@ static void handle_reroute(struct notify *n, const struct wire_peer *peer, const
 	}
 	if (strlen(m->reason) > NOTIFY_REASON_MAX ||
 	    (m->disclosure_basis != NULL && strlen(m->disclosure_basis) > NOTIFY_REASON_MAX)) {
-		oro_error_set(&err, ORO_E_TOO_LONG, strlen(m->reason) > NOTIFY_REASON_MAX ? "reason" : "disclosure_basis",
-			      "at most %d bytes", NOTIFY_REASON_MAX);
+		oro_error_set(&err, ORO_E_TOO_LONG,
+		              strlen(m->reason) > NOTIFY_REASON_MAX ? "reason" : "disclosure_basis", "at most %d bytes",
+		              NOTIFY_REASON_MAX);
 		goto refuse;
 	}
 	rc = db_ready(n->db) ? db_begin(n->db) : DB_ERR_CONNECTION;
@@ -973,7 +1042,8 @@ static void handle_reroute(struct notify *n, const struct wire_peer *peer, const
 	if (rc != DB_OK)
 		goto db_error;
 	if (db_result_rows(res) == 0 || strcmp(db_result_value(res, 0, 3), "t") != 0) {
-		oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id", "department %.40s has no delivery %s", m->department, id);
+		oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id", "department %.40s has no delivery %s",
+		              m->department, id);
 		goto rollback;
 	}
 	if (strcmp(db_result_value(res, 0, 0), "rerouted") == 0) {
@@ -985,7 +1055,8 @@ static void handle_reroute(struct notify *n, const struct wire_peer *peer, const
 		goto rollback;
 	}
 	if (strcmp(db_result_value(res, 0, 2), m->to_department) == 0) {
-		oro_error_set(&err, ORO_E_INVALID_VALUE, "to_department", "the delivery is already with that department");
+		oro_error_set(&err, ORO_E_INVALID_VALUE, "to_department",
+		              "the delivery is already with that department");
 		goto rollback;
 	}
 	bool full = strcmp(db_result_value(res, 0, 1), "full") == 0;
@@ -993,22 +1064,22 @@ static void handle_reroute(struct notify *n, const struct wire_peer *peer, const
 	if (full && strcmp(db_result_value(res, 0, 4), "t") == 0 &&
 	    (m->disclosure_basis == NULL || *m->disclosure_basis == '\0')) {
 		oro_error_set(&err, ORO_E_MISSING, "disclosure_basis",
-			      "a full view to %.40s needs a recorded legal basis for the disclosure", m->to_department);
+		              "a full view to %.40s needs a recorded legal basis for the disclosure", m->to_department);
 		goto rollback;
 	}
 
 	char *case_number = xstrdup(db_result_value(res, 0, 5));
-	const char *params[5] = { id, m->principal, m->reason, m->to_department, m->disclosure_basis };
+	const char *params[5] = {id, m->principal, m->reason, m->to_department, m->disclosure_basis};
 
 	db_result_free(&res);
 	rc = db_exec(n->db, "reroute", 5, params, &res);
 	if (rc == DB_OK) {
 		json_t *d = json_pack("{s:s, s:s, s:I}", "from", m->department, "to", m->to_department, "new_delivery",
-				      (json_int_t)db_result_int(res, 0, 0));
+		                      (json_int_t)db_result_int(res, 0, 0));
 		char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 
 		json_decref(d);
-		struct audit_entry e = { m->principal, "rerouted", db_result_int(res, 0, 1), m->delivery_id, detail };
+		struct audit_entry e = {m->principal, "rerouted", db_result_int(res, 0, 1), m->delivery_id, detail};
 
 		rc = audit_append(n->db, n->keys, &e, 1);
 		free(detail);
@@ -1017,8 +1088,8 @@ static void handle_reroute(struct notify *n, const struct wire_peer *peer, const
 		rc = db_commit(n->db);
 	if (rc == DB_ERR_CONSTRAINT) {
 		free(case_number);
-		oro_error_set(&err, ORO_E_INVALID_VALUE, "to_department", "%.40s already holds an open copy of this case",
-			      m->to_department);
+		oro_error_set(&err, ORO_E_INVALID_VALUE, "to_department",
+		              "%.40s already holds an open copy of this case", m->to_department);
 		goto rollback;
 	}
 	if (rc != DB_OK) {
@@ -1039,8 +1110,8 @@ static void handle_reroute(struct notify *n, const struct wire_peer *peer, const
 	env.request_id = (char *)request_id;
 	env.body_case = ORO__ENVELOPE__BODY_REROUTED;
 	env.rerouted = &out;
-	log_info("case=%s delivery=%s department=%s event=rerouted to=%s new_delivery=%lld principal=%s", case_number, id,
-		 m->department, m->to_department, (long long)out.new_delivery_id, log_quote(m->principal));
+	log_info("case=%s delivery=%s department=%s event=rerouted to=%s new_delivery=%lld principal=%s", case_number,
+	         id, m->department, m->to_department, (long long)out.new_delivery_id, log_quote(m->principal));
 	free(case_number);
 	wire_send_routed(n->clients_sock, peer, &env);
 	db_result_free(&res);
@@ -1060,7 +1131,7 @@ static void audit_forbidden(struct notify *n, const char *who, const char *what,
 {
 	json_t *d = json_pack("{s:s, s:s?}", "request", what, "department", department);
 	char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-	struct audit_entry e = { who, "forbidden", 0, 0, detail };
+	struct audit_entry e = {who, "forbidden", 0, 0, detail};
 
 	if (db_ready(n->db) &&
 	    (db_begin(n->db) != DB_OK || audit_append(n->db, n->keys, &e, 1) != DB_OK || db_commit(n->db) != DB_OK))
@@ -1077,10 +1148,10 @@ static void audit_forbidden(struct notify *n, const char *who, const char *what,
  * Refuses with `forbidden` (and an audit entry) otherwise.
  */
 static bool authorize(struct notify *n, const struct wire_peer *peer, const char *request_id, const char *what,
-		      char **department, char **principal)
+                      char **department, char **principal)
 {
 	const struct principal *p = service_principal(&n->svc, peer->user);
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 
 	if (p != NULL && strcmp(p->kind, "department") == 0 &&
 	    (*department == NULL || **department == '\0' || strcmp(*department, p->department) == 0)) {
@@ -1090,7 +1161,7 @@ static bool authorize(struct notify *n, const struct wire_peer *peer, const char
 		return true;
 	}
 	oro_error_set(&err, ORO_E_FORBIDDEN, p && strcmp(p->kind, "department") == 0 ? "department" : "",
-		      "%s is not allowed for principal %.60s", what, peer->user);
+	              "%s is not allowed for principal %.60s", what, peer->user);
 	audit_forbidden(n, peer->user, what, *department);
 	reply_error(n, peer, request_id, &err);
 	return false;
@@ -1100,7 +1171,7 @@ static bool authorize(struct notify *n, const struct wire_peer *peer, const char
 static bool handle_request(struct notify *n)
 {
 	struct wire_peer peer;
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	char request_id[64];
 	Oro__Envelope *env = NULL;
 	char **department = NULL, **principal = NULL;
@@ -1173,8 +1244,9 @@ static bool handle_request(struct notify *n)
 		break;
 	default:
 		oro_error_set(&err, ORO_E_UNKNOWN_TYPE, "body",
-			      "message type %d is not served by oro-notify (subscribe, acknowledge, show_delivery, list_inbox, reroute)",
-			      (int)env->body_case);
+		              "message type %d is not served by oro-notify (subscribe, acknowledge, show_delivery, "
+		              "list_inbox, reroute)",
+		              (int)env->body_case);
 		reply_error(n, &peer, request_id, &err);
 		break;
 	}
@@ -1204,13 +1276,14 @@ static void expire_clients(struct notify *n)
 int main(int argc, char **argv)
 {
 	struct notify n = {
-		.svc = {
-			.name = "oro-notify",
-			.users = CFG_NOTIFY,
-			.manual = "usage: oro-notify [--config FILE] [--KEY VALUE]...\n"
-				  "Delivers routed cases to the connected clients of each department until\n"
-				  "acknowledged, and records acknowledgements.",
-		},
+	        .svc =
+	                {
+	                        .name = "oro-notify",
+	                        .users = CFG_NOTIFY,
+	                        .manual = "usage: oro-notify [--config FILE] [--KEY VALUE]...\n"
+	                                  "Delivers routed cases to the connected clients of each department until\n"
+	                                  "acknowledged, and records acknowledgements.",
+	                },
 	};
 
 	service_start(&n.svc, argc, argv);
@@ -1221,9 +1294,9 @@ int main(int argc, char **argv)
 	n.prompts = service_socket(&n.svc, ZMQ_SUB, n.svc.cfg.router_prompt_endpoint, false);
 
 	while (service_running()) {
-		zmq_pollitem_t items[] = { { n.clients_sock, 0, ZMQ_POLLIN, 0 },
-					   { n.prompts, 0, ZMQ_POLLIN, 0 },
-					   { n.svc.auth ? auth_socket(n.svc.auth) : NULL, 0, ZMQ_POLLIN, 0 } };
+		zmq_pollitem_t items[] = {{n.clients_sock, 0, ZMQ_POLLIN, 0},
+		                          {n.prompts, 0, ZMQ_POLLIN, 0},
+		                          {n.svc.auth ? auth_socket(n.svc.auth) : NULL, 0, ZMQ_POLLIN, 0}};
 		int64_t wait = n.next_sweep - service_now_ms();
 
 		if (wait < 0)

@@ -46,30 +46,30 @@
 #include "wire.h"
 
 static const struct db_statement statements[] = {
-	STRATEGY_STATEMENTS,
-	SERVICE_STATUS_STATEMENTS,
-	AUTH_STATEMENTS,
-	/* Claim the next unrouted report after $1; SKIP LOCKED lets other routers take others. */
-	{ "claim_report",
-	  "SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"
-	  " r.district, r.association_grant, r.relatives_informed, c.subject_age, encode(r.receipt_hash, 'hex')"
-	  " FROM report r LEFT JOIN report_content c ON c.report_id = r.id"
-	  " WHERE r.state = 'received' AND r.id > $1 ORDER BY r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED" },
-	{ "record_decision",
-	  "WITH d AS ("
-	  "  INSERT INTO decision (report_id, ruleset_version, matched_rules, fallback, decided_by)"
-	  "  VALUES ($1, $2, $3::int[], $4, $5)),"
-	  " u AS (UPDATE report SET state = 'routed', routed_at = now() WHERE id = $1),"
-	  " x AS ("
-	  "  INSERT INTO delivery (report_id, department, view, priority, ack_within, deadline, disclosure_basis)"
-	  "  SELECT $1, dep, vw, pr, aw, now() + make_interval(secs => aw), basis"
-	  "  FROM unnest($6::text[], $7::text[], $8::text[], $9::int[], $10::text[]) AS t(dep, vw, pr, aw, basis)"
-	  "  RETURNING id),"
-	  " t AS ("
-	  "  INSERT INTO timeline (report_id, event, actor, detail)"
-	  "  VALUES ($1, 'routed', $5, jsonb_build_object('ruleset_version', $2::int, 'matched_rules', $3::int[],"
-	  "   'fallback', $4::boolean, 'departments', $6::text[])))"
-	  " SELECT count(*) FROM x" },
+        STRATEGY_STATEMENTS,
+        SERVICE_STATUS_STATEMENTS,
+        AUTH_STATEMENTS,
+        /* Claim the next unrouted report after $1; SKIP LOCKED lets other routers take others. */
+        {"claim_report",
+         "SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"
+         " r.district, r.association_grant, r.relatives_informed, c.subject_age, encode(r.receipt_hash, 'hex')"
+         " FROM report r LEFT JOIN report_content c ON c.report_id = r.id"
+         " WHERE r.state = 'received' AND r.id > $1 ORDER BY r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED"},
+        {"record_decision",
+         "WITH d AS ("
+         "  INSERT INTO decision (report_id, ruleset_version, matched_rules, fallback, decided_by)"
+         "  VALUES ($1, $2, $3::int[], $4, $5)),"
+         " u AS (UPDATE report SET state = 'routed', routed_at = now() WHERE id = $1),"
+         " x AS ("
+         "  INSERT INTO delivery (report_id, department, view, priority, ack_within, deadline, disclosure_basis)"
+         "  SELECT $1, dep, vw, pr, aw, now() + make_interval(secs => aw), basis"
+         "  FROM unnest($6::text[], $7::text[], $8::text[], $9::int[], $10::text[]) AS t(dep, vw, pr, aw, basis)"
+         "  RETURNING id),"
+         " t AS ("
+         "  INSERT INTO timeline (report_id, event, actor, detail)"
+         "  VALUES ($1, 'routed', $5, jsonb_build_object('ruleset_version', $2::int, 'matched_rules', $3::int[],"
+         "   'fallback', $4::boolean, 'departments', $6::text[])))"
+         " SELECT count(*) FROM x"},
 };
 
 struct router {
@@ -104,7 +104,8 @@ static int record(struct router *r, const struct db_result *res)
 	for (int i = 0; i < CONCERN_STORED_ATTRS; i++)
 		attrs[i] = db_result_value(res, 0, 2 + i);
 	bool failed = false;
-	char *age = content_open(r->keys, db_result_value(res, 0, 11), CONTENT_AGE, db_result_value(res, 0, 10), &failed);
+	char *age =
+	        content_open(r->keys, db_result_value(res, 0, 11), CONTENT_AGE, db_result_value(res, 0, 10), &failed);
 
 	if (failed) /* route on the age band alone; age-range conditions do not match */
 		log_error("case=%s event=unseal_failed field=subject_age", db_result_value(res, 0, 1));
@@ -138,21 +139,21 @@ static int record(struct router *r, const struct db_result *res)
 	a_aw = db_text_array((const char *const *)aw, n);
 	a_basis = db_text_array(basis, n);
 
-	const char *params[10] = { db_result_value(res, 0, 0),
-				   version,
-				   matched,
-				   route->fallback ? "true" : "false",
-				   r->svc.cfg.instance,
-				   a_dep,
-				   a_view,
-				   a_prio,
-				   a_aw,
-				   a_basis };
+	const char *params[10] = {db_result_value(res, 0, 0),
+	                          version,
+	                          matched,
+	                          route->fallback ? "true" : "false",
+	                          r->svc.cfg.instance,
+	                          a_dep,
+	                          a_view,
+	                          a_prio,
+	                          a_aw,
+	                          a_basis};
 
 	rc = db_exec(r->db, "record_decision", 10, params, NULL);
 	if (rc == DB_OK)
 		log_info("case=%s event=routed ruleset=%s rules=%s deliveries=%zu fallback=%d",
-			 db_result_value(res, 0, 1), version, matched, n, route->fallback);
+		         db_result_value(res, 0, 1), version, matched, n, route->fallback);
 	for (size_t i = 0; i < n; i++)
 		free(aw[i]);
 	free(aw);
@@ -180,7 +181,7 @@ static void sweep(struct router *r)
 	int routed = 0;
 
 	while (service_running() && r->rs != NULL) {
-		const char *params[1] = { after };
+		const char *params[1] = {after};
 		struct db_result *res = NULL;
 		int rc = db_begin(r->db);
 
@@ -203,9 +204,10 @@ static void sweep(struct router *r)
 		} else {
 			counter_add("route_failed", 1);
 			/* a lost connection only delays (the report stays unrouted); anything else is a fault */
-			log_write(rc == DB_ERR_CONNECTION ? LOG_WARN : LOG_ERROR, "case=%s event=route_failed sqlstate=%s error=%s",
-				  res ? db_result_value(res, 0, 1) : "-", db_last_sqlstate(r->db),
-				  log_quote(db_last_error(r->db)));
+			log_write(rc == DB_ERR_CONNECTION ? LOG_WARN : LOG_ERROR,
+			          "case=%s event=route_failed sqlstate=%s error=%s",
+			          res ? db_result_value(res, 0, 1) : "-", db_last_sqlstate(r->db),
+			          log_quote(db_last_error(r->db)));
 			db_rollback(r->db);
 		}
 		db_result_free(&res);
@@ -220,8 +222,7 @@ static void sweep(struct router *r)
 /* This instance's status for oro health. */
 static void write_status(struct router *r, bool log_it)
 {
-	service_status_write(&r->svc, r->db, json_pack("{s:i}", "ruleset", r->rs ? ruleset_version(r->rs) : 0),
-			     log_it);
+	service_status_write(&r->svc, r->db, json_pack("{s:i}", "ruleset", r->rs ? ruleset_version(r->rs) : 0), log_it);
 }
 
 /* Reconnect if needed, follow the active ruleset, route what is waiting, report status. */
@@ -251,13 +252,15 @@ static void work(struct router *r)
 int main(int argc, char **argv)
 {
 	struct router r = {
-		.svc = {
-			.name = "oro-router",
-			.users = CFG_ROUTER,
-			.manual = "usage: oro-router [--config FILE] [--KEY VALUE]...\n"
-				  "Routes each filed concern under the active ruleset: records the decision and\n"
-				  "one delivery per department in one transaction, then prompts oro-notify.",
-		},
+	        .svc =
+	                {
+	                        .name = "oro-router",
+	                        .users = CFG_ROUTER,
+	                        .manual =
+	                                "usage: oro-router [--config FILE] [--KEY VALUE]...\n"
+	                                "Routes each filed concern under the active ruleset: records the decision and\n"
+	                                "one delivery per department in one transaction, then prompts oro-notify.",
+	                },
 	};
 
 	service_start(&r.svc, argc, argv);
@@ -272,11 +275,11 @@ int main(int argc, char **argv)
 		zmq_pollitem_t items[3];
 		int n_items = 0;
 
-		items[n_items++] = (zmq_pollitem_t){ r.prompts_in, 0, ZMQ_POLLIN, 0 };
+		items[n_items++] = (zmq_pollitem_t){r.prompts_in, 0, ZMQ_POLLIN, 0};
 		if (r.svc.auth != NULL) /* the ZAP handler for notify's connections to our PUB */
-			items[n_items++] = (zmq_pollitem_t){ auth_socket(r.svc.auth), 0, ZMQ_POLLIN, 0 };
+			items[n_items++] = (zmq_pollitem_t){auth_socket(r.svc.auth), 0, ZMQ_POLLIN, 0};
 		if (db_socket(r.db) >= 0)
-			items[n_items++] = (zmq_pollitem_t){ NULL, db_socket(r.db), ZMQ_POLLIN, 0 };
+			items[n_items++] = (zmq_pollitem_t){NULL, db_socket(r.db), ZMQ_POLLIN, 0};
 		int64_t wait = r.next_sweep - service_now_ms();
 
 		if (!db_ready(r.db))

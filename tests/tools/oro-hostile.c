@@ -57,12 +57,12 @@
 #include "alloc.h"
 #include "wire.h"
 
-#define HOSTILE_MAX_CONNS 16
+#define HOSTILE_MAX_CONNS  16
 #define HOSTILE_MAX_FRAMES 48
 
 static const char usage_text[] =
-	"usage: oro-hostile --endpoint E --socket intake|notify --frames N [--max-size B] [--seed S]\n"
-	"                   [--connections C] [--window W] [--mark K --mark-file F] [--timeout-ms T]\n";
+        "usage: oro-hostile --endpoint E --socket intake|notify --frames N [--max-size B] [--seed S]\n"
+        "                   [--connections C] [--window W] [--mark K --mark-file F] [--timeout-ms T]\n";
 
 /* The kinds of hostile message (names in kind_names). */
 enum kind {
@@ -80,11 +80,12 @@ enum kind {
 	K_COUNT
 };
 static const char *const kind_names[K_COUNT] = {
-	"random_bytes", "truncated", "oversized", "wrong_version", "unknown_type", "invalid_utf8",
-	"wrong_shape", "many_frames", "wrong_type_for_socket", "bad_values", "bad_protobuf",
+        "random_bytes",          "truncated",    "oversized",    "wrong_version",
+        "unknown_type",          "invalid_utf8", "wrong_shape",  "many_frames",
+        "wrong_type_for_socket", "bad_values",   "bad_protobuf",
 };
 /* Relative frequencies of the kinds (oversized ones are costly: few). */
-static const int kind_weight[K_COUNT] = { 14, 12, 2, 8, 8, 12, 10, 3, 10, 12, 9 };
+static const int kind_weight[K_COUNT] = {14, 12, 2, 8, 8, 12, 10, 3, 10, 12, 9};
 
 /* One multipart message: its frames. */
 struct msg {
@@ -111,8 +112,8 @@ struct hostile {
 	void *zmq;
 	struct conn conns[HOSTILE_MAX_CONNS];
 	long sent[K_COUNT];
-	json_t *replies;     /* error code or body type -> count */
-	long bad_replies;    /* not [empty][Envelope], or not decodable */
+	json_t *replies;  /* error code or body type -> count */
+	long bad_replies; /* not [empty][Envelope], or not decodable */
 	long lost, reconnects, oversized_replies;
 	long request_no;
 };
@@ -211,18 +212,18 @@ static char *nope_name(struct hostile *h, const char *prefix)
 static char *bad_text(struct hostile *h)
 {
 	static const char *const bad[] = {
-		"\xc0\x80",             /* overlong NUL */
-		"\xe0\x80\xaf",         /* overlong '/' */
-		"\xed\xa0\x80",         /* surrogate */
-		"\xf4\x90\x80\x80",     /* above U+10FFFF */
-		"\xff",                 /* never in UTF-8 */
-		"\xfe\xff",             /* never in UTF-8 */
-		"\xe2\x82",             /* cut short */
-		"\x80",                 /* lone continuation byte */
-		"\xf8\x88\x80\x80\x80", /* five bytes */
-		"\x1b[31m",             /* ESC: a control character */
-		"\x01",                 /* SOH: a control character */
-		"\x7f\x08",             /* DEL and backspace */
+	        "\xc0\x80",             /* overlong NUL */
+	        "\xe0\x80\xaf",         /* overlong '/' */
+	        "\xed\xa0\x80",         /* surrogate */
+	        "\xf4\x90\x80\x80",     /* above U+10FFFF */
+	        "\xff",                 /* never in UTF-8 */
+	        "\xfe\xff",             /* never in UTF-8 */
+	        "\xe2\x82",             /* cut short */
+	        "\x80",                 /* lone continuation byte */
+	        "\xf8\x88\x80\x80\x80", /* five bytes */
+	        "\x1b[31m",             /* ESC: a control character */
+	        "\x01",                 /* SOH: a control character */
+	        "\x7f\x08",             /* DEL and backspace */
 	};
 	const char *b = bad[below(h, sizeof bad / sizeof bad[0])];
 
@@ -235,8 +236,8 @@ static char *bad_text(struct hostile *h)
  * With utf8, one of its texts is invalid UTF-8 instead.
  */
 static void served_request(struct hostile *h, Oro__Envelope *env, bool utf8, char **own, int *n_own,
-			   Oro__FileConcern *fc, Oro__Subject *subj, Oro__FollowReceipt *fr, Oro__Subscribe *sub,
-			   Oro__Acknowledge *ack, Oro__ShowDelivery *show, Oro__ListInbox *inbox, Oro__Reroute *rr)
+                           Oro__FileConcern *fc, Oro__Subject *subj, Oro__FollowReceipt *fr, Oro__Subscribe *sub,
+                           Oro__Acknowledge *ack, Oro__ShowDelivery *show, Oro__ListInbox *inbox, Oro__Reroute *rr)
 {
 	char *bad = utf8 ? bad_text(h) : NULL;
 	size_t choice = below(h, 6);
@@ -448,19 +449,19 @@ static unsigned char *bad_protobuf(struct hostile *h, size_t *len)
 		const char *bytes;
 		size_t len;
 	} bad[] = {
-		{ "\x08\x01\x62", 3 },                                          /* length missing */
-		{ "\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12 },     /* varint too long */
-		{ "\x0a\x01\x01", 3 },                                          /* version as bytes */
-		{ "\x08\x81\x00\x62\x00", 5 },                                  /* non-minimal varint */
-		{ "\x08\x01\x08\x01\x62\x00", 6 },                              /* version twice */
-		{ "\x08\x01\x62\xff\xff\xff\xff\x0f", 8 },                      /* length beyond the end */
-		{ "\x08\x01\x0b\x0c", 4 },                                      /* a group */
-		{ "\x08\x01\x52\x04\x22\x02\x08\x05", 8 },                      /* unknown field in a subject */
-		{ "\x08\x01\x12\x03\x61\x00\x62\x62\x00", 9 },                  /* NUL in request_id */
-		{ "\x08\x01\xfa\x01\x03\x10\x80\x01", 8 },                      /* acknowledge: bad nesting */
-		{ "\x08\x01\x9a\x06\x00", 5 },                                  /* error body (99) to a daemon */
-		{ "\x0f", 1 },                                                  /* wire type 7 */
-		{ "\x00\x00\x00", 3 },                                          /* field number 0 */
+	        {"\x08\x01\x62", 3},                                      /* length missing */
+	        {"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12}, /* varint too long */
+	        {"\x0a\x01\x01", 3},                                      /* version as bytes */
+	        {"\x08\x81\x00\x62\x00", 5},                              /* non-minimal varint */
+	        {"\x08\x01\x08\x01\x62\x00", 6},                          /* version twice */
+	        {"\x08\x01\x62\xff\xff\xff\xff\x0f", 8},                  /* length beyond the end */
+	        {"\x08\x01\x0b\x0c", 4},                                  /* a group */
+	        {"\x08\x01\x52\x04\x22\x02\x08\x05", 8},                  /* unknown field in a subject */
+	        {"\x08\x01\x12\x03\x61\x00\x62\x62\x00", 9},              /* NUL in request_id */
+	        {"\x08\x01\xfa\x01\x03\x10\x80\x01", 8},                  /* acknowledge: bad nesting */
+	        {"\x08\x01\x9a\x06\x00", 5},                              /* error body (99) to a daemon */
+	        {"\x0f", 1},                                              /* wire type 7 */
+	        {"\x00\x00\x00", 3},                                      /* field number 0 */
 	};
 	size_t i = below(h, sizeof bad / sizeof bad[0]);
 	unsigned char *b = xmalloc(bad[i].len + 1);
@@ -473,7 +474,7 @@ static unsigned char *bad_protobuf(struct hostile *h, size_t *len)
 /* An Envelope{version 1} with a body field number version 1 does not know. */
 static unsigned char *unknown_type(struct hostile *h, size_t *len)
 {
-	static const unsigned field[] = { 3, 9, 14, 21, 40, 50, 98, 100, 1000, 536870911 };
+	static const unsigned field[] = {3, 9, 14, 21, 40, 50, 98, 100, 1000, 536870911};
 	unsigned f = field[below(h, sizeof field / sizeof field[0])];
 	unsigned char *b = xmalloc(32);
 	size_t n = 0;
@@ -522,7 +523,7 @@ static void build(struct hostile *h, enum kind k, struct msg *m)
 		add_random_frame(h, m, (size_t)h->max_size + 1 + below(h, (size_t)h->max_size));
 		return;
 	case K_VERSION: {
-		static const long versions[] = { -1, 0, 2, 3, 255, 4294967295L };
+		static const long versions[] = {-1, 0, 2, 3, 255, 4294967295L};
 
 		b = envelope_bytes(h, true, false, versions[below(h, sizeof versions / sizeof versions[0])], &len);
 		add_frame(m, "", 0);
@@ -626,7 +627,7 @@ static void conn_open(struct hostile *h, struct conn *c)
 /* Count one reply (frames already read) by error code or body type. */
 static void count_reply(struct hostile *h, zmq_msg_t *f, int n)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	Oro__Envelope *env;
 	const char *key;
 	char body[32];
@@ -699,7 +700,7 @@ static void await_replies(struct hostile *h, long wait_ms)
 	int64_t now;
 
 	for (int i = 0; i < h->n_conns; i++)
-		items[i] = (zmq_pollitem_t){ h->conns[i].sock, 0, ZMQ_POLLIN, 0 };
+		items[i] = (zmq_pollitem_t){h->conns[i].sock, 0, ZMQ_POLLIN, 0};
 	zmq_poll(items, h->n_conns, wait_ms);
 	now = now_ms();
 	for (int i = 0; i < h->n_conns; i++) {
@@ -741,7 +742,7 @@ static void send_oversized(struct hostile *h, const struct msg *m)
 	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
 	zmq_connect(s, h->endpoint);
 	send_msg(s, m); /* queued: the connection completes in the background */
-	item = (zmq_pollitem_t){ s, 0, ZMQ_POLLIN, 0 };
+	item = (zmq_pollitem_t){s, 0, ZMQ_POLLIN, 0};
 	if (zmq_poll(&item, 1, 20) > 0)
 		h->oversized_replies++;
 	zmq_close(s);
@@ -810,7 +811,7 @@ static long number(const char *s, const char *name)
 
 int main(int argc, char **argv)
 {
-	struct hostile h = { .max_size = 65536, .window = 32, .timeout_ms = 5000, .n_conns = 4 };
+	struct hostile h = {.max_size = 65536, .window = 32, .timeout_ms = 5000, .n_conns = 4};
 	const char *socket_kind = NULL;
 	uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	int64_t started = now_ms();
@@ -863,7 +864,7 @@ int main(int argc, char **argv)
 
 	for (i = 0; i < h.frames; i++) {
 		enum kind k = pick_kind(&h);
-		struct msg m = { 0 };
+		struct msg m = {0};
 
 		if (h.mark > 0 && i == h.mark)
 			at_mark(&h);
@@ -889,10 +890,10 @@ int main(int argc, char **argv)
 	for (int k = 0; k < K_COUNT; k++)
 		json_object_set_new(kinds, kind_names[k], json_integer(h.sent[k]));
 	out = json_pack("{s:s, s:I, s:I, s:o, s:O, s:I, s:I, s:I, s:I, s:f}", "socket", socket_kind, "seed",
-			(json_int_t)(seed & 0x7fffffffffffffffULL), "sent", (json_int_t)h.frames, "kinds", kinds, "replies",
-			h.replies, "bad_replies", (json_int_t)h.bad_replies, "lost", (json_int_t)h.lost, "oversized_replies",
-			(json_int_t)h.oversized_replies, "reconnects", (json_int_t)h.reconnects, "seconds",
-			(double)(now_ms() - started) / 1000.0);
+	                (json_int_t)(seed & 0x7fffffffffffffffULL), "sent", (json_int_t)h.frames, "kinds", kinds,
+	                "replies", h.replies, "bad_replies", (json_int_t)h.bad_replies, "lost", (json_int_t)h.lost,
+	                "oversized_replies", (json_int_t)h.oversized_replies, "reconnects", (json_int_t)h.reconnects,
+	                "seconds", (double)(now_ms() - started) / 1000.0);
 	json_dumpf(out, stdout, JSON_COMPACT);
 	putchar('\n');
 	json_decref(out);

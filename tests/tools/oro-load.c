@@ -71,8 +71,8 @@
 #define LOAD_POLL_MAX_MS  50 /* bounded waits: dispatch stays on time */
 
 static const char usage_text[] =
-	"usage: oro-load --endpoint E --cases FILE.json --count N --rate R [--concurrency C]\n"
-	"                [--timeout-ms T] [--retries K] [--key-prefix P] --out RESULTS.jsonl\n";
+        "usage: oro-load --endpoint E --cases FILE.json --count N --rate R [--concurrency C]\n"
+        "                [--timeout-ms T] [--retries K] [--key-prefix P] --out RESULTS.jsonl\n";
 
 /* Where one concern stands. */
 enum req_state {
@@ -144,7 +144,7 @@ static long parse_long(const char *opt, const char *s, long min, long max)
 	v = strtol(s, &end, 10);
 	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
 		fprintf(stderr, "oro-load: %s must be an integer from %ld to %ld, not \"%s\"\n%s", opt, min, max, s,
-			usage_text);
+		        usage_text);
 		exit(2);
 	}
 	return v;
@@ -169,7 +169,7 @@ static void load_cases(struct load *load, const char *path)
 	for (size_t i = 0; i < load->n_cases; i++) {
 		json_t *e = json_array_get(arr, i), *doc = e;
 		struct concern *c = &load->cases[i];
-		struct oro_error err = { 0 };
+		struct oro_error err = {0};
 
 		if (json_is_object(e) && json_object_get(e, "concern") != NULL)
 			doc = json_object_get(e, "concern");
@@ -181,7 +181,7 @@ static void load_cases(struct load *load, const char *path)
 		}
 		if (oro_error_isset(&err)) {
 			fprintf(stderr, "oro-load: %s: element %zu: %s %s: %s\n", path, i, err.code, err.field,
-				err.message);
+			        err.message);
 			exit(2);
 		}
 	}
@@ -336,7 +336,7 @@ static bool on_reply(struct load *load, struct conn *c, const Oro__Envelope *env
 		return false;
 	}
 	snprintf(r->error, sizeof r->error, "%s",
-		 env->body_case == ORO__ENVELOPE__BODY_ERROR && env->error->code ? env->error->code : ORO_E_MALFORMED);
+	         env->body_case == ORO__ENVELOPE__BODY_ERROR && env->error->code ? env->error->code : ORO_E_MALFORMED);
 	conn_finish(load, c, i);
 	return true;
 }
@@ -345,7 +345,7 @@ static bool on_reply(struct load *load, struct conn *c, const Oro__Envelope *env
 static void conn_drain(struct load *load, struct conn *c)
 {
 	for (;;) {
-		struct oro_error err = { 0 };
+		struct oro_error err = {0};
 		Oro__Envelope *env = NULL;
 		enum wire_recv_status st = wire_recv_reply(c->sock, &env, &err);
 		bool keep;
@@ -436,7 +436,7 @@ static void run(struct load *load)
 		for (long k = 0; k < load->concurrency; k++) {
 			if (load->conns[k].sock == NULL)
 				continue;
-			items[n_items] = (zmq_pollitem_t){ load->conns[k].sock, 0, ZMQ_POLLIN, 0 };
+			items[n_items] = (zmq_pollitem_t){load->conns[k].sock, 0, ZMQ_POLLIN, 0};
 			which[n_items++] = k;
 		}
 		if (zmq_poll(items, n_items, next_wait(load, now, next_due)) <= 0) {
@@ -461,8 +461,8 @@ static bool write_results(const struct load *load, FILE *f)
 	for (long i = 0; i < load->count; i++) {
 		const struct request *r = &load->req[i];
 		json_t *j = json_pack("{s:s, s:s?, s:b, s:i, s:s?}", "client_key", r->key, "case", r->case_number,
-				      "duplicate", r->duplicate, "attempts", r->attempts, "error",
-				      r->error[0] ? r->error : NULL);
+		                      "duplicate", r->duplicate, "attempts", r->attempts, "error",
+		                      r->error[0] ? r->error : NULL);
 
 		json_dumpf(j, f, JSON_COMPACT);
 		fputc('\n', f);
@@ -474,7 +474,7 @@ static bool write_results(const struct load *load, FILE *f)
 /* Parse the options, file every concern, write the results and the summary. */
 int main(int argc, char **argv)
 {
-	struct load load = { .concurrency = 8, .timeout_ms = 2000, .retries = 30, .prefix = "load", .count = -1 };
+	struct load load = {.concurrency = 8, .timeout_ms = 2000, .retries = 30, .prefix = "load", .count = -1};
 	const char *cases = NULL, *out = NULL;
 	long filed = 0, duplicates = 0, failed = 0;
 	int64_t t0;

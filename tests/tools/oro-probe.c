@@ -104,14 +104,14 @@ int main(int argc, char **argv)
 	if (n < 2) {
 		out = json_pack("{s:n}", "reply");
 	} else {
-		struct oro_error err = { 0 };
+		struct oro_error err = {0};
 		Oro__Envelope *env = wire_decode(zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), &err, NULL);
 
 		if (env == NULL)
 			out = json_pack("{s:s, s:s}", "reply", "undecodable", "code", err.code);
 		else if (env->body_case == ORO__ENVELOPE__BODY_ERROR)
 			out = json_pack("{s:s, s:s?, s:s?, s:s?}", "reply", "error", "code", env->error->code, "field",
-					env->error->field, "message", env->error->message);
+			                env->error->field, "message", env->error->message);
 		else
 			out = json_pack("{s:s, s:i}", "reply", "message", "body", (int)env->body_case);
 		wire_envelope_free(&env);

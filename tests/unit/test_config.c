@@ -691,7 +691,7 @@ static void test_print_help(void **state)
 	        {CFG_CLIENT, "  --request-timeout-ms ", true},
 	        {CFG_CLIENT, "(default: 5000)", true},
 	        {CFG_CLIENT, "  --department ", true},
-	        {CFG_CLIENT, "(default: none)", true}, /* department: empty default */
+	        {CFG_CLIENT, "(default: none)", true},     /* department: empty default */
 	        {CFG_CLIENT, "--sweep-interval-ms", true}, /* oro health judges liveness by it */
 	        {CFG_CLIENT, "--db-retry-max-ms", false},
 	        {CFG_CLIENT, "--request_timeout_ms", false}, /* flags are spelt with dashes */

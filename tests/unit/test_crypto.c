@@ -19,7 +19,7 @@
 #include "crypto.h"
 
 #define AUDIT "audit 1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100\n"
-#define KEY1 "1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
+#define KEY1  "1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
 
 /* Write text to a new temporary file with mode; returns its path (static buffer). */
 static const char *key_file(const char *text, mode_t mode)
@@ -39,10 +39,11 @@ static const char *key_file(const char *text, mode_t mode)
 /* A sealed value opens with its associated data and nothing else. */
 static void test_seal_round_trip(void **state)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	const char *path = key_file("# keys\n" AUDIT KEY1, 0600);
 	struct keyring *kr = keyring_load(path, &err);
-	static const char *const texts[] = { "", "x", "Elev Exempelsson, 15 år", "a longer text with\nnew lines\tand tabs" };
+	static const char *const texts[] = {"", "x", "Elev Exempelsson, 15 år",
+	                                    "a longer text with\nnew lines\tand tabs"};
 
 	(void)state;
 	assert_non_null(kr);
@@ -57,7 +58,7 @@ static void test_seal_round_trip(void **state)
 		assert_int_equal(len, strlen(texts[i]));
 		assert_int_equal(crypto_sealed_key(a), 1);
 		assert_string_not_equal(a, b); /* a fresh nonce each time */
-		if (strlen(texts[i]) > 8) /* a short text may occur in base64 by chance */
+		if (strlen(texts[i]) > 8)      /* a short text may occur in base64 by chance */
 			assert_null(strstr(a, texts[i]));
 		/* moved to another row or field: does not open */
 		assert_null(crypto_unseal(kr, a, "report/abd/description", NULL));
@@ -82,7 +83,7 @@ static void test_seal_round_trip(void **state)
 /* Adding a key: the new one seals, the old one still opens old values. */
 static void test_rotation(void **state)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	const char *path = key_file(AUDIT KEY1, 0600);
 	struct keyring *kr = keyring_load(path, &err), *kr2;
 	char *old = crypto_seal(kr, "old", 3, "ad"), *plain;
@@ -118,22 +119,22 @@ static void test_key_file_refused(void **state)
 		mode_t mode;
 		const char *code;
 	} rows[] = {
-		{ AUDIT KEY1, 0640, ORO_E_FORBIDDEN },
-		{ AUDIT KEY1, 0604, ORO_E_FORBIDDEN },
-		{ AUDIT KEY1, 0620, ORO_E_FORBIDDEN },
-		{ "# nothing\n", 0600, ORO_E_MISSING },
-		{ AUDIT, 0600, ORO_E_MISSING },
-		{ KEY1, 0600, ORO_E_MISSING }, /* no audit key */
-		{ AUDIT AUDIT KEY1, 0600, ORO_E_INVALID_VALUE },
-		{ AUDIT "1 0001\n", 0600, ORO_E_MALFORMED },
-		{ AUDIT "x 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", 0600, ORO_E_MALFORMED },
-		{ AUDIT KEY1 KEY1, 0600, ORO_E_INVALID_VALUE },
-		{ AUDIT "1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fff\n", 0600, ORO_E_MALFORMED },
+	        {AUDIT KEY1, 0640, ORO_E_FORBIDDEN},
+	        {AUDIT KEY1, 0604, ORO_E_FORBIDDEN},
+	        {AUDIT KEY1, 0620, ORO_E_FORBIDDEN},
+	        {"# nothing\n", 0600, ORO_E_MISSING},
+	        {AUDIT, 0600, ORO_E_MISSING},
+	        {KEY1, 0600, ORO_E_MISSING}, /* no audit key */
+	        {AUDIT AUDIT KEY1, 0600, ORO_E_INVALID_VALUE},
+	        {AUDIT "1 0001\n", 0600, ORO_E_MALFORMED},
+	        {AUDIT "x 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", 0600, ORO_E_MALFORMED},
+	        {AUDIT KEY1 KEY1, 0600, ORO_E_INVALID_VALUE},
+	        {AUDIT "1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fff\n", 0600, ORO_E_MALFORMED},
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		struct oro_error err = { 0 };
+		struct oro_error err = {0};
 		const char *path = key_file(rows[i].text, rows[i].mode);
 
 		assert_null(keyring_load(path, &err));
@@ -142,7 +143,7 @@ static void test_key_file_refused(void **state)
 		assert_null(strstr(err.message, "0001020304")); /* never the key in a message */
 		unlink(path);
 	}
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 
 	assert_null(keyring_load("/nonexistent/keys", &err));
 	assert_string_equal(err.code, ORO_E_NOT_FOUND);
@@ -151,9 +152,9 @@ static void test_key_file_refused(void **state)
 /* A new key file: mode 0600, loads, and is never overwritten; the audit MAC chains. */
 static void test_key_file_new(void **state)
 {
-	struct oro_error err = { 0 };
+	struct oro_error err = {0};
 	char path[] = "/tmp/oro-test-newkeys.XXXXXX";
-	unsigned char prev[CRYPTO_SHA256_LEN] = { 0 }, a[CRYPTO_SHA256_LEN], b[CRYPTO_SHA256_LEN];
+	unsigned char prev[CRYPTO_SHA256_LEN] = {0}, a[CRYPTO_SHA256_LEN], b[CRYPTO_SHA256_LEN];
 	struct keyring *kr;
 	struct stat st;
 	int fd = mkstemp(path);
@@ -198,9 +199,9 @@ static void test_receipt(void **state)
 /* HMAC-SHA256: RFC 4231 test case 2. */
 static void test_hmac(void **state)
 {
-	static const unsigned char want[] = { 0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
-					      0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
-					      0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43 };
+	static const unsigned char want[] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+	                                     0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+	                                     0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
 	unsigned char out[CRYPTO_SHA256_LEN];
 	const char *data = "what do ya want for nothing?";
 
@@ -212,10 +213,9 @@ static void test_hmac(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_seal_round_trip), cmocka_unit_test(test_rotation),
-		cmocka_unit_test(test_key_file_refused), cmocka_unit_test(test_key_file_new),
-		cmocka_unit_test(test_receipt),
-		cmocka_unit_test(test_hmac),
+	        cmocka_unit_test(test_seal_round_trip),  cmocka_unit_test(test_rotation),
+	        cmocka_unit_test(test_key_file_refused), cmocka_unit_test(test_key_file_new),
+	        cmocka_unit_test(test_receipt),          cmocka_unit_test(test_hmac),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
