@@ -29,21 +29,21 @@
 #include "error.h"
 #include "vocab.h"
 
-#define RULES_MAX_DEPARTMENTS 64
-#define RULES_MAX_DISTRICTS 64
-#define RULES_MAX_RULES 10000
+#define RULES_MAX_DEPARTMENTS  64
+#define RULES_MAX_DISTRICTS    64
+#define RULES_MAX_RULES        10000
 #define RULES_MAX_ACTION_AREAS 64
 
 struct ruleset;
 
 /* Diagnostic codes besides the ORO_E_* codes of error.h (docs/rules.md). */
-#define RULES_E_IO "io"                           /* the file cannot be read */
-#define RULES_E_DUPLICATE "duplicate"             /* a name or code given twice */
-#define RULES_E_EMPTY "empty"                     /* an empty list where one is needed */
-#define RULES_E_CYCLE "escalation_cycle"          /* escalates_to leads back to itself */
-#define RULES_E_NO_BASIS "missing_disclosure_basis" /* full view needs a basis */
-#define RULES_E_UNREACHABLE "unreachable"         /* warning: rules after an always-final rule */
-#define RULES_E_IGNORED "ignored"                 /* warning: a value that has no effect */
+#define RULES_E_IO          "io"                       /* the file cannot be read */
+#define RULES_E_DUPLICATE   "duplicate"                /* a name or code given twice */
+#define RULES_E_EMPTY       "empty"                    /* an empty list where one is needed */
+#define RULES_E_CYCLE       "escalation_cycle"         /* escalates_to leads back to itself */
+#define RULES_E_NO_BASIS    "missing_disclosure_basis" /* full view needs a basis */
+#define RULES_E_UNREACHABLE "unreachable"              /* warning: rules after an always-final rule */
+#define RULES_E_IGNORED     "ignored"                  /* warning: a value that has no effect */
 
 /* One finding of validation. rule is the 1-based rule position, or 0 when the
  * finding is not about one rule (then rule_name is empty). field is the JSON
@@ -67,7 +67,7 @@ struct rules_diags {
 struct department {
 	const char *code;
 	const char *name;
-	const char *escalates_to;     /* NULL at the top of the chain */
+	const char *escalates_to;       /* NULL at the top of the chain */
 	bool disclosure_basis_required; /* a full view needs a recorded basis */
 };
 
@@ -133,7 +133,7 @@ struct route_recipient {
 	const char *department; /* borrowed from the ruleset */
 	enum view view;
 	enum priority priority;
-	int64_t ack_within;           /* seconds */
+	int64_t ack_within; /* seconds */
 	/* NULL unless view full and a basis was given; several distinct bases
 	 * are joined with "; " in rule order. Borrowed from the ruleset or from
 	 * the route: valid until the next ruleset_evaluate() or route_free(). */

@@ -689,11 +689,25 @@ static struct ruleset *parse_ok(const char *text, size_t n_warnings)
 #define T_CONCERN(extra) TC("other", "concern", ADULT, "North", extra)
 
 /* Three rules, the first final for district North (test_final, test_explain). */
-#define T_FINAL_DOC                                                                                  \
-	T_DOC(T_RULE("stop-north", "{\"district\": [\"North\"]}", T_RC("b", "notice"), "P1", "1h",   \
-	             ", \"final\": true, \"guidance\": {\"sv\": \"N\", \"en\": \"N\"}") ","          \
-	      T_RULE("all", "{}", T_RC("b", "full"), "P2", "2h", "") ","                            \
-	      T_RULE("all-c", "{}", T_RC("c", "notice"), "P3", "3h", ", \"final\": false"))
+#define T_FINAL_DOC                                                                                                     \
+	T_DOC(T_RULE(                                                                                                   \
+	        "stop-north", "{\"district\": [\"North\"]}", T_RC("b", "notice"), "P1", "1h",                           \
+	        ", \"final\": true, \"guidance\": {\"sv\": \"N\", \"en\": \"N\"}") "," T_RULE("all", "{}",              \
+	                                                                                      T_RC("b", "full"), "P2",  \
+	                                                                                      "2h",                     \
+	                                                                                      "") "," T_RULE("all-c",   \
+	                                                                                                     "{}",      \
+	                                                                                                     T_RC("c",  \
+	                                                                                                          "no"  \
+	                                                                                                          "ti"  \
+	                                                                                                          "c"   \
+	                                                                                                          "e"), \
+	                                                                                                     "P3",      \
+	                                                                                                     "3h",      \
+	                                                                                                     ", "       \
+	                                                                                                     "\"final"  \
+	                                                                                                     "\": "     \
+	                                                                                                     "false"))
 
 /* `final` stops evaluation after a matching rule; not after one that
  * did not match; the fallback still applies. */
@@ -731,19 +745,20 @@ static void test_final(void **state)
 }
 
 /* Conditions of every kind (test_conditions, test_explain). */
-#define T_COND_DOC T_DOC( \
-	        /* 1 */ T_RULE("teen", "{\"age\": {\"min\": 13, \"max\": 15}}", T_RC("a", "notice"), "P3", "1h", "") "," \
-	        /* 2 */ T_RULE("grant", "{\"association_grant\": [\"yes\"]}", T_RC("b", "notice"), "P3", "1h", "") "," \
-	        /* 3 */ T_RULE("south-online", "{\"district\": [\"South\"], \"setting\": [\"online\", \"school\"]}", \
-	                       T_RC("c", "notice"), "P3", "1h", "") "," \
-	        /* 4 */ T_RULE("nested", \
-	                       "{\"urgency\": [\"urgent\"], \"any\": [{\"category\": [\"weapons\"]}," \
-	                       " {\"any\": [{\"subject_kind\": [\"group\"]}, {\"age\": {\"min\": 70}}]}]}", \
-	                       T_RC("b", "full"), "P2", "10h", \
-	                       ", \"variants\": [{\"when\": {\"category\": [\"weapons\"]}," \
-	                       " \"priority\": \"P0\"}, {\"when\": {\"subject_kind\": [\"group\"]}," \
-	                       " \"ack_within\": 60}, {\"when\": {}, \"priority\": \"P3\"}]") "," \
-	        /* 5 */ T_RULE("old", "{\"age\": {\"max\": 2}}", T_RC("c", "notice"), "P3", "1h", ""))
+#define T_COND_DOC                                                                                             \
+	T_DOC(/* 1 */ T_RULE("teen", "{\"age\": {\"min\": 13, \"max\": 15}}", T_RC("a", "notice"), "P3", "1h", \
+	                     "") "," /* 2 */ T_RULE("grant", "{\"association_grant\": [\"yes\"]}",             \
+	                                            T_RC("b", "notice"), "P3", "1h", "") "," /* 3 */           \
+	      T_RULE("south-online", "{\"district\": [\"South\"], \"setting\": [\"online\", \"school\"]}",     \
+	             T_RC("c", "notice"), "P3", "1h", "") "," /* 4 */                                          \
+	      T_RULE("nested",                                                                                 \
+	             "{\"urgency\": [\"urgent\"], \"any\": [{\"category\": [\"weapons\"]},"                    \
+	             " {\"any\": [{\"subject_kind\": [\"group\"]}, {\"age\": {\"min\": 70}}]}]}",              \
+	             T_RC("b", "full"), "P2", "10h",                                                           \
+	             ", \"variants\": [{\"when\": {\"category\": [\"weapons\"]},"                              \
+	             " \"priority\": \"P0\"}, {\"when\": {\"subject_kind\": [\"group\"]},"                     \
+	             " \"ack_within\": 60}, {\"when\": {}, \"priority\": \"P3\"}]") "," /* 5 */                \
+	      T_RULE("old", "{\"age\": {\"max\": 2}}", T_RC("c", "notice"), "P3", "1h", ""))
 
 /* Conditions: each attribute, age ranges, grant, districts, nested any,
  * and variants (first match wins; what a variant leaves out is the rule's). */
