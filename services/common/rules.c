@@ -119,6 +119,10 @@ struct ruleset {
 	const char *fallback_basis;
 	struct rule *rules;
 	size_t n_rules;
+	/* The rules whose top-level condition admits each category, ascending:
+	 * evaluation walks only its concern's list (the others cannot match). */
+	uint32_t *by_category[CAT_COUNT];
+	size_t n_by_category[CAT_COUNT];
 	size_t n_guided;      /* rules with guidance: bound of route.guidance */
 	size_t basis_buf_max; /* bound of the joined disclosure bases of one route */
 	char **pool;          /* every string above */
@@ -1227,6 +1231,27 @@ static void compute_bounds(struct ruleset *rs)
 	free(seen);
 }
 
+static uint64_t feature_bit(int base, int v, int n);
+
+/*
+ * Index the rules by category (see struct ruleset): a rule is listed under
+ * every category its top-level condition admits, in rule order, so walking
+ * one list visits exactly the rules that can match, in the same order, and
+ * `final` and merging behave as over all rules.
+ */
+static void index_rules(struct ruleset *rs)
+{
+	for (int cat = 0; cat < CAT_COUNT; cat++) {
+		uint64_t bit = feature_bit(FB_CAT, cat, CAT_COUNT);
+
+		rs->by_category[cat] = xcalloc(rs->n_rules + 1, sizeof *rs->by_category[cat]);
+		rs->n_by_category[cat] = 0;
+		for (size_t i = 0; i < rs->n_rules; i++)
+			if (rs->rules[i].when.attrs & bit)
+				rs->by_category[cat][rs->n_by_category[cat]++] = (uint32_t)i;
+	}
+}
+
 struct ruleset *ruleset_parse(const char *text, size_t len, struct rules_diags *diags)
 {
 	struct rules_diags local = {NULL, 0, 0};
@@ -1281,6 +1306,7 @@ done:
 		if (p.rs->name == NULL)
 			p.rs->name = rs_own(p.rs, "");
 		compute_bounds(p.rs);
+		index_rules(p.rs);
 	}
 	rules_diags_free(&local);
 	return p.rs;
@@ -1345,6 +1371,8 @@ void ruleset_destroy(struct ruleset **rsp)
 	}
 	/* n_rules counts every rule parse_rule() touched, even half-read ones */
 	free(rs->rules);
+	for (i = 0; i < CAT_COUNT; i++)
+		free(rs->by_category[i]);
 	for (i = 0; i < rs->n_pool; i++)
 		free(rs->pool[i]);
 	free(rs->pool);
@@ -1636,11 +1664,18 @@ void ruleset_evaluate(const struct ruleset *rs, const struct concern *c, struct 
 	out->fallback = false;
 	memset(m.slot, 0xff, sizeof m.slot);
 
-	for (i = 0; i < rs->n_rules; i++) {
-		const struct rule *rule = &rs->rules[i];
+	/* only the rules that admit the concern's category; none for a category
+	 * out of range (which no condition admits: the fallback alone applies) */
+	bool known = (int)c->v.category >= 0 && (int)c->v.category < CAT_COUNT;
+	const uint32_t *candidates = known ? rs->by_category[c->v.category] : NULL;
+	size_t n_candidates = known ? rs->n_by_category[c->v.category] : 0;
+
+	for (size_t k = 0; k < n_candidates; k++) {
+		const struct rule *rule = &rs->rules[candidates[k]];
 		enum priority prio = rule->priority;
 		int64_t ack = rule->ack_within;
 
+		i = candidates[k];
 		if (!cond_match(&rule->when, feat, dbit, c))
 			continue;
 		out->matched[out->n_matched++] = (int)i + 1;

@@ -2840,9 +2840,85 @@ static void test_check_cases_edges(void **state)
 	json_decref(cases);
 }
 
+/*
+ * The category index skips only rules that cannot match: over a ruleset of
+ * 300 rules with mixed categories (some none), every rule the evaluation
+ * did not match must fail its own condition check (explain's "failed"),
+ * for concerns of every category, urgency, kind and setting.
+ */
+static void test_category_index_equivalence(void **state)
+{
+	static const char *const cats[] = {
+	        "violent_rhetoric", "propaganda",           "recruitment", "weapons", "other",
+	        "planned_attack",   "association_activity", "returnee"};
+	json_t *doc =
+	        json_pack("{s:i, s:s, s:[{s:s, s:s, s:n}], s:[s], s:{s:s, s:s, s:s}, s:[]}", "oro_ruleset", 1, "name",
+	                  "index test", "departments", "code", "d", "name", "D", "escalates_to", "districts", "X",
+	                  "fallback", "department", "d", "priority", "P2", "ack_within", "1h", "rules");
+	json_t *rules = json_object_get(doc, "rules");
+	struct rules_diags d = {0};
+	struct ruleset *rs;
+	char *text;
+	unsigned seed = 7;
+
+	(void)state;
+	for (int i = 0; i < 300; i++) {
+		json_t *when = json_object();
+		char name[16];
+
+		seed = seed * 1103515245u + 12345u;
+		if (seed % 5 != 0) /* most rules name one to three categories; some none */
+			json_object_set_new(when, "category",
+			                    json_pack("[s, s]", cats[seed % 8], cats[(seed >> 8) % 8]));
+		if (seed % 3 == 0)
+			json_object_set_new(when, "urgency", json_pack("[s]", (seed >> 4) % 2 ? "acute" : "concern"));
+		snprintf(name, sizeof name, "r%d", i);
+		json_array_append_new(rules, json_pack("{s:s, s:o, s:[{s:s, s:s}], s:s, s:s, s:b}", "name", name,
+		                                       "when", when, "recipients", "department", "d", "view", "notice",
+		                                       "priority", "P3", "ack_within", "1h", "final", i == 290));
+	}
+	text = json_dumps(doc, JSON_COMPACT);
+	rs = ruleset_parse(text, strlen(text), &d);
+	if (rs == NULL)
+		fail_msg("the generated ruleset does not parse: %s", d.count ? d.items[0].message : "?");
+	for (int cat = 0; cat < CAT_COUNT; cat++) {
+		for (int urg = 0; urg < URG_COUNT; urg++) {
+			struct concern c = {0};
+			json_t *x, *r;
+			size_t i;
+
+			c.v.category = (enum category)cat;
+			c.v.urgency = (enum urgency)urg;
+			c.v.kind = KIND_ADULT;
+			c.v.band = BAND_21_PLUS;
+			c.v.setting = SET_ONLINE;
+			c.v.district = 0;
+			c.v.grant = TRI_UNKNOWN;
+			c.v.relatives = TRI_UNKNOWN;
+			x = ruleset_explain(rs, &c);
+			json_array_foreach(json_object_get(x, "rules"), i, r)
+			{
+				const char *failed = json_string_value(json_object_get(r, "failed"));
+
+				if (json_is_true(json_object_get(r, "evaluated")) &&
+				    json_is_false(json_object_get(r, "matched")) &&
+				    (failed == NULL || strcmp(failed, "does not hold") == 0))
+					fail_msg("category %d urgency %d: rule %zu holds but was not matched", cat, urg,
+					         i + 1);
+			}
+			json_decref(x);
+		}
+	}
+	ruleset_destroy(&rs);
+	rules_diags_free(&d);
+	free(text);
+	json_decref(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_category_index_equivalence),
 	        cmocka_unit_test(test_solna_table),
 	        cmocka_unit_test(test_solna_shape),
 	        cmocka_unit_test(test_acute_guidance_first),
