@@ -5,7 +5,10 @@
  *
  *   oro-load --endpoint E --cases FILE.json --count N --rate R
  *            [--concurrency C] [--timeout-ms T] [--retries K]
- *            [--key-prefix P] --out RESULTS.jsonl
+ *            [--key-prefix P] [--curve-key-file F --curve-server-key K]
+ *            --out RESULTS.jsonl
+ *   oro-load --endpoint E --cases FILE.json --count N --closed
+ *            [--concurrency C] ... --out RESULTS.jsonl
  *
  *   --endpoint E      intake_endpoint (tcp:// or ipc://)
  *   --cases FILE      a JSON array of concern documents, or of wrappers
@@ -15,15 +18,26 @@
  *                     reporter_principal "load"
  *   --rate R          offered rate in concerns per second; open loop:
  *                     concern i is sent at i/R s whatever the answers
- *   --concurrency C   DEALER connections; concern i goes on connection
- *                     i mod C (default 8)
+ *   --closed          closed loop instead of --rate: each connection keeps
+ *                     exactly one concern in flight, and the next concern
+ *                     goes to whichever connection is answered
+ *   --concurrency C   DEALER connections; open loop: concern i goes on
+ *                     connection i mod C (default 8)
+ *   --curve-key-file F   the client's CURVE keypair (oro keys new), and
+ *   --curve-server-key K the daemons' public key (Z85 text or a .pub file):
+ *                     as the oro client does, every connection then uses
+ *                     CURVE (needed for a tcp:// endpoint of daemons that
+ *                     require it; the reporter on record is the key's
+ *                     principal)
  *   --timeout-ms T    how long to wait for a reply (default 2000)
  *   --retries K       resends of one concern before giving up (default 30)
  *   --key-prefix P    client_key prefix, at most 40 printable ASCII
  *                     characters (default "load")
  *   --out FILE        one JSON line per concern, in order of i:
  *                     {"client_key", "case": "ORO-…" or null,
- *                      "duplicate": bool, "attempts": n, "error": code or null}
+ *                      "duplicate": bool, "attempts": n, "error": code or null,
+ *                      "reply_ms": ms from the first send to the reply
+ *                      that carried the case number, or null}
  *
  * The Lazy Pirate pattern, per connection: when a request on a connection
  * gets no reply within T ms, or is answered `unavailable` or `internal`
@@ -39,13 +53,16 @@
  * "unavailable" or "internal"); any other Error is final and recorded as
  * is (the concern was refused, nothing was stored).
  *
- * Prints one summary line on standard output. Exit status 0 when it ran,
+ * Prints two summary lines on standard output: counts, then latency and
+ * throughput as key=value pairs (accepted_per_s is concerns filed over the
+ * time from the first send to the last case number; reply_ms_p50, _p95,
+ * _p99 and _max over the filed concerns, nearest rank). Exit status 0 when it ran,
  * even if some concerns failed; 2 on a usage error (bad option, unreadable
  * or invalid cases file, output file that cannot be created); 1 when
  * ZeroMQ failed or the results could not be written.
  *
- * It speaks plain ZeroMQ (no CURVE): use an ipc:// endpoint, or a tcp://
- * one only where the daemons do not require CURVE.
+ * Without the --curve options it speaks plain ZeroMQ: use an ipc:// endpoint,
+ * or a tcp:// one only where the daemons do not require CURVE.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -60,6 +77,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "auth.h"
 #include "concern.h"
 #include "error.h"
 #include "wire.h"
@@ -72,7 +90,9 @@
 
 static const char usage_text[] =
         "usage: oro-load --endpoint E --cases FILE.json --count N --rate R [--concurrency C]\n"
-        "                [--timeout-ms T] [--retries K] [--key-prefix P] --out RESULTS.jsonl\n";
+        "                [--timeout-ms T] [--retries K] [--key-prefix P]\n"
+        "                [--curve-key-file F --curve-server-key K] --out RESULTS.jsonl\n"
+        "       oro-load ... --closed (instead of --rate: one concern in flight per connection)\n";
 
 /* Where one concern stands. */
 enum req_state {
@@ -91,6 +111,8 @@ struct request {
 	char *case_number; /* owned; NULL until a FileReply carried one */
 	bool duplicate;    /* the FileReply said duplicate */
 	char error[32];    /* final error code, "" when none */
+	int64_t first_us;  /* monotonic µs of the first send */
+	int64_t reply_us;  /* monotonic µs of the reply with the case number, 0 if none */
 };
 
 /* One DEALER connection and the concerns assigned to it. */
@@ -107,6 +129,10 @@ struct load {
 	const char *endpoint, *prefix;
 	long count, concurrency, timeout_ms, retries;
 	double rate;
+	bool closed; /* closed loop: one concern in flight per connection */
+	const char *curve_key_file, *curve_server_key;
+	struct curve_keys keys; /* loaded when curve_key_file is set */
+	char server_key[AUTH_Z85_LEN + 1];
 	struct concern *cases;
 	size_t n_cases;
 	struct request *req;
@@ -132,6 +158,15 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Monotonic clock in microseconds. */
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Parse a whole decimal integer in [min, max] for option opt, or exit 2. */
@@ -198,6 +233,8 @@ static void conn_send(struct load *load, struct conn *c, size_t i)
 	Oro__Subject subject;
 	Oro__Reporter reporter;
 
+	if (r->attempts == 0)
+		r->first_us = now_us();
 	r->attempts++;
 	snprintf(r->rid, sizeof r->rid, "%s#%d", r->key, r->attempts);
 	r->deadline = now_ms() + load->timeout_ms;
@@ -225,6 +262,12 @@ static void conn_open(struct load *load, struct conn *c)
 		exit(1);
 	}
 	zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
+	if (load->curve_key_file != NULL) {
+		/* as services/client/util.c: CURVE client of the daemons' key */
+		zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, load->server_key, AUTH_Z85_LEN);
+		zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, load->keys.public_key, AUTH_Z85_LEN);
+		zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, load->keys.secret_key, AUTH_Z85_LEN);
+	}
 	if (zmq_connect(c->sock, load->endpoint) != 0)
 		usage_fail("cannot connect to %s", load->endpoint);
 	for (size_t k = 0; k < c->n_open; k++)
@@ -285,11 +328,9 @@ static void conn_reset(struct load *load, struct conn *c, const char *reason)
 	c->reopen_at = now_ms() + pause;
 }
 
-/* Assign request i to its connection, and send it if the connection is up. */
-static void assign(struct load *load, size_t i)
+/* Assign request i to connection c, and send it if the connection is up. */
+static void assign(struct load *load, struct conn *c, size_t i)
 {
-	struct conn *c = &load->conns[i % (size_t)load->concurrency];
-
 	if (c->n_open == c->cap) {
 		c->cap = c->cap ? 2 * c->cap : 64;
 		c->open = xrealloc(c->open, c->cap * sizeof *c->open);
@@ -325,6 +366,7 @@ static bool on_reply(struct load *load, struct conn *c, const Oro__Envelope *env
 	if (env->body_case == ORO__ENVELOPE__BODY_FILE_REPLY && env->file_reply->case_number != NULL) {
 		r->case_number = xstrdup(env->file_reply->case_number);
 		r->duplicate = env->file_reply->duplicate;
+		r->reply_us = now_us();
 		c->failures = 0;
 		conn_finish(load, c, i);
 		return true;
@@ -421,10 +463,19 @@ static void run(struct load *load)
 		int64_t now = now_ms(), next_due = INT64_MAX;
 		int n_items = 0;
 
-		/* open loop: concern i is due at i/R seconds, answered or not */
-		while (next < n && start + (int64_t)((double)next * 1000.0 / load->rate) <= now)
-			assign(load, next++);
-		if (next < n)
+		if (load->closed) {
+			/* closed loop: a connection with nothing in flight takes the next concern */
+			for (long k = 0; k < load->concurrency && next < n; k++)
+				if (load->conns[k].n_open == 0)
+					assign(load, &load->conns[k], next++);
+		} else {
+			/* open loop: concern i is due at i/R seconds, answered or not */
+			while (next < n && start + (int64_t)((double)next * 1000.0 / load->rate) <= now) {
+				assign(load, &load->conns[next % (size_t)load->concurrency], next);
+				next++;
+			}
+		}
+		if (next < n && !load->closed)
 			next_due = start + (int64_t)((double)next * 1000.0 / load->rate);
 		for (long k = 0; k < load->concurrency; k++) {
 			struct conn *c = &load->conns[k];
@@ -460,15 +511,66 @@ static bool write_results(const struct load *load, FILE *f)
 {
 	for (long i = 0; i < load->count; i++) {
 		const struct request *r = &load->req[i];
-		json_t *j = json_pack("{s:s, s:s?, s:b, s:i, s:s?}", "client_key", r->key, "case", r->case_number,
+		json_t *ms = r->reply_us ? json_real((double)(r->reply_us - r->first_us) / 1000.0) : NULL;
+		json_t *j = json_pack("{s:s, s:s?, s:b, s:i, s:s?, s:o?}", "client_key", r->key, "case", r->case_number,
 		                      "duplicate", r->duplicate, "attempts", r->attempts, "error",
-		                      r->error[0] ? r->error : NULL);
+		                      r->error[0] ? r->error : NULL, "reply_ms", ms);
 
-		json_dumpf(j, f, JSON_COMPACT);
+		json_dumpf(j, f, JSON_COMPACT | JSON_REAL_PRECISION(6));
 		fputc('\n', f);
 		json_decref(j);
 	}
 	return fflush(f) == 0 && !ferror(f);
+}
+
+/* qsort order of doubles, ascending. */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The nearest-rank percentile p (0-100) of the n sorted values v; 0 when n is 0. */
+static double percentile(const double *v, size_t n, double p)
+{
+	size_t rank;
+
+	if (n == 0)
+		return 0;
+	rank = (size_t)((p / 100.0) * (double)n + 0.999999);
+	if (rank < 1)
+		rank = 1;
+	return v[(rank > n ? n : rank) - 1];
+}
+
+/* Print the latency and throughput summary line (key=value pairs) of the filed concerns. */
+static void print_latency(const struct load *load)
+{
+	double *v = xcalloc((size_t)load->count, sizeof *v);
+	int64_t first = INT64_MAX, last = 0;
+	size_t n = 0;
+	double secs;
+
+	for (long i = 0; i < load->count; i++) {
+		const struct request *r = &load->req[i];
+
+		if (r->attempts > 0 && r->first_us < first)
+			first = r->first_us;
+		if (r->reply_us == 0)
+			continue;
+		if (r->reply_us > last)
+			last = r->reply_us;
+		v[n++] = (double)(r->reply_us - r->first_us) / 1000.0;
+	}
+	qsort(v, n, sizeof *v, cmp_double);
+	secs = n > 0 && last > first ? (double)(last - first) / 1e6 : 0;
+	printf("oro-load: summary mode=%s concurrency=%ld offered_per_s=%.1f filed=%zu elapsed_s=%.3f "
+	       "accepted_per_s=%.1f reply_ms_p50=%.3f reply_ms_p95=%.3f reply_ms_p99=%.3f reply_ms_max=%.3f\n",
+	       load->closed ? "closed" : "open", load->concurrency, load->closed ? 0.0 : load->rate, n, secs,
+	       secs > 0 ? (double)n / secs : 0.0, percentile(v, n, 50), percentile(v, n, 95), percentile(v, n, 99),
+	       n ? v[n - 1] : 0.0);
+	free(v);
 }
 
 /* Parse the options, file every concern, write the results and the summary. */
@@ -487,6 +589,10 @@ int main(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return 0;
 		}
+		if (strcmp(a, "--closed") == 0) {
+			load.closed = true;
+			continue;
+		}
 		if (v == NULL)
 			usage_fail("%s needs a value", a);
 		i++;
@@ -496,6 +602,10 @@ int main(int argc, char **argv)
 			cases = v;
 		} else if (strcmp(a, "--out") == 0) {
 			out = v;
+		} else if (strcmp(a, "--curve-key-file") == 0) {
+			load.curve_key_file = v;
+		} else if (strcmp(a, "--curve-server-key") == 0) {
+			load.curve_server_key = v;
 		} else if (strcmp(a, "--key-prefix") == 0) {
 			load.prefix = v;
 		} else if (strcmp(a, "--count") == 0) {
@@ -516,8 +626,22 @@ int main(int argc, char **argv)
 			usage_fail("unknown option %s", a);
 		}
 	}
-	if (load.endpoint == NULL || cases == NULL || out == NULL || load.count < 0 || load.rate <= 0)
-		usage_fail("%s", "--endpoint, --cases, --count, --rate and --out are required");
+	if (load.closed && load.rate > 0)
+		usage_fail("%s", "--rate (open loop) and --closed (closed loop) exclude each other");
+	if (load.endpoint == NULL || cases == NULL || out == NULL || load.count < 0 || (load.rate <= 0 && !load.closed))
+		usage_fail("%s", "--endpoint, --cases, --count, --rate (or --closed) and --out are required");
+	if ((load.curve_key_file == NULL) != (load.curve_server_key == NULL))
+		usage_fail("%s", "--curve-key-file and --curve-server-key go together");
+	if (load.curve_key_file != NULL) {
+		struct oro_error err = {0};
+
+		if (curve_keys_load(load.curve_key_file, &load.keys, &err) < 0)
+			usage_fail("--curve-key-file: %s", err.message);
+		if (strlen(load.curve_server_key) == AUTH_Z85_LEN && strchr(load.curve_server_key, '/') == NULL)
+			strcpy(load.server_key, load.curve_server_key);
+		else if (curve_public_key_read(load.curve_server_key, load.server_key, &err) < 0)
+			usage_fail("--curve-server-key: %s", err.message);
+	}
 	if (strlen(load.prefix) == 0 || strlen(load.prefix) > LOAD_PREFIX_MAX)
 		usage_fail("--key-prefix must be 1 to 40 characters, not \"%s\"", load.prefix);
 	for (const char *p = load.prefix; *p != '\0'; p++)
@@ -546,11 +670,20 @@ int main(int argc, char **argv)
 		duplicates += load.req[i].case_number != NULL && load.req[i].duplicate;
 		failed += load.req[i].case_number == NULL;
 	}
-	printf("oro-load: %ld concerns in %.1f s (offered %.1f/s on %ld connections): filed %ld "
-	       "(answered duplicate %ld), failed %ld; %ld sends, reconnects after timeout %ld, "
-	       "unavailable %ld, internal %ld; %ld stale replies\n",
-	       load.count, (double)(now_ms() - t0) / 1000.0, load.rate, load.concurrency, filed, duplicates, failed,
-	       load.sends, load.resets_timeout, load.resets_unavailable, load.resets_internal, load.stale);
+	if (load.closed)
+		printf("oro-load: %ld concerns in %.1f s (closed loop on %ld connections): filed %ld "
+		       "(answered duplicate %ld), failed %ld; %ld sends, reconnects after timeout %ld, "
+		       "unavailable %ld, internal %ld; %ld stale replies\n",
+		       load.count, (double)(now_ms() - t0) / 1000.0, load.concurrency, filed, duplicates, failed,
+		       load.sends, load.resets_timeout, load.resets_unavailable, load.resets_internal, load.stale);
+	else
+		printf("oro-load: %ld concerns in %.1f s (offered %.1f/s on %ld connections): filed %ld "
+		       "(answered duplicate %ld), failed %ld; %ld sends, reconnects after timeout %ld, "
+		       "unavailable %ld, internal %ld; %ld stale replies\n",
+		       load.count, (double)(now_ms() - t0) / 1000.0, load.rate, load.concurrency, filed, duplicates,
+		       failed, load.sends, load.resets_timeout, load.resets_unavailable, load.resets_internal,
+		       load.stale);
+	print_latency(&load);
 
 	for (long i = 0; i < load.count; i++)
 		free(load.req[i].case_number);
