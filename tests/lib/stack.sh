@@ -252,14 +252,11 @@ daemon_start() {
 	fail "oro-$name not ready after $((ORO_READY_TRIES / 10)) s"
 }
 
-# Send SIGNAL (default TERM) to oro-NAME and wait for it to end; SIGKILL
-# after 10 s. Sets daemon_exit_status when the daemon was our child.
-daemon_stop() {
-	stack__need_init
-	local name=${1:-} sig=${2:-TERM} pid i
-	stack__check_name "$name"
+# Signal process PID (called WHAT in messages) with SIG, wait for it to end,
+# SIGKILL after 10 s; daemon_exit_status is its status when it was our child.
+stack__stop_pid() {
+	local what=$1 pid=$2 sig=$3 i status=0
 	daemon_exit_status=
-	pid=$(daemon_pid "$name")
 	[[ -n $pid ]] || return 0
 	if stack__alive "$pid"; then
 		kill -s "$sig" "$pid" 2>/dev/null || true
@@ -268,7 +265,7 @@ daemon_stop() {
 			sleep 0.1
 		done
 		if stack__alive "$pid"; then
-			printf 'daemon_stop: oro-%s ignored SIG%s for 10 s: SIGKILL\n' "$name" "$sig" >&2
+			printf 'stop: %s ignored SIG%s for 10 s: SIGKILL\n' "$what" "$sig" >&2
 			kill -s KILL "$pid" 2>/dev/null || true
 			for ((i = 0; i < 50; i++)); do
 				stack__alive "$pid" || break
@@ -277,10 +274,19 @@ daemon_stop() {
 		fi
 	fi
 	# Reap it (it is our child unless started in a subshell) for its status.
-	local status=0
 	wait "$pid" 2>/dev/null || status=$?
 	# shellcheck disable=SC2034 # read by tests
 	daemon_exit_status=$status
+}
+
+# Send SIGNAL (default TERM) to oro-NAME and wait for it to end; SIGKILL
+# after 10 s. Sets daemon_exit_status when the daemon was our child.
+daemon_stop() {
+	stack__need_init
+	local name=${1:-} sig=${2:-TERM} pid
+	stack__check_name "$name"
+	pid=$(daemon_pid "$name")
+	stack__stop_pid "oro-$name" "$pid" "$sig"
 	rm -f "$ORO_TEST_DIR/$name.pid"
 }
 
@@ -397,29 +403,10 @@ instance_start() {
 # Send SIGNAL (default TERM) to instance INST and wait for it to end; SIGKILL after 10 s.
 instance_stop() {
 	stack__need_init
-	local inst=${1:-} sig=${2:-TERM} pid i status=0
+	local inst=${1:-} sig=${2:-TERM} pid
 	stack__check_instance "$inst"
-	daemon_exit_status=
 	pid=$(instance_pid "$inst")
-	[[ -n $pid ]] || return 0
-	if stack__alive "$pid"; then
-		kill -s "$sig" "$pid" 2>/dev/null || true
-		for ((i = 0; i < ORO_STOP_WAIT_TRIES; i++)); do
-			stack__alive "$pid" || break
-			sleep 0.1
-		done
-		if stack__alive "$pid"; then
-			printf 'instance_stop: %s ignored SIG%s for 10 s: SIGKILL\n' "$inst" "$sig" >&2
-			kill -s KILL "$pid" 2>/dev/null || true
-			for ((i = 0; i < 50; i++)); do
-				stack__alive "$pid" || break
-				sleep 0.1
-			done
-		fi
-	fi
-	wait "$pid" 2>/dev/null || status=$?
-	# shellcheck disable=SC2034 # read by tests
-	daemon_exit_status=$status
+	stack__stop_pid "$inst" "$pid" "$sig"
 	rm -f "$ORO_TEST_DIR/$inst.pid"
 }
 
