@@ -185,10 +185,8 @@ static int keys_rotate(bool resume)
 
 	snprintf(detail, sizeof detail, "{\"key\":%d,\"resealed\":%ld,\"unopenable\":%ld}", keyring_current(kr), total,
 	         unopenable);
-	if (db_begin(db) != DB_OK || audit_append(db, kr, &e, 1) != DB_OK || db_commit(db) != DB_OK) {
+	if (audit_record(db, kr, &e) != DB_OK)
 		fprintf(stderr, "oro: the rotation is done but its audit entry failed: %s\n", db_last_error(db));
-		db_rollback(db);
-	}
 	if (json_output)
 		print_json(json_pack("{s:i, s:I, s:I}", "key", keyring_current(kr), "resealed", (json_int_t)total,
 		                     "unopenable", (json_int_t)unopenable));

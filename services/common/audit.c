@@ -139,6 +139,19 @@ int audit_append(struct db *db, const struct keyring *kr, const struct audit_ent
 	return rc;
 }
 
+int audit_record(struct db *db, const struct keyring *kr, const struct audit_entry *e)
+{
+	int rc = db_begin(db);
+
+	if (rc == DB_OK)
+		rc = audit_append(db, kr, e, 1);
+	if (rc == DB_OK)
+		rc = db_commit(db);
+	if (rc != DB_OK)
+		db_rollback(db);
+	return rc;
+}
+
 json_t *audit_verify(struct db *db, const struct keyring *kr)
 {
 	unsigned char prev_mac[CRYPTO_SHA256_LEN] = {0};

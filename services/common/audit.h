@@ -42,6 +42,10 @@ struct audit_entry {
  */
 int audit_append(struct db *db, const struct keyring *kr, const struct audit_entry *e, size_t n);
 
+/* Append one entry in a transaction of its own (a refusal, a rotation: no
+ * other action to share it with). Returns a db status; rolls back on failure. */
+int audit_record(struct db *db, const struct keyring *kr, const struct audit_entry *e);
+
 /*
  * Walk the whole chain (db must prepare AUDIT_VERIFY_STATEMENTS) and return
  * {"entries": n, "ok": bool, and when not ok: "entry": id, "problem":

@@ -17,6 +17,7 @@
 #include "alloc.h"
 #include "counters.h"
 #include "log.h"
+#include "wire.h"
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t status_requested;
@@ -215,4 +216,11 @@ struct db *service_db(const struct service *svc, const struct db_statement *stmt
 
 	free(conninfo);
 	return db;
+}
+
+void service_refuse(void *sock, const struct wire_peer *peer, const char *request_id, const struct oro_error *err)
+{
+	log_info("request=refused code=%s field=%s", err->code, log_quote(err->field));
+	counter_add(err->code, 1);
+	wire_send_error(sock, peer, request_id, err);
 }

@@ -71,6 +71,11 @@ void service_status_write(struct service *svc, struct db *db, json_t *details, b
  */
 void *service_socket(struct service *svc, int type, const char *endpoint, bool bind);
 
+struct wire_peer;
+/* Refuse a request: log it (code and field only), count it by code and
+ * send Error{code, field, message} to peer on sock. */
+void service_refuse(void *sock, const struct wire_peer *peer, const char *request_id, const struct oro_error *err);
+
 /* Answer ZAP requests and, every call with db ready, reload principals
  * (daemons with CURVE; nothing otherwise). */
 void service_auth_poll(struct service *svc);

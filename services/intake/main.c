@@ -95,15 +95,6 @@ struct intake {
 	bool ready;
 };
 
-/* Reply with an error and log it at `level`. */
-static void reply_error(struct intake *in, const struct wire_peer *peer, const char *request_id,
-                        const struct oro_error *err)
-{
-	log_info("request=refused code=%s field=%s", err->code, log_quote(err->field));
-	counter_add(err->code, 1);
-	wire_send_error(in->clients, peer, request_id, err);
-}
-
 /* The guidance array of a JSON text stored with the report, into reply. */
 static void reply_guidance(Oro__FileReply *reply, json_t *guidance)
 {
@@ -305,9 +296,8 @@ static void audit_forbidden(struct intake *in, const char *who, const char *what
 	struct audit_entry e = {who, "forbidden", 0, 0, detail};
 
 	snprintf(detail, sizeof detail, "{\"request\":\"%s\"}", what);
-	if (db_ready(in->db) &&
-	    (db_begin(in->db) != DB_OK || audit_append(in->db, in->keys, &e, 1) != DB_OK || db_commit(in->db) != DB_OK))
-		db_rollback(in->db);
+	if (db_ready(in->db))
+		audit_record(in->db, in->keys, &e);
 }
 
 /*
@@ -330,7 +320,7 @@ static const struct principal *authorize(struct intake *in, const struct wire_pe
 	*ok = false;
 	oro_error_set(&err, ORO_E_FORBIDDEN, "", "%s is not allowed for principal %.60s", what, peer->user);
 	audit_forbidden(in, peer->user, what);
-	reply_error(in, peer, request_id, &err);
+	service_refuse(in->clients, peer, request_id, &err);
 	return NULL;
 }
 
@@ -381,7 +371,7 @@ static void handle_file(struct intake *in, const struct wire_peer *peer, const c
 	}
 	db_failure(in, "file", rc, &err);
 refuse:
-	reply_error(in, peer, request_id, &err);
+	service_refuse(in->clients, peer, request_id, &err);
 done:
 	concern_clear(&c);
 }
@@ -407,7 +397,7 @@ static void handle_follow(struct intake *in, const struct wire_peer *peer, const
 	    strspn(m->receipt, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567abcdefghijklmnopqrstuvwxyz") != len) {
 		oro_error_set(&err, len ? ORO_E_INVALID_VALUE : ORO_E_MISSING, "receipt",
 		              "a receipt is %d characters A-Z and 2-7", CRYPTO_RECEIPT_LEN);
-		reply_error(in, peer, request_id, &err);
+		service_refuse(in->clients, peer, request_id, &err);
 		return;
 	}
 	for (size_t i = 0; i <= len; i++)
@@ -419,12 +409,12 @@ static void handle_follow(struct intake *in, const struct wire_peer *peer, const
 	free(hash_hex);
 	if (rc != DB_OK) {
 		db_failure(in, "follow", rc, &err);
-		reply_error(in, peer, request_id, &err);
+		service_refuse(in->clients, peer, request_id, &err);
 		return;
 	}
 	if (db_result_rows(res) == 0) {
 		oro_error_set(&err, ORO_E_NOT_FOUND, "receipt", "no case has this receipt");
-		reply_error(in, peer, request_id, &err);
+		service_refuse(in->clients, peer, request_id, &err);
 		db_result_free(&res);
 		return;
 	}
@@ -433,7 +423,7 @@ static void handle_follow(struct intake *in, const struct wire_peer *peer, const
 		db_result_free(&res);
 		oro_error_set(&err, ORO_E_FORBIDDEN, "receipt", "this receipt belongs to another reporter's case");
 		audit_forbidden(in, p->name, "follow_receipt");
-		reply_error(in, peer, request_id, &err);
+		service_refuse(in->clients, peer, request_id, &err);
 		return;
 	}
 
@@ -469,7 +459,7 @@ static bool handle_request(struct intake *in)
 	case WIRE_NONE:
 		return false;
 	case WIRE_REFUSED:
-		reply_error(in, &peer, request_id, &err);
+		service_refuse(in->clients, &peer, request_id, &err);
 		return true;
 	case WIRE_DROPPED:
 		log_warn("request=dropped code=%s", err.code);
@@ -489,7 +479,7 @@ static bool handle_request(struct intake *in)
 		oro_error_set(&err, ORO_E_UNKNOWN_TYPE, "body",
 		              "message type %d is not served by oro-intake (file_concern, follow_receipt)",
 		              (int)env->body_case);
-		reply_error(in, &peer, request_id, &err);
+		service_refuse(in->clients, &peer, request_id, &err);
 		break;
 	}
 	wire_envelope_free(&env);

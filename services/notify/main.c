@@ -697,15 +697,6 @@ static void write_status(struct notify *n, bool log_it)
 	service_status_write(&n->svc, n->db, json_pack("{s:o}", "clients", clients), log_it);
 }
 
-/* Reply with an error. */
-static void reply_error(struct notify *n, const struct wire_peer *peer, const char *request_id,
-                        const struct oro_error *err)
-{
-	log_info("request=refused code=%s field=%s", err->code, log_quote(err->field));
-	counter_add(err->code, 1);
-	wire_send_error(n->clients_sock, peer, request_id, err);
-}
-
 /* Check a department code or principal name given by a client. */
 static bool check_name(const char *value, const char *field, struct oro_error *err)
 {
@@ -810,7 +801,7 @@ static void handle_subscribe(struct notify *n, const struct wire_peer *peer, con
 	db_result_free(&res);
 	return;
 refuse:
-	reply_error(n, peer, request_id, &err);
+	service_refuse(n->clients_sock, peer, request_id, &err);
 }
 
 /* Parse a delivery id and department of a request. */
@@ -896,7 +887,7 @@ static void handle_ack(struct notify *n, const struct wire_peer *peer, const cha
 	db_result_free(&res);
 	return;
 refuse:
-	reply_error(n, peer, request_id, &err);
+	service_refuse(n->clients_sock, peer, request_id, &err);
 }
 
 /* ShowDelivery: one delivery of the asking department, with content if full. */
@@ -942,7 +933,7 @@ static void handle_show(struct notify *n, const struct wire_peer *peer, const ch
 	db_result_free(&res);
 	return;
 refuse:
-	reply_error(n, peer, request_id, &err);
+	service_refuse(n->clients_sock, peer, request_id, &err);
 }
 
 /* ListInbox: the department's deliveries, notice-level fields only. */
@@ -1001,7 +992,7 @@ static void handle_inbox(struct notify *n, const struct wire_peer *peer, const c
 	db_result_free(&res);
 	return;
 refuse:
-	reply_error(n, peer, request_id, &err);
+	service_refuse(n->clients_sock, peer, request_id, &err);
 }
 
 #define NOTIFY_REASON_MAX 500
@@ -1123,7 +1114,7 @@ rollback:
 	db_rollback(n->db);
 	db_result_free(&res);
 refuse:
-	reply_error(n, peer, request_id, &err);
+	service_refuse(n->clients_sock, peer, request_id, &err);
 }
 
 /* Record a refusal for lack of rights in the audit trail (its own transaction). */
@@ -1133,9 +1124,8 @@ static void audit_forbidden(struct notify *n, const char *who, const char *what,
 	char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 	struct audit_entry e = {who, "forbidden", 0, 0, detail};
 
-	if (db_ready(n->db) &&
-	    (db_begin(n->db) != DB_OK || audit_append(n->db, n->keys, &e, 1) != DB_OK || db_commit(n->db) != DB_OK))
-		db_rollback(n->db);
+	if (db_ready(n->db))
+		audit_record(n->db, n->keys, &e);
 	free(detail);
 	json_decref(d);
 }
@@ -1163,7 +1153,7 @@ static bool authorize(struct notify *n, const struct wire_peer *peer, const char
 	oro_error_set(&err, ORO_E_FORBIDDEN, p && strcmp(p->kind, "department") == 0 ? "department" : "",
 	              "%s is not allowed for principal %.60s", what, peer->user);
 	audit_forbidden(n, peer->user, what, *department);
-	reply_error(n, peer, request_id, &err);
+	service_refuse(n->clients_sock, peer, request_id, &err);
 	return false;
 }
 
@@ -1182,7 +1172,7 @@ static bool handle_request(struct notify *n)
 	case WIRE_NONE:
 		return false;
 	case WIRE_REFUSED:
-		reply_error(n, &peer, request_id, &err);
+		service_refuse(n->clients_sock, &peer, request_id, &err);
 		return true;
 	case WIRE_DROPPED:
 		log_warn("request=dropped code=%s", err.code);
@@ -1247,7 +1237,7 @@ static bool handle_request(struct notify *n)
 		              "message type %d is not served by oro-notify (subscribe, acknowledge, show_delivery, "
 		              "list_inbox, reroute)",
 		              (int)env->body_case);
-		reply_error(n, &peer, request_id, &err);
+		service_refuse(n->clients_sock, &peer, request_id, &err);
 		break;
 	}
 done:
