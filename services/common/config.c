@@ -72,6 +72,13 @@ const struct config_key config_keys[] = {
         {"database_roles", CONFIG_INT, KEY(database_roles), "0", 0, 1, CFG_DAEMONS,
          "1: each daemon connects as its own least-privileged role (oro_intake, oro_router, oro_notify; "
          "sql/007_roles.sql), overriding any user in database"},
+        {"batch_max", CONFIG_INT, KEY(batch_max), "256", 1, 4096, CFG_DAEMONS,
+         "group commit: the most concerns (intake), reports (router) or acknowledgements (notify) written in "
+         "one transaction; 1 writes each in its own"},
+        {"batch_wait_ms", CONFIG_INT, KEY(batch_wait_ms), "0", 0, 100, CFG_DAEMONS,
+         "group commit: once one item is waiting, wait up to this long for more before writing (0: write "
+         "at once what has arrived; concurrent items still share the transaction the previous commit "
+         "held up)"},
 };
 
 const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];

@@ -57,6 +57,8 @@ struct config {
 	char *curve_key_file;         /* this program's CURVE keypair (daemons: the services' keypair) */
 	char *curve_server_key;       /* client: the daemons' CURVE public key (Z85, or a .pub file) */
 	int database_roles;           /* daemons connect as their own role (oro_intake, ...) */
+	int batch_max;                /* group commit: most items written in one transaction */
+	int batch_wait_ms;            /* group commit: wait this long for more items once one is waiting */
 };
 
 enum config_type { CONFIG_STRING, CONFIG_INT };
