@@ -1,11 +1,21 @@
 /*
  * oro-intake: accepts concerns from staff clients, stores them, answers.
  *
- * One job: validate a concern, store it (report, its sensitive content and
- * the first timeline entry) in one transaction, and only after COMMIT answer
- * the client with case number, receipt and guidance; then prompt the router.
- * Resubmission with the same client_key by the same reporter returns the
- * stored case and stores nothing. It also answers receipt look-ups.
+ * One job: validate a concern, store it (report, its sensitive content,
+ * the first timeline entry and the audit entry) and only after COMMIT
+ * answer the client with case number, receipt and guidance; then prompt the
+ * router. Resubmission with the same client_key by the same reporter
+ * returns the stored case and stores nothing. It also answers receipt
+ * look-ups.
+ *
+ * Group commit: the concerns that arrived together (up to batch_max; with
+ * batch_wait_ms > 0, also those arriving that long after the first) are
+ * stored in one transaction by one statement, so they share one WAL flush
+ * and one hold of the audit chain's lock; while that COMMIT waits, the next
+ * concerns queue on the socket and make the next batch. Each client is
+ * answered only after the COMMIT that holds its concern. A batch that
+ * fails as a whole (say a unique violation: another instance filed the
+ * same client_key at that moment) is retried one concern at a time.
  *
  * Endpoints:
  *   intake_endpoint         ROUTER, bound: staff clients (REQ or DEALER)
@@ -18,7 +28,8 @@
  * Configuration (docs in --help; defaults work for one machine):
  *   database, key_file, curve_key_file, database_roles, intake_endpoint, intake_prompt_endpoint,
  *   sweep_interval_ms (how often the active ruleset and the key file are
- *   rechecked), max_message_size, db_retry_max_ms, log_level, instance.
+ *   rechecked), batch_max, batch_wait_ms, max_message_size, db_retry_max_ms,
+ *   log_level, instance.
  *
  * Guidance comes from the active ruleset as this daemon holds it; the router
  * records the routing decision itself (XXX: a publish between the two can
@@ -49,38 +60,71 @@ static const struct db_statement statements[] = {
         SERVICE_STATUS_STATEMENTS,
         AUDIT_STATEMENTS,
         AUTH_STATEMENTS,
-        {"find_case", "SELECT r.case_number, c.receipt, r.guidance::text, " DB_RFC3339(
-                              "r.filed_at") ", encode(r.receipt_hash, 'hex')"
-                                            " FROM report r JOIN report_content c ON c.report_id = r.id"
-                                            " WHERE r.reporter = $1 AND r.client_key = $2"},
-        /* One statement, so one atomic round trip: number, report, content, timeline. */
-        {"file_case", "WITH n AS ("
-                      "  INSERT INTO case_counter AS cc (year, last_number)"
-                      "  VALUES (extract(year FROM now() AT TIME ZONE 'Europe/Stockholm')::int, 1)"
-                      "  ON CONFLICT (year) DO UPDATE SET last_number = cc.last_number + 1"
-                      "  RETURNING year, last_number),"
-                      " r AS ("
-                      "  INSERT INTO report (case_number, reporter, client_key, receipt_hash, category, urgency,"
-                      "   subject_kind, age_band, setting, district, association_grant, relatives_informed,"
-                      "   observed_at, reporter_unit, guidance)"
-                      "  SELECT format('ORO-%s-%s', n.year, lpad(n.last_number::text, greatest(6, "
-                      "length(n.last_number::text)), '0')),"
-                      "   $1, $2, $3::bytea, $4, $5, $6, $7, $8, $9, $10, $11, $12::timestamptz, $13, $14::jsonb FROM n"
-                      "  RETURNING id, case_number, filed_at),"
-                      " c AS ("
-                      "  INSERT INTO report_content (report_id, description, subject_age, subject_name,"
-                      "   subject_personal_number, subject_unit, reporter_phone, receipt)"
-                      "  SELECT r.id, $15, $16, $17, $18, $19, $20, $21 FROM r),"
-                      " t AS ("
-                      "  INSERT INTO timeline (report_id, event, actor, detail)"
-                      "  SELECT r.id, 'filed', $1, jsonb_build_object('instance', $22::text) FROM r)"
-                      " SELECT id, case_number, " DB_RFC3339("filed_at") " FROM r"},
+        /* The earlier filings among the pairs ($1[i], $2[i]) of (reporter, client_key). */
+        {"find_cases", "SELECT r.reporter, r.client_key, r.case_number, c.receipt, r.guidance::text, " DB_RFC3339(
+                               "r.filed_at") ", encode(r.receipt_hash, 'hex')"
+                                             " FROM unnest($1::text[], $2::text[]) AS k(reporter, client_key)"
+                                             " JOIN report r USING (reporter, client_key)"
+                                             " JOIN report_content c ON c.report_id = r.id"},
+        /*
+         * One statement files a whole batch (element i of each array is
+         * concern i): numbers in order of i, reports, contents, timeline.
+         */
+        {"file_cases",
+         "WITH i AS ("
+         "  SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[],"
+         "   $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[],"
+         "   $14::jsonb[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],"
+         "   $21::text[]) WITH ORDINALITY"
+         "   AS t(reporter, client_key, receipt_hash, category, urgency, subject_kind, age_band, setting,"
+         "   district, grant_, relatives, observed_at, reporter_unit, guidance, description, subject_age,"
+         "   subject_name, personal_number, subject_unit, reporter_phone, receipt, ord)),"
+         " n AS ("
+         "  INSERT INTO case_counter AS cc (year, last_number)"
+         "  VALUES (extract(year FROM now() AT TIME ZONE 'Europe/Stockholm')::int, cardinality($1::text[]))"
+         "  ON CONFLICT (year) DO UPDATE SET last_number = cc.last_number + EXCLUDED.last_number"
+         "  RETURNING year, last_number - cardinality($1::text[]) AS base),"
+         " r AS ("
+         "  INSERT INTO report (case_number, reporter, client_key, receipt_hash, category, urgency,"
+         "   subject_kind, age_band, setting, district, association_grant, relatives_informed,"
+         "   observed_at, reporter_unit, guidance)"
+         "  SELECT format('ORO-%s-%s', n.year, lpad((n.base + i.ord)::text, greatest(6, "
+         "length((n.base + i.ord)::text)), '0')),"
+         "   i.reporter, i.client_key, i.receipt_hash, i.category, i.urgency, i.subject_kind, i.age_band,"
+         "   i.setting, i.district, i.grant_, i.relatives, i.observed_at, i.reporter_unit, i.guidance"
+         "  FROM i, n ORDER BY i.ord"
+         "  RETURNING id, case_number, filed_at, receipt_hash),"
+         " c AS ("
+         "  INSERT INTO report_content (report_id, description, subject_age, subject_name,"
+         "   subject_personal_number, subject_unit, reporter_phone, receipt)"
+         "  SELECT r.id, i.description, i.subject_age, i.subject_name, i.personal_number, i.subject_unit,"
+         "   i.reporter_phone, i.receipt FROM r JOIN i USING (receipt_hash)),"
+         " t AS ("
+         "  INSERT INTO timeline (report_id, event, actor, detail)"
+         "  SELECT r.id, 'filed', i.reporter, jsonb_build_object('instance', $22::text)"
+         "  FROM r JOIN i USING (receipt_hash))"
+         " SELECT encode(receipt_hash, 'hex'), id, case_number, " DB_RFC3339("filed_at") " FROM r"},
         {"case_status",
          "SELECT r.case_number, r.state, " DB_RFC3339("r.filed_at") ", " DB_RFC3339(
                  "r.routed_at") ","
                                 " count(d.id), count(d.id) FILTER (WHERE d.state = 'acknowledged'), r.reporter"
                                 " FROM report r LEFT JOIN delivery d ON d.report_id = r.id"
                                 " WHERE r.receipt_hash = $1::bytea GROUP BY r.id"},
+};
+
+/* A concern waiting in the current batch, and what is known of it. */
+struct filing {
+	struct wire_peer peer;
+	char request_id[64];
+	struct concern c;
+	bool answered; /* a reply or an error went out */
+	bool follower; /* the same (reporter, client_key) as an earlier filing in the batch */
+	/* for a new case, set by file_new */
+	char receipt[CRYPTO_RECEIPT_LEN + 1];
+	char *hash_bytea; /* the receipt's hash as bytea text "\\x..."; + 2: plain hex */
+	json_t *guidance;
+	char *guidance_text;
+	char *sealed[CONTENT_FIELDS];
 };
 
 struct intake {
@@ -90,6 +134,8 @@ struct intake {
 	struct keyring *keys; /* seal the content before it is stored */
 	void *clients;
 	void *prompts;
+	struct filing *batch; /* batch_max filings: group commit */
+	size_t n_batch;
 	int64_t next_refresh;
 	unsigned db_generation; /* connection the ruleset was last checked on */
 	bool ready;
@@ -138,39 +184,64 @@ static void reply_case(struct intake *in, const struct wire_peer *peer, const ch
 	free(reply.guidance);
 }
 
-/* Look for an earlier filing of the same (reporter, client_key); 1 found and answered, 0 none, <0 db error. */
-static int answer_existing(struct intake *in, const struct wire_peer *peer, const char *request_id,
-                           const struct concern *c)
+/*
+ * Answer, as duplicates, the filings of the batch not yet answered whose
+ * (reporter, client_key) was filed before (followers only when `followers`,
+ * the others only when not). Returns a db status.
+ */
+static int answer_existing(struct intake *in, struct filing *batch, size_t n, bool followers)
 {
-	const char *params[2] = {c->reporter_principal, c->client_key};
-	struct db_result *res;
-	json_t *guidance;
-	int rc = db_exec(in->db, "find_case", 2, params, &res);
+	const char **reporters = xcalloc(n, sizeof *reporters), **keys = xcalloc(n, sizeof *keys);
+	struct db_result *res = NULL;
+	size_t k = 0;
+	int rc = DB_OK;
 
-	if (rc != DB_OK)
-		return rc;
-	if (db_result_rows(res) == 0) {
-		db_result_free(&res);
-		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!batch[i].answered && batch[i].follower == followers) {
+			reporters[k] = batch[i].c.reporter_principal;
+			keys[k++] = batch[i].c.client_key;
+		}
+	if (k > 0) {
+		char *a_reporters = db_text_array(reporters, k), *a_keys = db_text_array(keys, k);
+		const char *params[2] = {a_reporters, a_keys};
+
+		rc = db_exec(in->db, "find_cases", 2, params, &res);
+		free(a_reporters);
+		free(a_keys);
 	}
-	bool failed = false;
-	char *receipt = content_open(in->keys, db_result_value(res, 0, 4), CONTENT_RECEIPT, db_result_value(res, 0, 1),
-	                             &failed);
+	for (int row = 0; rc == DB_OK && row < db_result_rows(res); row++) {
+		const char *case_number = db_result_value(res, row, 2);
+		bool failed = false;
+		char *receipt = content_open(in->keys, db_result_value(res, row, 6), CONTENT_RECEIPT,
+		                             db_result_value(res, row, 3), &failed);
 
-	if (failed || receipt == NULL) {
-		log_error("case=%s event=unseal_failed field=receipt", db_result_value(res, 0, 0));
-		db_result_free(&res);
+		if (failed || receipt == NULL) {
+			log_error("case=%s event=unseal_failed field=receipt", case_number);
+			free(receipt);
+			rc = DB_ERR_OTHER;
+			break;
+		}
+		json_t *guidance = json_loads(db_result_value(res, row, 4), 0, NULL);
+
+		for (size_t i = 0; i < n; i++) {
+			struct filing *f = &batch[i];
+
+			if (f->answered || f->follower != followers ||
+			    strcmp(f->c.reporter_principal, db_result_value(res, row, 0)) != 0 ||
+			    strcmp(f->c.client_key, db_result_value(res, row, 1)) != 0)
+				continue;
+			reply_case(in, &f->peer, f->request_id, case_number, receipt, guidance,
+			           db_result_value(res, row, 5), true);
+			f->answered = true;
+			log_info("case=%s event=resubmitted", case_number);
+		}
 		free(receipt);
-		return DB_ERR_OTHER;
+		json_decref(guidance);
 	}
-	guidance = json_loads(db_result_value(res, 0, 2), 0, NULL);
-	reply_case(in, peer, request_id, db_result_value(res, 0, 0), receipt, guidance, db_result_value(res, 0, 3),
-	           true);
-	log_info("case=%s event=resubmitted", db_result_value(res, 0, 0));
-	free(receipt);
-	json_decref(guidance);
 	db_result_free(&res);
-	return 1;
+	free(reporters);
+	free(keys);
+	return rc;
 }
 
 /* The reporter's guidance for c as a JSON array [{sv, en}], most urgent first. */
@@ -187,92 +258,167 @@ static json_t *guidance_for(const struct ruleset *rs, const struct concern *c)
 	return out;
 }
 
-/* Store a new case and answer; returns a db status. */
-static int file_new(struct intake *in, const struct wire_peer *peer, const char *request_id, const struct concern *c)
+/* Receipt, guidance and sealed content of a new filing: sealed before they
+ * leave this process, so the database never sees them in clear. */
+static void filing_prepare(struct intake *in, struct filing *f)
 {
-	char receipt[CRYPTO_RECEIPT_LEN + 1];
+	const struct concern *c = &f->c;
 	unsigned char hash[CRYPTO_SHA256_LEN];
 	char age[16];
-	json_t *guidance = guidance_for(in->rs, c);
-	char *guidance_text = json_dumps(guidance, JSON_COMPACT);
-	char *hash_hex;
-	struct db_result *res;
-	int rc;
 
-	crypto_receipt_new(receipt);
-	crypto_sha256(receipt, CRYPTO_RECEIPT_LEN, hash);
-	hash_hex = db_bytea_hex(hash, sizeof hash);
+	crypto_receipt_new(f->receipt);
+	crypto_sha256(f->receipt, CRYPTO_RECEIPT_LEN, hash);
+	f->hash_bytea = db_bytea_hex(hash, sizeof hash);
+	f->guidance = guidance_for(in->rs, c);
+	f->guidance_text = json_dumps(f->guidance, JSON_COMPACT);
 	snprintf(age, sizeof age, "%d", c->age);
 
-	/* Sealed before they leave this process: the database never sees them in clear. */
 	const char *plain[CONTENT_FIELDS] = {
 	        c->description,  c->has_age ? age : NULL, c->subject_name, c->personal_number,
-	        c->subject_unit, c->reporter_phone,       receipt};
-	char *sealed[CONTENT_FIELDS];
+	        c->subject_unit, c->reporter_phone,       f->receipt};
 
-	for (int f = 0; f < CONTENT_FIELDS; f++)
-		sealed[f] = content_seal(in->keys, hash_hex + 2, (enum content_field)f, plain[f]);
+	for (int k = 0; k < CONTENT_FIELDS; k++)
+		f->sealed[k] = content_seal(in->keys, f->hash_bytea + 2, (enum content_field)k, plain[k]);
+}
 
-	const char *params[22] = {
-	        c->reporter_principal,
-	        c->client_key,
-	        hash_hex,
-	        category_names[c->v.category],
-	        urgency_names[c->v.urgency],
-	        subject_kind_names[c->v.kind],
-	        age_band_names[c->v.band],
-	        setting_names[c->v.setting],
-	        c->district,
-	        tristate_names[c->v.grant],
-	        tristate_names[c->v.relatives],
-	        c->observed_at,
-	        c->reporter_unit,
-	        guidance_text,
-	        sealed[CONTENT_DESCRIPTION],
-	        sealed[CONTENT_AGE],
-	        sealed[CONTENT_NAME],
-	        sealed[CONTENT_PERSONAL_NUMBER],
-	        sealed[CONTENT_UNIT],
-	        sealed[CONTENT_PHONE],
-	        sealed[CONTENT_RECEIPT],
-	        in->svc.cfg.instance,
-	};
+/* Free what filing_prepare() made (safe when it did not run). */
+static void filing_release(struct filing *f)
+{
+	json_decref(f->guidance);
+	free(f->guidance_text);
+	free(f->hash_bytea);
+	for (int k = 0; k < CONTENT_FIELDS; k++)
+		free(f->sealed[k]);
+	f->guidance = NULL;
+	f->guidance_text = NULL;
+	f->hash_bytea = NULL;
+	memset(f->sealed, 0, sizeof f->sealed);
+}
 
-	/* One transaction: the report, its content, its timeline and audit entries. */
-	rc = db_begin(in->db);
-	if (rc == DB_OK)
-		rc = db_exec(in->db, "file_case", 22, params, &res);
-	if (rc == DB_OK) {
-		json_t *d = json_pack("{s:s, s:s, s:s}", "case", db_result_value(res, 0, 1), "category",
-		                      category_names[c->v.category], "urgency", urgency_names[c->v.urgency]);
-		char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-		struct audit_entry e = {c->reporter_principal, "filed", db_result_int(res, 0, 0), 0, detail};
+/* Column j of file_cases ($j+1) for filing f, as text. */
+#define FILE_COLUMNS 21
+static const char *file_column(const struct filing *f, int j)
+{
+	const struct concern *c = &f->c;
 
-		rc = audit_append(in->db, in->keys, &e, 1);
-		free(detail);
-		json_decref(d);
+	switch (j) {
+	case 0: return c->reporter_principal;
+	case 1: return c->client_key;
+	case 2: return f->hash_bytea;
+	case 3: return category_names[c->v.category];
+	case 4: return urgency_names[c->v.urgency];
+	case 5: return subject_kind_names[c->v.kind];
+	case 6: return age_band_names[c->v.band];
+	case 7: return setting_names[c->v.setting];
+	case 8: return c->district;
+	case 9: return tristate_names[c->v.grant];
+	case 10: return tristate_names[c->v.relatives];
+	case 11: return c->observed_at;
+	case 12: return c->reporter_unit;
+	case 13: return f->guidance_text;
+	default: return f->sealed[j - 14]; /* CONTENT_DESCRIPTION ... CONTENT_RECEIPT */
 	}
-	if (rc == DB_OK)
+}
+
+/* The filing of todo[0..k) whose receipt hash is hex, or NULL; rows come
+ * back in insertion order in practice, so todo[hint] is tried first. */
+static struct filing *filing_of(struct filing **todo, size_t k, size_t hint, const char *hex)
+{
+	for (size_t i = 0; i < k; i++) {
+		struct filing *f = todo[(hint + i) % k];
+
+		if (hex != NULL && strcmp(f->hash_bytea + 2, hex) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/*
+ * File the batch's filings that are neither answered nor followers, in one
+ * transaction (reports, contents, timeline and audit entries: one COMMIT,
+ * one WAL flush, one hold of the audit chain's lock), and only after COMMIT
+ * answer each of them. Returns a db status; on failure nothing was stored
+ * and nothing answered.
+ */
+static int file_new(struct intake *in, struct filing *batch, size_t n)
+{
+	struct filing **todo = xcalloc(n, sizeof *todo), **by_row = xcalloc(n, sizeof *by_row);
+	const char **col = xcalloc(n, sizeof *col);
+	char *arrays[FILE_COLUMNS];
+	const char *params[FILE_COLUMNS + 1];
+	struct db_result *res = NULL;
+	size_t k = 0;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		if (!batch[i].answered && !batch[i].follower) {
+			filing_prepare(in, &batch[i]);
+			todo[k++] = &batch[i];
+		}
+	for (int j = 0; j < FILE_COLUMNS; j++) {
+		for (size_t i = 0; i < k; i++)
+			col[i] = file_column(todo[i], j);
+		params[j] = arrays[j] = db_text_array(col, k);
+	}
+	params[FILE_COLUMNS] = in->svc.cfg.instance;
+
+	rc = k == 0 ? DB_OK : db_begin(in->db);
+	if (k > 0 && rc == DB_OK)
+		rc = db_exec(in->db, "file_cases", FILE_COLUMNS + 1, params, &res);
+	/* each row of i makes one report: match them up by receipt hash */
+	if (k > 0 && rc == DB_OK && (size_t)db_result_rows(res) != k)
+		rc = DB_ERR_OTHER;
+	for (size_t row = 0; k > 0 && rc == DB_OK && row < k; row++)
+		if ((by_row[row] = filing_of(todo, k, row, db_result_value(res, (int)row, 0))) == NULL)
+			rc = DB_ERR_OTHER;
+	if (k > 0 && rc == DB_OK) {
+		struct audit_entry *audit = xcalloc(k, sizeof *audit);
+		char **details = xcalloc(k, sizeof *details);
+
+		for (int row = 0; row < (int)k; row++) {
+			const struct filing *f = by_row[row];
+			json_t *d = json_pack("{s:s, s:s, s:s}", "case", db_result_value(res, row, 2), "category",
+			                      category_names[f->c.v.category], "urgency", urgency_names[f->c.v.urgency]);
+
+			details[row] = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+			json_decref(d);
+			audit[row] = (struct audit_entry){f->c.reporter_principal, "filed", db_result_int(res, row, 1), 0,
+			                                  details[row]};
+		}
+		rc = audit_append(in->db, in->keys, audit, k);
+		for (size_t i = 0; i < k; i++)
+			free(details[i]);
+		free(details);
+		free(audit);
+	}
+	if (k > 0 && rc == DB_OK)
 		rc = db_commit(in->db);
 	if (rc != DB_OK)
 		db_rollback(in->db);
-	if (rc == DB_OK) {
-		const char *case_number = db_result_value(res, 0, 1);
-		int64_t id = db_result_int(res, 0, 0);
+	for (int row = 0; rc == DB_OK && row < (int)k; row++) {
+		int64_t id = db_result_int(res, row, 1);
+		const char *case_number = db_result_value(res, row, 2);
+		struct filing *f = by_row[row];
 
 		log_info("case=%s event=filed report=%lld category=%s urgency=%s", case_number, (long long)id,
-		         category_names[c->v.category], urgency_names[c->v.urgency]);
+		         category_names[f->c.v.category], urgency_names[f->c.v.urgency]);
 		/* The case is durable now (COMMIT returned): only now may the reporter hear it exists. */
-		reply_case(in, peer, request_id, case_number, receipt, guidance, db_result_value(res, 0, 2), false);
-		counter_add("filed", 1);
-		wire_publish_prompt(in->prompts, "report_filed", id);
+		reply_case(in, &f->peer, f->request_id, case_number, f->receipt, f->guidance,
+		           db_result_value(res, row, 3), false);
+		f->answered = true;
+	}
+	if (rc == DB_OK && k > 0) {
+		counter_add("filed", k);
+		wire_publish_prompt(in->prompts, "report_filed", db_result_int(res, (int)k - 1, 1));
 	}
 	db_result_free(&res);
-	for (int f = 0; f < CONTENT_FIELDS; f++)
-		free(sealed[f]);
-	free(hash_hex);
-	free(guidance_text);
-	json_decref(guidance);
+	for (int j = 0; j < FILE_COLUMNS; j++)
+		free(arrays[j]);
+	for (size_t i = 0; i < k; i++)
+		filing_release(todo[i]);
+	free(col);
+	free(by_row);
+	free(todo);
 	return rc;
 }
 
@@ -324,29 +470,30 @@ static const struct principal *authorize(struct intake *in, const struct wire_pe
 	return NULL;
 }
 
-/* FileConcern: validate, deduplicate, store, answer, prompt. */
+/* FileConcern: validate, and queue for the next group commit (file_batch). */
 static void handle_file(struct intake *in, const struct wire_peer *peer, const char *request_id,
                         const Oro__FileConcern *m)
 {
-	struct concern c = {0};
+	struct filing *f = &in->batch[in->n_batch];
+	struct concern *c = &f->c;
 	struct oro_error err = {0};
 	bool allowed;
 	const struct principal *p = authorize(in, peer, request_id, "file_concern", &allowed);
-	int rc;
 
 	if (!allowed)
 		return;
-	wire_concern_from_pb(m, &c);
+	memset(f, 0, sizeof *f);
+	wire_concern_from_pb(m, c);
 	if (p != NULL) {
 		/* the reporter on record is the authenticated principal, whatever the message says */
-		free(c.reporter_principal);
-		c.reporter_principal = xstrdup(p->name);
+		free(c->reporter_principal);
+		c->reporter_principal = xstrdup(p->name);
 	}
-	if (c.reporter_principal == NULL || *c.reporter_principal == '\0') {
+	if (c->reporter_principal == NULL || *c->reporter_principal == '\0') {
 		oro_error_set(&err, ORO_E_MISSING, "reporter_principal", "who files the concern is required");
 		goto refuse;
 	}
-	if (strlen(c.reporter_principal) > CONCERN_TEXT_MAX) {
+	if (strlen(c->reporter_principal) > CONCERN_TEXT_MAX) {
 		oro_error_set(&err, ORO_E_TOO_LONG, "reporter_principal", "at most %d bytes", CONCERN_TEXT_MAX);
 		goto refuse;
 	}
@@ -355,25 +502,70 @@ static void handle_file(struct intake *in, const struct wire_peer *peer, const c
 		              "the case store is temporarily unavailable; nothing was stored: try again");
 		goto refuse;
 	}
-	if (concern_validate(&c, in->rs, 0, &err) < 0)
+	if (concern_validate(c, in->rs, 0, &err) < 0)
 		goto refuse;
-
-	/* Two attempts: a concurrent filing of the same client_key makes the
-	 * first insert fail on the unique key, and the second finds it. */
-	for (int attempt = 0; attempt < 2; attempt++) {
-		rc = answer_existing(in, peer, request_id, &c);
-		if (rc == 0)
-			rc = file_new(in, peer, request_id, &c);
-		if (rc >= 0)
-			goto done;
-		if (rc != DB_ERR_CONSTRAINT && rc != DB_ERR_RETRY)
-			break;
-	}
-	db_failure(in, "file", rc, &err);
+	f->peer = *peer;
+	snprintf(f->request_id, sizeof f->request_id, "%s", request_id);
+	in->n_batch++;
+	return;
 refuse:
 	service_refuse(in->clients, peer, request_id, &err);
-done:
-	concern_clear(&c);
+	concern_clear(c);
+}
+
+/*
+ * Deduplicate and file batch[0..n): filings of a (reporter, client_key)
+ * stored before are answered as duplicates, the rest filed in one
+ * transaction, then the later filings of a pair that the batch itself holds
+ * twice are answered as duplicates of the first. Returns a db status.
+ */
+static int file_batch(struct intake *in, struct filing *batch, size_t n)
+{
+	int rc;
+
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = 0; j < i && !batch[i].follower; j++)
+			batch[i].follower = !batch[j].follower &&
+			                    strcmp(batch[i].c.reporter_principal, batch[j].c.reporter_principal) == 0 &&
+			                    strcmp(batch[i].c.client_key, batch[j].c.client_key) == 0;
+	rc = answer_existing(in, batch, n, false);
+	if (rc == DB_OK)
+		rc = file_new(in, batch, n);
+	if (rc == DB_OK)
+		rc = answer_existing(in, batch, n, true);
+	return rc;
+}
+
+/*
+ * Group commit: file the filings queued since the last call, answer each
+ * (a case, a duplicate, or an error: nothing stored), and empty the batch.
+ * When the batch as a whole fails for anything but a lost connection (such
+ * as another intake instance filing the same client_key at the same moment:
+ * a unique violation), each filing is tried alone, twice, so one cannot
+ * hold up the others.
+ */
+static void flush_batch(struct intake *in)
+{
+	struct oro_error err = {0};
+	int rc = in->n_batch > 0 ? file_batch(in, in->batch, in->n_batch) : DB_OK;
+
+	for (size_t i = 0; i < in->n_batch; i++) {
+		struct filing *f = &in->batch[i];
+		int one = rc;
+
+		for (int attempt = 0; !f->answered && one != DB_ERR_CONNECTION && attempt < 2; attempt++) {
+			f->follower = false;
+			one = file_batch(in, f, 1);
+			if (one != DB_ERR_CONSTRAINT && one != DB_ERR_RETRY)
+				break;
+		}
+		if (!f->answered) {
+			db_failure(in, "file", one, &err);
+			service_refuse(in->clients, &f->peer, f->request_id, &err);
+		}
+		concern_clear(&f->c);
+	}
+	in->n_batch = 0;
 }
 
 /* FollowReceipt: the case's status for the holder of its receipt. */
@@ -486,6 +678,32 @@ static bool handle_request(struct intake *in)
 	return true;
 }
 
+/*
+ * Read the waiting requests: look-ups are answered at once, filings queue
+ * for one group commit, until batch_max filings are queued or no request
+ * is waiting; with batch_wait_ms, wait that long after the first filing
+ * for more. Bounded, so that housekeeping is never starved.
+ */
+static void take_requests(struct intake *in)
+{
+	size_t max = (size_t)in->svc.cfg.batch_max;
+	int64_t until = 0;
+
+	for (size_t handled = 0; in->n_batch < max && handled < 4 * max; handled++) {
+		if (handle_request(in)) {
+			if (until == 0 && in->n_batch > 0)
+				until = service_now_ms() + in->svc.cfg.batch_wait_ms;
+			continue;
+		}
+		zmq_pollitem_t item = {in->clients, 0, ZMQ_POLLIN, 0};
+		int64_t left = until - service_now_ms();
+
+		if (in->n_batch == 0 || left <= 0 || zmq_poll(&item, 1, (long)left) <= 0)
+			break;
+		service_auth_poll(&in->svc);
+	}
+}
+
 /* This instance's status for oro health. */
 static void write_status(struct intake *in, bool log_it)
 {
@@ -532,6 +750,7 @@ int main(int argc, char **argv)
 	in.db = service_db(&in.svc, statements, sizeof statements / sizeof statements[0]);
 	in.clients = service_socket(&in.svc, ZMQ_ROUTER, in.svc.cfg.intake_endpoint, true);
 	in.prompts = service_socket(&in.svc, ZMQ_PUB, in.svc.cfg.intake_prompt_endpoint, true);
+	in.batch = xcalloc((size_t)in.svc.cfg.batch_max, sizeof *in.batch);
 	db_listen(in.db, STRATEGY_CHANNEL);
 
 	while (service_running()) {
@@ -553,10 +772,9 @@ int main(int argc, char **argv)
 		if (wait > 1000)
 			wait = 1000;
 		if (zmq_poll(items, n_items, (long)wait) > 0) {
-			/* bounded batch so housekeeping is never starved */
 			service_auth_poll(&in.svc);
-			for (int i = 0; i < 256 && handle_request(&in); i++)
-				;
+			take_requests(&in);
+			flush_batch(&in);
 		}
 		/* every pass: libpq may have queued a notification while running a query */
 		if (db_notifications(in.db) > 0)
@@ -568,6 +786,7 @@ int main(int argc, char **argv)
 	log_info("event=stopping");
 	zmq_close(in.clients);
 	zmq_close(in.prompts);
+	free(in.batch);
 	ruleset_destroy(&in.rs);
 	keyring_destroy(&in.keys);
 	db_destroy(&in.db);
