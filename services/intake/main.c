@@ -447,73 +447,6 @@ static void audit_forbidden(struct intake *in, const char *who, const char *what
 }
 
 /*
- * On an authenticated (CURVE) connection, the principal must be staff (or
- * an admin) to file or follow; returns it, or NULL after refusing with
- * `forbidden` (audited). On a local ipc:// connection, *ok is set and NULL
- * returned: the name in the message is trusted there.
- */
-static const struct principal *authorize(struct intake *in, const struct wire_peer *peer, const char *request_id,
-                                         const char *what, bool *ok)
-{
-	const struct principal *p = service_principal(&in->svc, peer->user);
-	struct oro_error err = {0};
-
-	*ok = true;
-	if (peer->user[0] == '\0')
-		return NULL;
-	if (p != NULL && (strcmp(p->kind, "staff") == 0 || strcmp(p->kind, "admin") == 0))
-		return p;
-	*ok = false;
-	oro_error_set(&err, ORO_E_FORBIDDEN, "", "%s is not allowed for principal %.60s", what, peer->user);
-	audit_forbidden(in, peer->user, what);
-	service_refuse(in->clients, peer, request_id, &err);
-	return NULL;
-}
-
-/* FileConcern: validate, and queue for the next group commit (file_batch). */
-static void handle_file(struct intake *in, const struct wire_peer *peer, const char *request_id,
-                        const Oro__FileConcern *m)
-{
-	struct filing *f = &in->batch[in->n_batch];
-	struct concern *c = &f->c;
-	struct oro_error err = {0};
-	bool allowed;
-	const struct principal *p = authorize(in, peer, request_id, "file_concern", &allowed);
-
-	if (!allowed)
-		return;
-	memset(f, 0, sizeof *f);
-	wire_concern_from_pb(m, c);
-	if (p != NULL) {
-		/* the reporter on record is the authenticated principal, whatever the message says */
-		free(c->reporter_principal);
-		c->reporter_principal = xstrdup(p->name);
-	}
-	if (c->reporter_principal == NULL || *c->reporter_principal == '\0') {
-		oro_error_set(&err, ORO_E_MISSING, "reporter_principal", "who files the concern is required");
-		goto refuse;
-	}
-	if (strlen(c->reporter_principal) > CONCERN_TEXT_MAX) {
-		oro_error_set(&err, ORO_E_TOO_LONG, "reporter_principal", "at most %d bytes", CONCERN_TEXT_MAX);
-		goto refuse;
-	}
-	if (in->rs == NULL || !db_ready(in->db)) {
-		oro_error_set(&err, ORO_E_UNAVAILABLE, "",
-		              "the case store is temporarily unavailable; nothing was stored: try again");
-		goto refuse;
-	}
-	if (concern_validate(c, in->rs, 0, &err) < 0)
-		goto refuse;
-	f->peer = *peer;
-	snprintf(f->request_id, sizeof f->request_id, "%s", request_id);
-	in->n_batch++;
-	return;
-refuse:
-	service_refuse(in->clients, peer, request_id, &err);
-	concern_clear(c);
-}
-
-/*
  * Deduplicate and file batch[0..n): filings of a (reporter, client_key)
  * stored before are answered as duplicates, the rest filed in one
  * transaction, then the later filings of a pair that the batch itself holds
@@ -568,6 +501,90 @@ static void flush_batch(struct intake *in)
 	in->n_batch = 0;
 }
 
+/*
+ * Before answering a request of peer at once (a refusal, a look-up): file
+ * the batch if it holds a filing of the same connection, so that each
+ * connection gets its replies in the order of its requests
+ * (docs/protocol.md §3).
+ */
+static void keep_order(struct intake *in, const struct wire_peer *peer)
+{
+	for (size_t i = 0; i < in->n_batch; i++)
+		if (in->batch[i].peer.len == peer->len && memcmp(in->batch[i].peer.id, peer->id, peer->len) == 0) {
+			flush_batch(in);
+			return;
+		}
+}
+
+/*
+ * On an authenticated (CURVE) connection, the principal must be staff (or
+ * an admin) to file or follow; returns it, or NULL after refusing with
+ * `forbidden` (audited). On a local ipc:// connection, *ok is set and NULL
+ * returned: the name in the message is trusted there.
+ */
+static const struct principal *authorize(struct intake *in, const struct wire_peer *peer, const char *request_id,
+                                         const char *what, bool *ok)
+{
+	const struct principal *p = service_principal(&in->svc, peer->user);
+	struct oro_error err = {0};
+
+	*ok = true;
+	if (peer->user[0] == '\0')
+		return NULL;
+	if (p != NULL && (strcmp(p->kind, "staff") == 0 || strcmp(p->kind, "admin") == 0))
+		return p;
+	*ok = false;
+	oro_error_set(&err, ORO_E_FORBIDDEN, "", "%s is not allowed for principal %.60s", what, peer->user);
+	audit_forbidden(in, peer->user, what);
+	keep_order(in, peer);
+	service_refuse(in->clients, peer, request_id, &err);
+	return NULL;
+}
+
+/* FileConcern: validate, and queue for the next group commit (file_batch). */
+static void handle_file(struct intake *in, const struct wire_peer *peer, const char *request_id,
+                        const Oro__FileConcern *m)
+{
+	struct filing *f = &in->batch[in->n_batch];
+	struct concern *c = &f->c;
+	struct oro_error err = {0};
+	bool allowed;
+	const struct principal *p = authorize(in, peer, request_id, "file_concern", &allowed);
+
+	if (!allowed)
+		return;
+	memset(f, 0, sizeof *f);
+	wire_concern_from_pb(m, c);
+	if (p != NULL) {
+		/* the reporter on record is the authenticated principal, whatever the message says */
+		free(c->reporter_principal);
+		c->reporter_principal = xstrdup(p->name);
+	}
+	if (c->reporter_principal == NULL || *c->reporter_principal == '\0') {
+		oro_error_set(&err, ORO_E_MISSING, "reporter_principal", "who files the concern is required");
+		goto refuse;
+	}
+	if (strlen(c->reporter_principal) > CONCERN_TEXT_MAX) {
+		oro_error_set(&err, ORO_E_TOO_LONG, "reporter_principal", "at most %d bytes", CONCERN_TEXT_MAX);
+		goto refuse;
+	}
+	if (in->rs == NULL || !db_ready(in->db)) {
+		oro_error_set(&err, ORO_E_UNAVAILABLE, "",
+		              "the case store is temporarily unavailable; nothing was stored: try again");
+		goto refuse;
+	}
+	if (concern_validate(c, in->rs, 0, &err) < 0)
+		goto refuse;
+	f->peer = *peer;
+	snprintf(f->request_id, sizeof f->request_id, "%s", request_id);
+	in->n_batch++;
+	return;
+refuse:
+	keep_order(in, peer);
+	service_refuse(in->clients, peer, request_id, &err);
+	concern_clear(c);
+}
+
 /* FollowReceipt: the case's status for the holder of its receipt. */
 static void handle_follow(struct intake *in, const struct wire_peer *peer, const char *request_id,
                           const Oro__FollowReceipt *m)
@@ -585,6 +602,7 @@ static void handle_follow(struct intake *in, const struct wire_peer *peer, const
 
 	if (!allowed)
 		return;
+	keep_order(in, peer);
 	if (len != CRYPTO_RECEIPT_LEN ||
 	    strspn(m->receipt, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567abcdefghijklmnopqrstuvwxyz") != len) {
 		oro_error_set(&err, len ? ORO_E_INVALID_VALUE : ORO_E_MISSING, "receipt",
@@ -651,6 +669,7 @@ static bool handle_request(struct intake *in)
 	case WIRE_NONE:
 		return false;
 	case WIRE_REFUSED:
+		keep_order(in, &peer);
 		service_refuse(in->clients, &peer, request_id, &err);
 		return true;
 	case WIRE_DROPPED:
@@ -671,6 +690,7 @@ static bool handle_request(struct intake *in)
 		oro_error_set(&err, ORO_E_UNKNOWN_TYPE, "body",
 		              "message type %d is not served by oro-intake (file_concern, follow_receipt)",
 		              (int)env->body_case);
+		keep_order(in, &peer);
 		service_refuse(in->clients, &peer, request_id, &err);
 		break;
 	}
