@@ -19,9 +19,27 @@
  * escalation target (the top of the chain raises an operator alert),
  * pushes new deliveries, and sends reminders of unacknowledged ones with
  * backing-off intervals (reminder_initial_ms doubling up to
- * reminder_max_ms). Client subscriptions live in memory only: after a
- * restart clients re-subscribe (they do every heartbeat) and get their
- * backlog again.
+ * reminder_max_ms). New deliveries are read 500 at a time: a longer
+ * backlog is pushed page after page, with the waiting requests answered in
+ * between. Client subscriptions live in memory only: after a restart
+ * clients re-subscribe (they do every heartbeat) and get their backlog
+ * again.
+ *
+ * Group commit of acknowledgements: the Acknowledge requests that arrived
+ * together (up to batch_max; with batch_wait_ms > 0, also those arriving
+ * that long after the first) are recorded in one transaction by one
+ * statement, with one audit append, so they share one WAL flush and one
+ * hold of the audit chain's lock; each client's AckConfirmed goes out only
+ * after that COMMIT. Two acknowledgements of one delivery in a batch behave
+ * as if sent one after the other: the first is recorded, the second
+ * confirmed as `already`. A connection's replies keep the order of its
+ * requests: before a request is answered at once (any other request, or a
+ * refused acknowledgement), the queued acknowledgements are recorded and
+ * confirmed if one of them came from the same connection. A batch that
+ * fails as a whole (but not for a lost connection) is retried one
+ * acknowledgement per transaction, so one bad request cannot hold up the
+ * others. The counters acknowledged and ack_commits (oro health) show how
+ * many acknowledgements the commits held.
  *
  * Several instances may share the database: each pushes to its own
  * clients; escalations and reminders are claimed with SKIP LOCKED, so each
@@ -32,10 +50,13 @@
  *   notify_endpoint         ROUTER, bound: department clients (DEALER)
  *   router_prompt_endpoint  SUB, connected: "deliveries_created" from oro-router
  *
- * Configuration (see --help): database, key_file, curve_key_file, notify_endpoint,
- * router_prompt_endpoint, sweep_interval_ms, heartbeat_ms (clients silent
- * for three intervals are forgotten), reminder_initial_ms, reminder_max_ms,
- * max_message_size, db_retry_max_ms, log_level, instance.
+ * Configuration (see --help): database, key_file, curve_key_file,
+ * database_roles, notify_endpoint, router_prompt_endpoint,
+ * sweep_interval_ms, heartbeat_ms (clients silent for three intervals are
+ * forgotten), reminder_initial_ms, reminder_max_ms, batch_max (default 256
+ * acknowledgements per transaction), batch_wait_ms (default 0: record at
+ * once what has arrived), max_message_size, db_retry_max_ms, log_level,
+ * instance.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +75,10 @@
 
 #define NOTIFY_MAX_CLIENTS 4096
 #define NOTIFY_NAME_MAX    100
+#define NOTIFY_PAGE        500 /* new deliveries read per query; a longer backlog takes several */
+#define NOTIFY_TURN        256 /* requests read per turn of the loop (at least batch_max) */
+#define NOTIFY_STR_(x)     #x
+#define NOTIFY_STR(x)      NOTIFY_STR_(x)
 
 /* The columns of a delivery as sent; the content columns are NULL unless view is full. */
 #define DELIVERY_COLUMNS                                                                                               \
@@ -143,7 +168,7 @@ static const struct db_statement statements[] = {
         /* New to this instance (above its high-water mark) or sent by nobody yet. */
         {"new_deliveries", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
                            " WHERE d.department = ANY ($1::text[]) AND d.state IN ('pending', 'sent')"
-                           " AND (d.id > $2 OR d.state = 'pending') ORDER BY d.id LIMIT 500"},
+                           " AND (d.id > $2 OR d.state = 'pending') ORDER BY d.id LIMIT " NOTIFY_STR(NOTIFY_PAGE)},
         /* Open deliveries whose reminder is due, claimed so that one instance sends each. */
         {"reminders_due", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
                           " WHERE d.department = ANY ($1::text[]) AND d.state IN ('pending', 'sent')"
@@ -196,31 +221,56 @@ static const struct db_statement statements[] = {
                   " LEFT JOIN report_content c ON false"
                   " WHERE d.department = $1 AND ($2 OR d.state IN ('pending', 'sent')) ORDER BY d.id DESC LIMIT $3"},
         {"count_open", "SELECT count(*) FROM delivery WHERE department = $1 AND state IN ('pending', 'sent')"},
-        /* Record a sending; the first one goes into the case timeline. */
+        /*
+         * Record a sending; the first one goes into the case timeline. The rows
+         * are locked first, in id order, so that "first" is read from each row
+         * as it is now, after any concurrent sending or acknowledgement.
+         */
         {"mark_sent",
-         "WITH s AS ("
-         "  UPDATE delivery SET state = CASE WHEN state = 'pending' THEN 'sent' ELSE state END,"
-         "   first_sent_at = coalesce(first_sent_at, now()), last_sent_at = now(), send_count = send_count + 1,"
-         "   next_reminder_at = coalesce(next_reminder_at, now() + make_interval(secs => $3::float8))"
-         "  WHERE id = ANY ($1::bigint[]) AND state IN ('pending', 'sent')"
-         "  RETURNING id, report_id, department, first_sent_at = now() AS first)"
+         "WITH o AS ("
+         "  SELECT id, first_sent_at IS NULL AS first FROM delivery"
+         "  WHERE id = ANY ($1::bigint[]) AND state IN ('pending', 'sent') ORDER BY id FOR UPDATE),"
+         " s AS ("
+         "  UPDATE delivery d SET state = CASE WHEN d.state = 'pending' THEN 'sent' ELSE d.state END,"
+         "   first_sent_at = coalesce(d.first_sent_at, now()), last_sent_at = now(), send_count = d.send_count + 1,"
+         "   next_reminder_at = coalesce(d.next_reminder_at, now() + make_interval(secs => $3::float8))"
+         "  FROM o WHERE d.id = o.id"
+         "  RETURNING d.id, d.report_id, d.department, o.first)"
          " INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
          " SELECT report_id, 'delivered', id, department, $2 FROM s WHERE first"},
-        {"acknowledge", "WITH a AS ("
-                        "  UPDATE delivery SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $3,"
-                        "   first_sent_at = coalesce(first_sent_at, now())"
-                        "  WHERE id = $1 AND department = $2 AND state IN ('pending', 'sent')"
-                        /* first_sent_at is now() only if this transaction set it: no sending was recorded */
-                        "  RETURNING id, report_id, department, acknowledged_at, acknowledged_by, first_sent_at = "
-                        "now() AS unrecorded),"
-                        /* an instance may record the acknowledgement before the one that sent it records the sending */
-                        " s AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
-                        "  SELECT report_id, 'delivered', id, department, $3 FROM a WHERE unrecorded),"
-                        " t AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
-                        "  SELECT report_id, 'acknowledged', id, department, $3 FROM a)"
-                        " SELECT id, " DB_RFC3339("acknowledged_at") ", acknowledged_by, report_id FROM a"},
-        {"ack_state", "SELECT state, " DB_RFC3339("acknowledged_at") ", acknowledged_by FROM delivery"
-                                                                     " WHERE id = $1 AND department = $2"},
+        /*
+         * Acknowledge a batch: element i of the arrays is the request numbered
+         * i + 1 (ord). Of several requests for one delivery the first is
+         * recorded; the later ones find it acknowledged (ack_state), as if each
+         * had come in a transaction of its own.
+         */
+        {"acknowledge",
+         "WITH q AS ("
+         "  SELECT DISTINCT ON (id, department) id, department, principal, ord"
+         "  FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS u(id, department, principal, ord)"
+         "  ORDER BY id, department, ord),"
+         /* locked first, in id order, to read from each row as it is now whether a sending was recorded */
+         " o AS ("
+         "  SELECT d.id, q.principal, q.ord, d.first_sent_at IS NULL AS unrecorded"
+         "  FROM delivery d JOIN q ON d.id = q.id AND d.department = q.department"
+         "  WHERE d.state IN ('pending', 'sent') ORDER BY d.id FOR UPDATE OF d),"
+         " a AS ("
+         "  UPDATE delivery d SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = o.principal,"
+         "   first_sent_at = coalesce(d.first_sent_at, now())"
+         "  FROM o WHERE d.id = o.id"
+         "  RETURNING o.ord, d.id, d.report_id, d.department, d.acknowledged_at, d.acknowledged_by, o.unrecorded),"
+         /* an instance may record the acknowledgement before the one that sent it records the sending */
+         " s AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
+         "  SELECT report_id, 'delivered', id, department, acknowledged_by FROM a WHERE unrecorded ORDER BY ord),"
+         " t AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
+         "  SELECT report_id, 'acknowledged', id, department, acknowledged_by FROM a ORDER BY ord)"
+         " SELECT ord, " DB_RFC3339("acknowledged_at") ", acknowledged_by, report_id FROM a ORDER BY ord"},
+        /* The state of each delivery named (element i of the arrays: row i), NULL for none. */
+        {"ack_state",
+         "WITH q AS (SELECT * FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u(id, department, ord)),"
+         " s AS (SELECT q.ord, d.state, d.acknowledged_at, d.acknowledged_by"
+         "  FROM q LEFT JOIN delivery d ON d.id = q.id AND d.department = q.department)"
+         " SELECT state, acknowledged_by, " DB_RFC3339("acknowledged_at") " FROM s ORDER BY ord"},
         /* Lock the delivery to re-route; who may: its department, or the active strategy's coordinator. */
         {"reroute_lock", "SELECT d.state, d.view, d.department,"
                          " d.department = $2 OR $2 = (SELECT (s.document::jsonb)->'fallback'->>'department'"
@@ -253,9 +303,29 @@ struct client {
 	int64_t backlog_upto; /* its subscription backlog held deliveries up to this id */
 };
 
+/* An authorised Acknowledge waiting for the next group commit (acks_flush). */
+struct ack {
+	struct wire_peer peer;
+	char request_id[64];
+	int64_t delivery_id;
+	char id[24]; /* delivery_id as text */
+	char department[NOTIFY_NAME_MAX + 1];
+	char principal[NOTIFY_NAME_MAX + 1];
+	int row; /* its row in the result of "acknowledge", or -1: not recorded by this batch */
+};
+
 /* A delivery's content, opened for sending; freed by opened_free(). */
 struct opened {
 	char *field[CONTENT_FIELDS];
+};
+
+/* One delivery row as a message, built once for all the clients it goes to; freed by outgoing_free(). */
+struct outgoing {
+	Oro__Envelope env;
+	Oro__Delivery d;
+	Oro__Subject s;
+	Oro__Reporter rep;
+	struct opened o;
 };
 
 struct notify {
@@ -266,8 +336,11 @@ struct notify {
 	void *prompts;
 	struct client *clients;
 	size_t n_clients;
+	struct ack *acks; /* batch_max acknowledgements: group commit */
+	size_t n_acks;
 	int64_t next_sweep;
 	int64_t high_water; /* deliveries up to this id were pushed to the clients connected then */
+	bool push_due;      /* new deliveries may be waiting: a prompt came, or the last page was full */
 	bool ready;
 };
 
@@ -362,27 +435,40 @@ static void delivery_from_row(const struct db_result *res, int row, const struct
 #undef V
 }
 
+/*
+ * Build the message of row of res into out (strings borrowed from res); a
+ * full delivery's content is opened, which only its own department's
+ * clients may receive.
+ */
+static void outgoing_init(struct notify *n, const struct db_result *res, int row, const char *request_id,
+                          struct outgoing *out)
+{
+	memset(&out->o, 0, sizeof out->o);
+	if (strcmp(db_result_value(res, row, COL_VIEW), "full") == 0)
+		open_content(n, res, row, &out->o);
+	delivery_from_row(res, row, &out->o, &out->d, &out->s, &out->rep);
+	wire_envelope_init(&out->env);
+	out->env.request_id = (char *)request_id;
+	out->env.body_case = ORO__ENVELOPE__BODY_DELIVERY;
+	out->env.delivery = &out->d;
+}
+
+/* Wipe and free the opened content of out. */
+static void outgoing_free(struct outgoing *out)
+{
+	opened_free(&out->o);
+}
+
 /* Send one delivery row to one client; false when the client is gone. */
 static bool send_delivery(struct notify *n, const struct wire_peer *peer, const struct db_result *res, int row,
                           const char *request_id)
 {
-	Oro__Envelope env;
-	Oro__Delivery d;
-	Oro__Subject s;
-	Oro__Reporter rep;
-	struct opened o = {{0}};
+	struct outgoing out;
 	bool ok;
 
-	/* only a full delivery is ever opened, and only for its own department's clients */
-	if (strcmp(db_result_value(res, row, COL_VIEW), "full") == 0)
-		open_content(n, res, row, &o);
-	delivery_from_row(res, row, &o, &d, &s, &rep);
-	wire_envelope_init(&env);
-	env.request_id = (char *)request_id;
-	env.body_case = ORO__ENVELOPE__BODY_DELIVERY;
-	env.delivery = &d;
-	ok = wire_send_routed(n->clients_sock, peer, &env) == 0;
-	opened_free(&o);
+	outgoing_init(n, res, row, request_id, &out);
+	ok = wire_send_routed(n->clients_sock, peer, &out.env) == 0;
+	outgoing_free(&out);
 	return ok;
 }
 
@@ -490,24 +576,32 @@ static int *push_rows(struct notify *n, const struct db_result *res, const struc
 	*count = 0;
 	for (int row = 0; row < rows; row++) {
 		const char *dept = db_result_value(res, row, COL_DEPT);
-		bool delivered = false;
+		int64_t id = db_result_int(res, row, COL_ID);
+		struct outgoing out;
+		bool built = false, delivered = false;
 
 		for (size_t i = 0; i < n->n_clients;) {
 			struct client *c = &n->clients[i];
 
 			if (strcmp(c->department, dept) != 0 ||
 			    (only && (only->len != c->peer.len || memcmp(only->id, c->peer.id, only->len) != 0)) ||
-			    (fresh_only && db_result_int(res, row, COL_ID) <= c->backlog_upto)) {
+			    (fresh_only && id <= c->backlog_upto)) {
 				i++;
 				continue;
 			}
-			if (!send_delivery(n, &c->peer, res, row, NULL)) {
+			/* built (and its content opened) once for all of the department's clients */
+			if (!built)
+				outgoing_init(n, res, row, NULL, &out);
+			built = true;
+			if (wire_send_routed(n->clients_sock, &c->peer, &out.env) != 0) {
 				client_remove(n, i, "unreachable");
 				continue;
 			}
 			delivered = true;
 			i++;
 		}
+		if (built)
+			outgoing_free(&out);
 		if (delivered) {
 			sent[(*count)++] = row;
 			log_info("case=%s delivery=%s department=%s view=%s event=sent",
@@ -518,8 +612,13 @@ static int *push_rows(struct notify *n, const struct db_result *res, const struc
 	return sent;
 }
 
-/* Push the rows of res (see push_rows) and record the sendings in one transaction. */
-static void push_and_mark(struct notify *n, const struct db_result *res, const struct wire_peer *only, bool fresh_only)
+/*
+ * Push the rows of res (see push_rows) and record the sendings in one
+ * transaction. Returns how many rows were sent and recorded (0 when the
+ * record failed).
+ */
+static size_t push_and_mark(struct notify *n, const struct db_result *res, const struct wire_peer *only,
+                            bool fresh_only)
 {
 	size_t count;
 	int *sent = push_rows(n, res, only, fresh_only, &count);
@@ -534,8 +633,10 @@ static void push_and_mark(struct notify *n, const struct db_result *res, const s
 		log_warn("deliveries=%zu event=record_sent_failed sqlstate=%s error=%s", count, db_last_sqlstate(n->db),
 		         log_quote(db_last_error(n->db)));
 		db_rollback(n->db);
+		count = 0;
 	}
 	free(sent);
+	return count;
 }
 
 /* The connected clients' departments as a text[] literal (caller frees), or NULL when none. */
@@ -556,7 +657,10 @@ static char *connected_departments(const struct notify *n)
 
 /*
  * Push deliveries that are new to this instance (above its high-water
- * mark), or that nobody has sent yet, to the clients connected now.
+ * mark), or that nobody has sent yet, to the clients connected now: one
+ * page of them. After a full page that was sent and recorded, push_due
+ * stays set, so the main loop reads the next page at its next turn, after
+ * the requests waiting meanwhile.
  */
 static void push_unsent(struct notify *n)
 {
@@ -564,8 +668,10 @@ static void push_unsent(struct notify *n)
 	const char *params[2] = {NULL, hwm};
 	struct db_result *res;
 	char *array;
+	size_t recorded;
 	int rc;
 
+	n->push_due = false;
 	if (!n->ready || n->n_clients == 0 || !db_ready(n->db))
 		return;
 	array = connected_departments(n);
@@ -581,7 +687,9 @@ static void push_unsent(struct notify *n)
 	for (int i = 0; i < db_result_rows(res); i++)
 		if (db_result_int(res, i, COL_ID) > n->high_water)
 			n->high_water = db_result_int(res, i, COL_ID);
-	push_and_mark(n, res, NULL, true);
+	recorded = push_and_mark(n, res, NULL, true);
+	/* a recorded row never comes back (sent, and at most the high-water mark): the pages end */
+	n->push_due = db_result_rows(res) == NOTIFY_PAGE && recorded > 0;
 	db_result_free(&res);
 }
 
@@ -819,75 +927,235 @@ static bool check_delivery_ref(bool has_id, int64_t id, const char *department, 
 	return check_name(department, "department", err);
 }
 
-/* Acknowledge: record it once; a repeat is confirmed as `already`. */
-static void handle_ack(struct notify *n, const struct wire_peer *peer, const char *request_id,
-                       const Oro__Acknowledge *m)
+/* Send AckConfirmed to the sender of a (at and by borrowed). */
+static void ack_confirm(struct notify *n, const struct ack *a, const char *at, const char *by, bool already)
 {
-	struct oro_error err = {0};
-	char id[24];
-	struct db_result *res = NULL;
-	const char *params[3] = {id, m->department, m->principal};
-	bool already = false;
-	int rc;
-
-	if (!check_delivery_ref(m->has_delivery_id, m->delivery_id, m->department, id, &err) ||
-	    !check_name(m->principal, "principal", &err))
-		goto refuse;
-	/* One transaction: the acknowledgement, its timeline entry and its audit entry. */
-	rc = db_ready(n->db) ? db_begin(n->db) : DB_ERR_CONNECTION;
-	if (rc == DB_OK)
-		rc = db_exec(n->db, "acknowledge", 3, params, &res);
-	if (rc == DB_OK && db_result_rows(res) == 1) {
-		struct audit_entry e = {m->principal, "acknowledged", db_result_int(res, 0, 3), m->delivery_id, NULL};
-
-		rc = audit_append(n->db, n->keys, &e, 1);
-	}
-	if (rc == DB_OK)
-		rc = db_commit(n->db); /* confirmed below only after this COMMIT */
-	if (rc != DB_OK)
-		db_rollback(n->db);
-	if (rc == DB_OK && db_result_rows(res) == 0) {
-		db_result_free(&res);
-		already = true;
-		rc = db_exec(n->db, "ack_state", 2, params, &res);
-		if (rc == DB_OK &&
-		    (db_result_rows(res) == 0 || strcmp(db_result_value(res, 0, 0), "acknowledged") != 0)) {
-			if (db_result_rows(res) == 0)
-				oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id",
-				              "department %.40s has no delivery %s", m->department, id);
-			else /* rerouted: closed without acknowledgement */
-				oro_error_set(&err, ORO_E_INVALID_VALUE, "delivery_id",
-				              "delivery %s was re-routed to another department and is closed", id);
-			db_result_free(&res);
-			goto refuse;
-		}
-	}
-	if (rc != DB_OK) {
-		db_failure(n, "acknowledge", rc, &err);
-		goto refuse;
-	}
-
 	Oro__Envelope env;
 	Oro__AckConfirmed ack;
 
 	wire_envelope_init(&env);
 	oro__ack_confirmed__init(&ack);
 	ack.has_delivery_id = ack.has_already = true;
-	ack.delivery_id = m->delivery_id;
-	ack.acknowledged_at = (char *)db_result_value(res, 0, 1);
-	ack.acknowledged_by = (char *)db_result_value(res, 0, 2);
+	ack.delivery_id = a->delivery_id;
+	ack.acknowledged_at = (char *)at;
+	ack.acknowledged_by = (char *)by;
 	ack.already = already;
-	env.request_id = (char *)request_id;
+	env.request_id = (char *)a->request_id;
 	env.body_case = ORO__ENVELOPE__BODY_ACK_CONFIRMED;
 	env.ack_confirmed = &ack;
-	if (!already)
-		log_info("delivery=%s department=%s principal=%s event=acknowledged", id, m->department,
-		         log_quote(m->principal));
-	wire_send_routed(n->clients_sock, peer, &env);
-	db_result_free(&res);
-	return;
-refuse:
-	service_refuse(n->clients_sock, peer, request_id, &err);
+	wire_send_routed(n->clients_sock, &a->peer, &env);
+}
+
+/*
+ * Record acks[0..count) in one transaction: the acknowledgements and their
+ * timeline entries (one statement), their audit entries (one append), one
+ * COMMIT. On DB_OK *res is the statement's result, a row per delivery
+ * acknowledged now, and each ack's row says which (-1: none). Returns a db
+ * status; on failure it has rolled back and *res is NULL.
+ */
+static int acks_record(struct notify *n, struct ack *acks, size_t count, struct db_result **res)
+{
+	const char **ids = xcalloc(count, sizeof *ids), **depts = xcalloc(count, sizeof *depts),
+	           **principals = xcalloc(count, sizeof *principals);
+	struct audit_entry *audit = NULL;
+	const char *params[3];
+	char *arrays[3];
+	int rows = 0;
+	int rc;
+
+	for (size_t i = 0; i < count; i++) {
+		ids[i] = acks[i].id;
+		depts[i] = acks[i].department;
+		principals[i] = acks[i].principal;
+		acks[i].row = -1;
+	}
+	params[0] = arrays[0] = db_text_array(ids, count);
+	params[1] = arrays[1] = db_text_array(depts, count);
+	params[2] = arrays[2] = db_text_array(principals, count);
+	*res = NULL;
+	rc = db_begin(n->db);
+	if (rc == DB_OK)
+		rc = db_exec(n->db, "acknowledge", 3, params, res);
+	if (rc == DB_OK && (rows = db_result_rows(*res)) > 0) {
+		audit = xcalloc((size_t)rows, sizeof *audit);
+		for (int r = 0; r < rows; r++) {
+			int64_t ord = db_result_int(*res, r, 0);
+			struct ack *a;
+
+			if (ord < 1 || ord > (int64_t)count)
+				log_panic("acks=%zu ord=%lld event=acknowledge_bad_row", count, (long long)ord);
+			a = &acks[ord - 1];
+			a->row = r;
+			audit[r] = (struct audit_entry){a->principal, "acknowledged", db_result_int(*res, r, 3),
+			                                a->delivery_id, NULL};
+		}
+		rc = audit_append(n->db, n->keys, audit, (size_t)rows);
+	}
+	if (rc == DB_OK)
+		rc = db_commit(n->db); /* the acknowledgements are confirmed only after this COMMIT */
+	if (rc == DB_OK) {
+		counter_add("ack_commits", 1);
+		counter_add("acknowledged", (uint64_t)rows);
+	} else {
+		db_rollback(n->db);
+		db_result_free(res);
+	}
+	for (int c = 0; c < 3; c++)
+		free(arrays[c]);
+	free(audit);
+	free(principals);
+	free(depts);
+	free(ids);
+	return rc;
+}
+
+/*
+ * Answer acks[0..count) after acks_record() committed (res its result):
+ * those it recorded are confirmed; for the others the delivery's state
+ * decides, read after that COMMIT: acknowledged earlier (confirmed as
+ * `already`, with the first acknowledgement's time and principal; also a
+ * second request for a delivery in the same batch), re-routed, or no such
+ * delivery of that department.
+ */
+static void acks_answer(struct notify *n, const struct ack *acks, size_t count, const struct db_result *res)
+{
+	struct db_result *states = NULL;
+	size_t others = 0;
+	int rc = DB_OK;
+
+	for (size_t i = 0; i < count; i++)
+		others += acks[i].row < 0;
+	if (others > 0) {
+		const char **ids = xcalloc(others, sizeof *ids), **depts = xcalloc(others, sizeof *depts);
+		const char *params[2];
+		char *arrays[2];
+		size_t k = 0;
+
+		for (size_t i = 0; i < count; i++) {
+			if (acks[i].row < 0) {
+				ids[k] = acks[i].id;
+				depts[k++] = acks[i].department;
+			}
+		}
+		params[0] = arrays[0] = db_text_array(ids, others);
+		params[1] = arrays[1] = db_text_array(depts, others);
+		rc = db_exec(n->db, "ack_state", 2, params, &states);
+		free(arrays[0]);
+		free(arrays[1]);
+		free(depts);
+		free(ids);
+	}
+	for (size_t i = 0, k = 0; i < count; i++) {
+		const struct ack *a = &acks[i];
+		struct oro_error err = {0};
+		const char *state;
+		int row;
+
+		if (a->row >= 0) {
+			log_info("delivery=%s department=%s principal=%s event=acknowledged", a->id, a->department,
+			         log_quote(a->principal));
+			ack_confirm(n, a, db_result_value(res, a->row, 1), db_result_value(res, a->row, 2), false);
+			continue;
+		}
+		row = (int)k++;
+		state = rc == DB_OK ? db_result_value(states, row, 0) : NULL;
+		if (state != NULL && strcmp(state, "acknowledged") == 0) {
+			ack_confirm(n, a, db_result_value(states, row, 2), db_result_value(states, row, 1), true);
+			continue;
+		}
+		if (rc != DB_OK)
+			db_failure(n, "acknowledge", rc, &err);
+		else if (state == NULL)
+			oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id", "department %.40s has no delivery %s",
+			              a->department, a->id);
+		else /* rerouted: closed without acknowledgement */
+			oro_error_set(&err, ORO_E_INVALID_VALUE, "delivery_id",
+			              "delivery %s was re-routed to another department and is closed", a->id);
+		service_refuse(n->clients_sock, &a->peer, a->request_id, &err);
+	}
+	db_result_free(&states);
+}
+
+/*
+ * Group commit: record the acknowledgements queued since the last call
+ * (acks_record), answer each, and empty the queue. When the batch as a
+ * whole fails for anything but a lost connection, each acknowledgement is
+ * recorded in a transaction of its own, so that one cannot hold up the
+ * others; a lost connection answers each `unavailable`.
+ */
+static void acks_flush(struct notify *n)
+{
+	struct db_result *res = NULL;
+	size_t count = n->n_acks;
+	bool one_by_one;
+	int rc;
+
+	if (count == 0)
+		return;
+	rc = db_ready(n->db) ? acks_record(n, n->acks, count, &res) : DB_ERR_CONNECTION;
+	if (rc == DB_OK) {
+		acks_answer(n, n->acks, count, res);
+		db_result_free(&res);
+		n->n_acks = 0;
+		return;
+	}
+	one_by_one = rc != DB_ERR_CONNECTION && count > 1;
+	if (one_by_one)
+		log_warn("acks=%zu event=ack_batch_failed sqlstate=%s error=%s action=one_by_one", count,
+		         db_last_sqlstate(n->db), log_quote(db_last_error(n->db)));
+	for (size_t i = 0; i < count; i++) {
+		struct ack *a = &n->acks[i];
+		struct oro_error err = {0};
+		int one = one_by_one ? acks_record(n, a, 1, &res) : rc;
+
+		if (one == DB_OK) {
+			acks_answer(n, a, 1, res);
+			db_result_free(&res);
+			continue;
+		}
+		db_failure(n, "acknowledge", one, &err);
+		service_refuse(n->clients_sock, &a->peer, a->request_id, &err);
+	}
+	n->n_acks = 0;
+}
+
+/*
+ * Before answering a request of peer at once (anything but an
+ * acknowledgement that is queued, refusals included): record and answer
+ * the queued acknowledgements if one of them came from the same
+ * connection, so that each connection gets its replies in the order of its
+ * requests (docs/protocol.md §3).
+ */
+static void keep_order(struct notify *n, const struct wire_peer *peer)
+{
+	for (size_t i = 0; i < n->n_acks; i++) {
+		if (n->acks[i].peer.len == peer->len && memcmp(n->acks[i].peer.id, peer->id, peer->len) == 0) {
+			acks_flush(n);
+			return;
+		}
+	}
+}
+
+/* Acknowledge: check it and queue it for the next group commit (acks_flush). */
+static void handle_ack(struct notify *n, const struct wire_peer *peer, const char *request_id,
+                       const Oro__Acknowledge *m)
+{
+	struct oro_error err = {0};
+	struct ack *a = &n->acks[n->n_acks];
+
+	if (!check_delivery_ref(m->has_delivery_id, m->delivery_id, m->department, a->id, &err) ||
+	    !check_name(m->principal, "principal", &err)) {
+		keep_order(n, peer);
+		service_refuse(n->clients_sock, peer, request_id, &err);
+		return;
+	}
+	a->peer = *peer;
+	snprintf(a->request_id, sizeof a->request_id, "%s", request_id);
+	a->delivery_id = m->delivery_id;
+	snprintf(a->department, sizeof a->department, "%s", m->department);
+	snprintf(a->principal, sizeof a->principal, "%s", m->principal);
+	if (++n->n_acks == (size_t)n->svc.cfg.batch_max)
+		acks_flush(n);
 }
 
 /* ShowDelivery: one delivery of the asking department, with content if full. */
@@ -1152,6 +1420,7 @@ static bool authorize(struct notify *n, const struct wire_peer *peer, const char
 	}
 	oro_error_set(&err, ORO_E_FORBIDDEN, p && strcmp(p->kind, "department") == 0 ? "department" : "",
 	              "%s is not allowed for principal %.60s", what, peer->user);
+	keep_order(n, peer);
 	audit_forbidden(n, peer->user, what, *department);
 	service_refuse(n->clients_sock, peer, request_id, &err);
 	return false;
@@ -1172,6 +1441,7 @@ static bool handle_request(struct notify *n)
 	case WIRE_NONE:
 		return false;
 	case WIRE_REFUSED:
+		keep_order(n, &peer);
 		service_refuse(n->clients_sock, &peer, request_id, &err);
 		return true;
 	case WIRE_DROPPED:
@@ -1181,6 +1451,9 @@ static bool handle_request(struct notify *n)
 	case WIRE_OK:
 		break;
 	}
+	/* answered at once: not before the acknowledgements the connection sent earlier */
+	if (env->body_case != ORO__ENVELOPE__BODY_ACKNOWLEDGE)
+		keep_order(n, &peer);
 	switch (env->body_case) {
 	case ORO__ENVELOPE__BODY_SUBSCRIBE:
 		what = "subscribe";
@@ -1250,6 +1523,37 @@ done:
 	return true;
 }
 
+/*
+ * Read the waiting requests: acknowledgements queue for one group commit
+ * until batch_max are queued or no request is waiting; with batch_wait_ms,
+ * wait that long after the first queued one for more. Then record and
+ * answer what is queued. Bounded, so that pushing and the sweep are never
+ * starved.
+ */
+static void take_requests(struct notify *n)
+{
+	size_t turn = (size_t)n->svc.cfg.batch_max > NOTIFY_TURN ? (size_t)n->svc.cfg.batch_max : NOTIFY_TURN;
+	int64_t until = 0;
+
+	for (size_t handled = 0; handled < turn; handled++) {
+		if (handle_request(n)) {
+			if (n->n_acks == 0)
+				until = 0;
+			else if (until == 0)
+				until = service_now_ms() + n->svc.cfg.batch_wait_ms;
+			continue;
+		}
+		zmq_pollitem_t items[] = {{n->clients_sock, 0, ZMQ_POLLIN, 0},
+		                          {n->svc.auth ? auth_socket(n->svc.auth) : NULL, 0, ZMQ_POLLIN, 0}};
+		int64_t left = until - service_now_ms();
+
+		if (n->n_acks == 0 || left <= 0 || zmq_poll(items, n->svc.auth ? 2 : 1, (long)left) <= 0)
+			break;
+		service_auth_poll(&n->svc);
+	}
+	acks_flush(n);
+}
+
 /* Forget clients that stopped sending heartbeats. */
 static void expire_clients(struct notify *n)
 {
@@ -1280,6 +1584,7 @@ int main(int argc, char **argv)
 	content_keys_follow(&n.keys, n.svc.cfg.key_file);
 	n.db = service_db(&n.svc, statements, sizeof statements / sizeof statements[0]);
 	n.clients = xcalloc(NOTIFY_MAX_CLIENTS, sizeof *n.clients);
+	n.acks = xcalloc((size_t)n.svc.cfg.batch_max, sizeof *n.acks);
 	n.clients_sock = service_socket(&n.svc, ZMQ_ROUTER, n.svc.cfg.notify_endpoint, true);
 	n.prompts = service_socket(&n.svc, ZMQ_SUB, n.svc.cfg.router_prompt_endpoint, false);
 
@@ -1287,7 +1592,7 @@ int main(int argc, char **argv)
 		zmq_pollitem_t items[] = {{n.clients_sock, 0, ZMQ_POLLIN, 0},
 		                          {n.prompts, 0, ZMQ_POLLIN, 0},
 		                          {n.svc.auth ? auth_socket(n.svc.auth) : NULL, 0, ZMQ_POLLIN, 0}};
-		int64_t wait = n.next_sweep - service_now_ms();
+		int64_t wait = n.push_due ? 0 : n.next_sweep - service_now_ms();
 
 		if (wait < 0)
 			wait = 0;
@@ -1295,11 +1600,12 @@ int main(int argc, char **argv)
 			wait = 1000;
 		if (zmq_poll(items, n.svc.auth ? 3 : 2, (long)wait) > 0) {
 			service_auth_poll(&n.svc);
-			for (int i = 0; i < 256 && handle_request(&n); i++)
-				;
+			take_requests(&n);
 			if (wire_drain_prompts(n.prompts, 1000))
-				push_unsent(&n);
+				n.push_due = true;
 		}
+		if (n.push_due)
+			push_unsent(&n);
 		if (service_status_requested())
 			write_status(&n, true);
 		if (service_now_ms() >= n.next_sweep) {
@@ -1330,6 +1636,7 @@ int main(int argc, char **argv)
 	zmq_close(n.clients_sock);
 	zmq_close(n.prompts);
 	free(n.clients);
+	free(n.acks);
 	keyring_destroy(&n.keys);
 	db_destroy(&n.db);
 	service_stop(&n.svc);
