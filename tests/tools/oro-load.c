@@ -1,7 +1,8 @@
 /*
- * oro-load: a load generator for the crash test. It files concerns with
- * oro-intake through the real protocol (docs/protocol.md §5.1) at a steady
- * offered rate and records, per concern, what its reporter was told.
+ * oro-load: a load generator for the crash test and bench/run. It files
+ * concerns with oro-intake through the real protocol (docs/protocol.md
+ * §5.1) at a steady offered rate (or closed loop) and records, per concern,
+ * what its reporter was told and when.
  *
  *   oro-load --endpoint E --cases FILE.json --count N --rate R
  *            [--concurrency C] [--timeout-ms T] [--retries K]
@@ -37,7 +38,11 @@
  *                     {"client_key", "case": "ORO-…" or null,
  *                      "duplicate": bool, "attempts": n, "error": code or null,
  *                      "reply_ms": ms from the first send to the reply
- *                      that carried the case number, or null}
+ *                      that carried the case number, or null,
+ *                      "sent_at_us": wall-clock time of the first send
+ *                      (CLOCK_REALTIME, µs since the epoch), or null when
+ *                      never sent}; bench/run joins sent_at_us by case
+ *                      number with the department clients' receipt times
  *
  * The Lazy Pirate pattern, per connection: when a request on a connection
  * gets no reply within T ms, or is answered `unavailable` or `internal`
@@ -112,6 +117,7 @@ struct request {
 	bool duplicate;    /* the FileReply said duplicate */
 	char error[32];    /* final error code, "" when none */
 	int64_t first_us;  /* monotonic µs of the first send */
+	int64_t sent_at;   /* wall-clock µs of the first send (comparable across processes) */
 	int64_t reply_us;  /* monotonic µs of the reply with the case number, 0 if none */
 };
 
@@ -166,6 +172,15 @@ static int64_t now_us(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Wall-clock time in µs since the epoch. */
+static int64_t realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
@@ -233,8 +248,10 @@ static void conn_send(struct load *load, struct conn *c, size_t i)
 	Oro__Subject subject;
 	Oro__Reporter reporter;
 
-	if (r->attempts == 0)
+	if (r->attempts == 0) {
 		r->first_us = now_us();
+		r->sent_at = realtime_us();
+	}
 	r->attempts++;
 	snprintf(r->rid, sizeof r->rid, "%s#%d", r->key, r->attempts);
 	r->deadline = now_ms() + load->timeout_ms;
@@ -512,9 +529,10 @@ static bool write_results(const struct load *load, FILE *f)
 	for (long i = 0; i < load->count; i++) {
 		const struct request *r = &load->req[i];
 		json_t *ms = r->reply_us ? json_real((double)(r->reply_us - r->first_us) / 1000.0) : NULL;
-		json_t *j = json_pack("{s:s, s:s?, s:b, s:i, s:s?, s:o?}", "client_key", r->key, "case", r->case_number,
-		                      "duplicate", r->duplicate, "attempts", r->attempts, "error",
-		                      r->error[0] ? r->error : NULL, "reply_ms", ms);
+		json_t *sent = r->attempts > 0 ? json_integer((json_int_t)r->sent_at) : NULL;
+		json_t *j = json_pack("{s:s, s:s?, s:b, s:i, s:s?, s:o?, s:o?}", "client_key", r->key, "case",
+		                      r->case_number, "duplicate", r->duplicate, "attempts", r->attempts, "error",
+		                      r->error[0] ? r->error : NULL, "reply_ms", ms, "sent_at_us", sent);
 
 		json_dumpf(j, f, JSON_COMPACT | JSON_REAL_PRECISION(6));
 		fputc('\n', f);
