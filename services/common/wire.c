@@ -180,6 +180,11 @@ static void wire_close_frames(zmq_msg_t *msgs, int n)
 		zmq_msg_close(&msgs[i]);
 }
 
+bool wire_peer_same(const struct wire_peer *a, const struct wire_peer *b)
+{
+	return a->len == b->len && memcmp(a->id, b->id, a->len) == 0;
+}
+
 /* Decode a payload frame into *env; sets the status counters. */
 static enum wire_recv_status wire_decode_frame(zmq_msg_t *payload, Oro__Envelope **env, struct oro_error *err,
                                                char request_id[64])

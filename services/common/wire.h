@@ -34,6 +34,9 @@ struct wire_peer {
 	char user[128]; /* the ZAP User-Id (the authenticated principal) or "" without CURVE */
 };
 
+/* True when a and b are the same connection (ROUTER identity). */
+bool wire_peer_same(const struct wire_peer *a, const struct wire_peer *b);
+
 /* Outcome of receiving one message. */
 enum wire_recv_status {
 	WIRE_NONE = 0,    /* nothing to read (would block) */

@@ -510,7 +510,7 @@ static void flush_batch(struct intake *in)
 static void keep_order(struct intake *in, const struct wire_peer *peer)
 {
 	for (size_t i = 0; i < in->n_batch; i++)
-		if (in->batch[i].peer.len == peer->len && memcmp(in->batch[i].peer.id, peer->id, peer->len) == 0) {
+		if (wire_peer_same(&in->batch[i].peer, peer)) {
 			flush_batch(in);
 			return;
 		}

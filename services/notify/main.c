@@ -476,7 +476,7 @@ static bool send_delivery(struct notify *n, const struct wire_peer *peer, const 
 static int client_find(const struct notify *n, const struct wire_peer *peer)
 {
 	for (size_t i = 0; i < n->n_clients; i++)
-		if (n->clients[i].peer.len == peer->len && memcmp(n->clients[i].peer.id, peer->id, peer->len) == 0)
+		if (wire_peer_same(&n->clients[i].peer, peer))
 			return (int)i;
 	return -1;
 }
@@ -584,7 +584,7 @@ static int *push_rows(struct notify *n, const struct db_result *res, const struc
 			struct client *c = &n->clients[i];
 
 			if (strcmp(c->department, dept) != 0 ||
-			    (only && (only->len != c->peer.len || memcmp(only->id, c->peer.id, only->len) != 0)) ||
+			    (only && !wire_peer_same(only, &c->peer)) ||
 			    (fresh_only && id <= c->backlog_upto)) {
 				i++;
 				continue;
@@ -1129,7 +1129,7 @@ static void acks_flush(struct notify *n)
 static void keep_order(struct notify *n, const struct wire_peer *peer)
 {
 	for (size_t i = 0; i < n->n_acks; i++) {
-		if (n->acks[i].peer.len == peer->len && memcmp(n->acks[i].peer.id, peer->id, peer->len) == 0) {
+		if (wire_peer_same(&n->acks[i].peer, peer)) {
 			acks_flush(n);
 			return;
 		}
