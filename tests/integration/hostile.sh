@@ -105,8 +105,13 @@ for d in intake router notify; do
 done
 WAIT_FOR_TRIES=600 wait_for test -e "$ORO_TEST_DIR/mark-intake" -a -e "$ORO_TEST_DIR/mark-notify" ||
 	fail "the generators did not reach $mark messages within 60 s"
+# The mappings (and their Rss) at a moment, for a report of what grew.
+smaps_snapshot() {
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { split($1, a, "-"); m = a[1] " " $6 } /^Rss:/ { print m "\t" $2 }' "/proc/$1/smaps" >"$2" 2>/dev/null || true
+}
 for d in intake router notify; do
 	rss_mark[$d]=$(proc_rss_kib "${pid[$d]}")
+	smaps_snapshot "${pid[$d]}" "$ORO_TEST_DIR/smaps-$d.mark"
 done
 rm -f "$ORO_TEST_DIR/mark-intake" "$ORO_TEST_DIR/mark-notify"
 echo "after $mark hostile messages each: VmRSS intake ${rss_mark[intake]} KiB, router ${rss_mark[router]} KiB, notify ${rss_mark[notify]} KiB"
@@ -123,6 +128,7 @@ touch "$ORO_TEST_DIR/stop-good"
 wait "${bg_pids[1]}" || true
 for d in intake router notify; do
 	rss_end[$d]=$(proc_rss_kib "${pid[$d]}")
+	smaps_snapshot "${pid[$d]}" "$ORO_TEST_DIR/smaps-$d.end"
 done
 echo "hostile messages sent in $((SECONDS - started)) s since the start of the test"
 
@@ -176,6 +182,11 @@ for d in intake router notify; do
 	growth=$((rss_end[$d] - rss_mark[$d]))
 	printf '  oro-%-6s VmRSS after %d messages %6d KiB, at the end %6d KiB: growth %5d KiB (bound %d KiB)\n' \
 		"$d" "$mark" "${rss_mark[$d]}" "${rss_end[$d]}" "$growth" "$rss_bound_kib"
+	if ((growth >= rss_bound_kib)); then
+		echo "  the mappings of oro-$d that grew most (start address, name: KiB at the mark -> at the end):"
+		awk -F '\t' 'NR == FNR { was[$1] = $2; next } $2 - was[$1] > 0 { printf "%d\t    %s: %d -> %d\n", $2 - was[$1], $1, was[$1], $2 }' \
+			"$ORO_TEST_DIR/smaps-$d.mark" "$ORO_TEST_DIR/smaps-$d.end" | sort -rn | head -8 | cut -f2-
+	fi
 	check "((growth < rss_bound_kib))" "oro-$d holds a steady memory size"
 done
 
