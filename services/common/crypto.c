@@ -10,7 +10,7 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +34,7 @@ struct keyring {
 	} keys[CRYPTO_KEYRING_MAX];
 	bool has_audit;
 	unsigned char audit[CRYPTO_KEY_LEN]; /* the audit chain's HMAC key */
+	EVP_MAC_CTX *audit_mac;              /* HMAC-SHA256 keyed with it once; re-initialised per MAC */
 };
 
 void crypto_random(void *buf, size_t n)
@@ -156,6 +157,18 @@ static int keyring_parse(struct keyring *kr, FILE *f, const char *path, struct o
 	return 0;
 }
 
+/* Key the audit chain's HMAC once: each MAC then re-initialises it with the same key. */
+static void keyring_audit_mac_init(struct keyring *kr)
+{
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0), OSSL_PARAM_END};
+
+	kr->audit_mac = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	EVP_MAC_free(mac);
+	if (kr->audit_mac == NULL || !EVP_MAC_init(kr->audit_mac, kr->audit, sizeof kr->audit, params))
+		log_panic("crypto=hmac error=\"cannot set up HMAC-SHA256\"");
+}
+
 struct keyring *keyring_load(const char *path, struct oro_error *err)
 {
 	struct keyring *kr;
@@ -185,6 +198,7 @@ struct keyring *keyring_load(const char *path, struct oro_error *err)
 	}
 	fclose(f);
 	kr->path = xstrdup(path);
+	keyring_audit_mac_init(kr);
 	return kr;
 fail:
 	if (fd >= 0)
@@ -199,6 +213,7 @@ void keyring_destroy(struct keyring **kr)
 		return;
 	OPENSSL_cleanse((*kr)->keys, sizeof(*kr)->keys);
 	OPENSSL_cleanse((*kr)->audit, sizeof(*kr)->audit);
+	EVP_MAC_CTX_free((*kr)->audit_mac);
 	free((*kr)->path);
 	free(*kr);
 	*kr = NULL;
@@ -365,15 +380,6 @@ char *crypto_unseal(const struct keyring *kr, const char *sealed, const char *ad
 	return plain;
 }
 
-void crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
-                        unsigned char out[CRYPTO_SHA256_LEN])
-{
-	unsigned int n = CRYPTO_SHA256_LEN;
-
-	if (HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &n) == NULL)
-		log_panic("crypto=hmac error=\"HMAC failed\"");
-}
-
 void crypto_wipe(void *p, size_t n)
 {
 	OPENSSL_cleanse(p, n);
@@ -382,12 +388,13 @@ void crypto_wipe(void *p, size_t n)
 void crypto_audit_mac(const struct keyring *kr, const unsigned char prev[CRYPTO_SHA256_LEN], const void *content,
                       size_t len, unsigned char out[CRYPTO_SHA256_LEN])
 {
-	unsigned char *buf = xmalloc(CRYPTO_SHA256_LEN + len);
+	size_t n = 0;
 
-	memcpy(buf, prev, CRYPTO_SHA256_LEN);
-	memcpy(buf + CRYPTO_SHA256_LEN, content, len);
-	crypto_hmac_sha256(kr->audit, sizeof kr->audit, buf, CRYPTO_SHA256_LEN + len, out);
-	free(buf);
+	/* no key: the one keyring_audit_mac_init() set, without fetching HMAC and SHA-256 again */
+	if (!EVP_MAC_init(kr->audit_mac, NULL, 0, NULL) || !EVP_MAC_update(kr->audit_mac, prev, CRYPTO_SHA256_LEN) ||
+	    !EVP_MAC_update(kr->audit_mac, content, len) || !EVP_MAC_final(kr->audit_mac, out, &n, CRYPTO_SHA256_LEN) ||
+	    n != CRYPTO_SHA256_LEN)
+		log_panic("crypto=hmac error=\"HMAC failed\"");
 }
 
 int crypto_key_file_new(const char *path, struct oro_error *err)

@@ -94,8 +94,4 @@ void crypto_audit_mac(const struct keyring *kr, const unsigned char prev[CRYPTO_
 /* Overwrite n bytes at p with zeros in a way the compiler keeps. */
 void crypto_wipe(void *p, size_t n);
 
-/* HMAC-SHA256 of data under key. */
-void crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
-                        unsigned char out[CRYPTO_SHA256_LEN]);
-
 #endif
