@@ -119,13 +119,16 @@ static void ack_envelope(Oro__Envelope *env, Oro__Acknowledge *m, int64_t id)
 	env->acknowledge = m;
 }
 
-/* Send Acknowledge for delivery id on sock, without waiting. */
+/* Send Acknowledge for delivery id on sock, without waiting; its request id is "ack:ID". */
 static int send_ack(void *sock, int64_t id)
 {
 	Oro__Envelope env;
 	Oro__Acknowledge m;
+	char request_id[32];
 
 	ack_envelope(&env, &m, id);
+	snprintf(request_id, sizeof request_id, "ack:%lld", (long long)id);
+	env.request_id = request_id;
 	return wire_send_request(sock, &env);
 }
 
@@ -228,7 +231,8 @@ static const char inbox_help[] =
         "--follow subscribes and prints each delivery as it arrives (every open one\n"
         "first), with its content when the view is full, and again as a reminder while\n"
         "it stays unacknowledged; --ack acknowledges each one as it is printed (and\n"
-        "shows each once). notify_endpoint may list several oro-notify instances,\n"
+        "shows each once; an acknowledgement unanswered for request_timeout_ms is sent\n"
+        "again). notify_endpoint may list several oro-notify instances,\n"
         "separated by commas: the client follows all of them. It stops after --max\n"
         "deliveries or --for seconds, or on Ctrl-C. With --json, follow prints one\n"
         "JSON object per line. Exit code 3 when --max was not reached within --for.\n";
@@ -269,11 +273,62 @@ static bool remembered(const int64_t seen[FOLLOW_SEEN], int64_t id)
 	return seen[(uint64_t)id % FOLLOW_SEEN] == id;
 }
 
+/* Acknowledgements sent and not yet answered (oro inbox --follow --ack). */
+struct unanswered {
+	struct {
+		int64_t id, sent_at;
+	} *ack;
+	size_t n, cap;
+};
+
+/* Note that the acknowledgement of id was sent now (again, or for the first time). */
+static void unanswered_sent(struct unanswered *u, int64_t id)
+{
+	size_t i = 0;
+
+	while (i < u->n && u->ack[i].id != id)
+		i++;
+	if (i == u->n) {
+		if (u->n == u->cap) {
+			u->cap = u->cap ? 2 * u->cap : 64;
+			u->ack = xrealloc(u->ack, u->cap * sizeof *u->ack);
+		}
+		u->n++;
+	}
+	u->ack[i].id = id;
+	u->ack[i].sent_at = service_now_ms();
+}
+
+/* The acknowledgement of id was answered: forget it. */
+static void unanswered_done(struct unanswered *u, int64_t id)
+{
+	for (size_t i = 0; i < u->n; i++)
+		if (u->ack[i].id == id) {
+			u->ack[i] = u->ack[--u->n];
+			return;
+		}
+}
+
+/*
+ * Send again each acknowledgement unanswered for request_timeout_ms: a reply
+ * can be lost (notify drops what does not fit a full queue, an instance
+ * dies), and acknowledging again is harmless.
+ */
+static void unanswered_resend(struct unanswered *u, void *sock)
+{
+	int64_t now = service_now_ms();
+
+	for (size_t i = 0; i < u->n; i++)
+		if (now - u->ack[i].sent_at >= svc.cfg.request_timeout_ms && send_ack(sock, u->ack[i].id) == 0)
+			u->ack[i].sent_at = now;
+}
+
 /*
  * oro inbox --follow: subscribe, heartbeat, print what arrives and, with
  * ack, acknowledge it without waiting (confirmations arrive in the same
- * stream as further deliveries). Ends after max deliveries (and their
- * confirmations), after for_s seconds, or on a signal.
+ * stream as further deliveries; one unanswered for request_timeout_ms is
+ * sent again). Ends after max deliveries (and their confirmations), after
+ * for_s seconds, or on a signal.
  */
 static int inbox_follow(bool ack, long max, long for_s)
 {
@@ -283,10 +338,11 @@ static int inbox_follow(bool ack, long max, long for_s)
 	int64_t seen_ids[FOLLOW_SEEN] = {0}, confirmed[FOLLOW_SEEN] = {0};
 	int64_t next_beat = 0, last_heard = service_now_ms();
 	int hb = svc.cfg.heartbeat_ms;
-	long seen = 0, unconfirmed = 0;
+	long seen = 0;
+	struct unanswered acks = {0};
 	int rc = EXIT_DONE;
 
-	while (service_running() && (max <= 0 || seen < max || unconfirmed > 0)) {
+	while (service_running() && (max <= 0 || seen < max || acks.n > 0)) {
 		zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
 		int64_t now = service_now_ms();
 		Oro__Envelope *env;
@@ -303,13 +359,18 @@ static int inbox_follow(bool ack, long max, long for_s)
 			sock = client_socket(svc.cfg.notify_endpoint, NULL);
 			last_heard = now;
 			next_beat = 0;
-			unconfirmed = 0;
+			acks.n = 0; /* the backlog comes again, and is acknowledged again */
 		}
 		if (now >= next_beat) {
 			subscribe(sock, n_endpoints);
 			next_beat = now + hb;
 		}
-		if (zmq_poll(&item, 1, (long)(next_beat < end ? next_beat - now : end - now)) <= 0)
+		unanswered_resend(&acks, sock);
+		int64_t wait = next_beat < end ? next_beat - now : end - now;
+
+		if (acks.n > 0 && wait > 100)
+			wait = 100; /* an acknowledgement may be due again */
+		if (zmq_poll(&item, 1, (long)wait) <= 0)
 			continue;
 		if (wire_recv_reply(sock, &env, &err) != WIRE_OK)
 			continue;
@@ -337,29 +398,31 @@ static int inbox_follow(bool ack, long max, long for_s)
 				fflush(stdout);
 			}
 			if (ack && send_ack(sock, env->delivery->delivery_id) == 0)
-				unconfirmed++;
+				unanswered_sent(&acks, env->delivery->delivery_id);
 			break;
 		case ORO__ENVELOPE__BODY_ACK_CONFIRMED:
-			unconfirmed--;
+			unanswered_done(&acks, env->ack_confirmed->delivery_id);
 			if (!seen_before(confirmed, env->ack_confirmed->delivery_id))
 				print_ack(env->ack_confirmed);
 			break;
-		case ORO__ENVELOPE__BODY_ERROR:
+		case ORO__ENVELOPE__BODY_ERROR: {
+			bool of_ack = env->request_id != NULL && strncmp(env->request_id, "ack:", 4) == 0;
+
 			is_error(env, &err);
+			if (of_ack) /* answered: a reminder brings the delivery again, and it is acknowledged then */
+				unanswered_done(&acks, strtoll(env->request_id + 4, NULL, 10));
 			if (strcmp(err.code, ORO_E_UNAVAILABLE) == 0) {
 				/* the database is away: keep following; the next heartbeat asks again */
 				fprintf(stderr, "oro: %s: %s\n", err.code, err.message);
-				if (env->request_id != NULL && strcmp(env->request_id, "ack") == 0)
-					unconfirmed--; /* a reminder brings it again, and it is acknowledged then */
 				break;
 			}
 			rc = report_error(&err);
-			if (env->request_id == NULL || strcmp(env->request_id, "ack") != 0) {
+			if (!of_ack) {
 				wire_envelope_free(&env);
 				goto out; /* a refused subscription: nothing to follow */
 			}
-			unconfirmed--;
 			break;
+		}
 		case ORO__ENVELOPE__BODY_SUBSCRIBED:
 			/* the heartbeat's answer; the server says how often it wants one */
 			if (env->subscribed->has_heartbeat_ms && env->subscribed->heartbeat_ms >= 100)
@@ -371,6 +434,7 @@ static int inbox_follow(bool ack, long max, long for_s)
 		wire_envelope_free(&env);
 	}
 out:
+	free(acks.ack);
 	zmq_close(sock);
 	return rc;
 }

@@ -79,6 +79,9 @@ const struct config_key config_keys[] = {
          "group commit: once one item is waiting, wait up to this long for more before writing (0: write "
          "at once what has arrived; concurrent items still share the transaction the previous commit "
          "held up)"},
+        {"client_queue_max", CONFIG_INT, KEY(client_queue_max), "1000", 10, 1000000, CFG_NOTIFY,
+         "deliveries queued for one department connection that is slow to read; beyond them notify holds "
+         "the rest back and sends them, in order, once the queue has room"},
 };
 
 const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];

@@ -59,6 +59,7 @@ struct config {
 	int database_roles;           /* daemons connect as their own role (oro_intake, ...) */
 	int batch_max;                /* group commit: most items written in one transaction */
 	int batch_wait_ms;            /* group commit: wait this long for more items once one is waiting */
+	int client_queue_max;         /* notify: messages queued for one department connection (ZMQ_SNDHWM) */
 };
 
 enum config_type { CONFIG_STRING, CONFIG_INT };

@@ -104,8 +104,13 @@ void *service_socket(struct service *svc, int type, const char *endpoint, bool b
 		log_fatal("zmq=socket error=%s", log_quote(zmq_strerror(errno)));
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
 	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof max);
-	if (type == ZMQ_ROUTER)
+	if (type == ZMQ_ROUTER) {
+		int hwm = svc->cfg.client_queue_max;
+
 		zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+		/* before bind: a listener gives its connections the options it had */
+		zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+	}
 	if (type == ZMQ_SUB)
 		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
 	if (strncmp(endpoint, "tcp://", 6) == 0) {

@@ -238,15 +238,23 @@ static bool wire_send_frame(void *sock, const void *data, size_t len, int flags)
 	return zmq_send(sock, data, len, flags | ZMQ_DONTWAIT) >= 0;
 }
 
+int wire_send_encoded(void *sock, const struct wire_peer *peer, const uint8_t *buf, size_t len)
+{
+	bool ok = wire_send_frame(sock, peer->id, peer->len, ZMQ_SNDMORE) &&
+	          wire_send_frame(sock, "", 0, ZMQ_SNDMORE) && wire_send_frame(sock, buf, len, 0);
+
+	return ok ? 0 : -1;
+}
+
 int wire_send_routed(void *sock, const struct wire_peer *peer, Oro__Envelope *env)
 {
 	size_t len;
 	uint8_t *buf = wire_encode(env, &len);
-	bool ok = wire_send_frame(sock, peer->id, peer->len, ZMQ_SNDMORE) &&
-	          wire_send_frame(sock, "", 0, ZMQ_SNDMORE) && wire_send_frame(sock, buf, len, 0);
+	int rc = wire_send_encoded(sock, peer, buf, len), saved = errno;
 
 	free(buf);
-	return ok ? 0 : -1;
+	errno = saved;
+	return rc;
 }
 
 int wire_send_error(void *sock, const struct wire_peer *peer, const char *request_id, const struct oro_error *err)

@@ -75,8 +75,14 @@ void wire_envelope_free(Oro__Envelope **env);
 /* ROUTER side: receive [identity][empty][payload] without blocking. */
 enum wire_recv_status wire_recv_routed(void *sock, struct wire_peer *peer, Oro__Envelope **env, struct oro_error *err,
                                        char request_id[64]);
-/* ROUTER side: send env to peer. Returns 0, or -1 when the peer is gone. */
+/*
+ * ROUTER side (ZMQ_ROUTER_MANDATORY): send env to peer without blocking.
+ * Returns 0, or -1 with errno EHOSTUNREACH when the peer is gone or EAGAIN
+ * when its queue is full.
+ */
 int wire_send_routed(void *sock, const struct wire_peer *peer, Oro__Envelope *env);
+/* The same with a message wire_encode() made: one encoding for several peers. */
+int wire_send_encoded(void *sock, const struct wire_peer *peer, const uint8_t *buf, size_t len);
 /* ROUTER side: send Error{code, field, message} with request_id (may be ""). */
 int wire_send_error(void *sock, const struct wire_peer *peer, const char *request_id, const struct oro_error *err);
 

@@ -58,6 +58,7 @@
  * once what has arrived), max_message_size, db_retry_max_ms, log_level,
  * instance.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,7 @@
 #define NOTIFY_NAME_MAX    100
 #define NOTIFY_PAGE        500 /* new deliveries read per query; a longer backlog takes several */
 #define NOTIFY_TURN        256 /* requests read per turn of the loop (at least batch_max) */
+#define NOTIFY_RETRY_MS    100 /* a client whose queue was full is tried again after this */
 #define NOTIFY_STR_(x)     #x
 #define NOTIFY_STR(x)      NOTIFY_STR_(x)
 
@@ -214,8 +216,10 @@ static const struct db_statement statements[] = {
          "  FROM due LEFT JOIN ins ON ins.parent_id = due.id)"
          " SELECT due.id, due.department, due.escalates_to, ins.id, r.case_number, due.report_id"
          " FROM due LEFT JOIN ins ON ins.parent_id = due.id JOIN report r ON r.id = due.report_id"},
+        /* A page of a department's open deliveries, from an id on: a subscription backlog, a catch-up. */
         {"open_for_department", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
-                                " WHERE d.department = $1 AND d.state IN ('pending', 'sent') ORDER BY d.id"},
+                                " WHERE d.department = $1 AND d.state IN ('pending', 'sent') AND d.id >= $2"
+                                " ORDER BY d.id LIMIT " NOTIFY_STR(NOTIFY_PAGE)},
         {"show", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM " WHERE d.id = $1 AND d.department = $2"},
         {"inbox", "SELECT " DELIVERY_COLUMNS " FROM delivery d JOIN report r ON r.id = d.report_id"
                   " LEFT JOIN report_content c ON false"
@@ -300,7 +304,9 @@ struct client {
 	char department[NOTIFY_NAME_MAX + 1];
 	char principal[NOTIFY_NAME_MAX + 1];
 	int64_t last_seen;
-	int64_t backlog_upto; /* its subscription backlog held deliveries up to this id */
+	int64_t backlog_upto;  /* its backlog (catch_up) held the open deliveries up to this id */
+	int64_t resume_from;   /* > 0: behind; its open deliveries from this id on are still to send */
+	int64_t next_catch_up; /* behind: not before this time (ms) */
 };
 
 /* An authorised Acknowledge waiting for the next group commit (acks_flush). */
@@ -326,6 +332,8 @@ struct outgoing {
 	Oro__Subject s;
 	Oro__Reporter rep;
 	struct opened o;
+	uint8_t *buf; /* env encoded */
+	size_t len;
 };
 
 struct notify {
@@ -451,25 +459,26 @@ static void outgoing_init(struct notify *n, const struct db_result *res, int row
 	out->env.request_id = (char *)request_id;
 	out->env.body_case = ORO__ENVELOPE__BODY_DELIVERY;
 	out->env.delivery = &out->d;
+	out->buf = wire_encode(&out->env, &out->len);
 }
 
-/* Wipe and free the opened content of out. */
+/* Wipe and free the opened content of out and its encoding. */
 static void outgoing_free(struct outgoing *out)
 {
 	opened_free(&out->o);
+	crypto_wipe(out->buf, out->len);
+	free(out->buf);
 }
 
-/* Send one delivery row to one client; false when the client is gone. */
-static bool send_delivery(struct notify *n, const struct wire_peer *peer, const struct db_result *res, int row,
+/* Send one delivery row to one client. */
+static void send_delivery(struct notify *n, const struct wire_peer *peer, const struct db_result *res, int row,
                           const char *request_id)
 {
 	struct outgoing out;
-	bool ok;
 
 	outgoing_init(n, res, row, request_id, &out);
-	ok = wire_send_routed(n->clients_sock, peer, &out.env) == 0;
+	wire_send_encoded(n->clients_sock, peer, out.buf, out.len);
 	outgoing_free(&out);
-	return ok;
 }
 
 /* Index of the client with this peer identity, or -1. */
@@ -562,9 +571,11 @@ static int record_sent(struct notify *n, const struct db_result *res, const int 
 }
 
 /*
- * Send the rows of res to every connected client of each row's department
- * (or only to `only`, when not NULL; with `fresh_only`, not to a client
- * whose subscription backlog already held the row). Returns the indexes
+ * Send the rows of res, in id order, to every connected client of each
+ * row's department that is not behind (or only to `only`, when not NULL;
+ * with `fresh_only`, not to a client whose backlog already held the row).
+ * A client whose queue is full falls behind from that row on (catch_up
+ * sends it the rest); one that is gone is forgotten. Returns the indexes
  * of the rows that reached at least one client; the caller frees them.
  */
 static int *push_rows(struct notify *n, const struct db_result *res, const struct wire_peer *only, bool fresh_only,
@@ -577,15 +588,16 @@ static int *push_rows(struct notify *n, const struct db_result *res, const struc
 	for (int row = 0; row < rows; row++) {
 		const char *dept = db_result_value(res, row, COL_DEPT);
 		int64_t id = db_result_int(res, row, COL_ID);
+		/* the backlog held it, unless nobody has sent it yet (its transaction committed later) */
+		bool held = fresh_only && strcmp(db_result_value(res, row, COL_STATE), "pending") != 0;
 		struct outgoing out;
 		bool built = false, delivered = false;
 
 		for (size_t i = 0; i < n->n_clients;) {
 			struct client *c = &n->clients[i];
 
-			if (strcmp(c->department, dept) != 0 ||
-			    (only && !wire_peer_same(only, &c->peer)) ||
-			    (fresh_only && id <= c->backlog_upto)) {
+			if (strcmp(c->department, dept) != 0 || c->resume_from > 0 ||
+			    (only && !wire_peer_same(only, &c->peer)) || (held && id <= c->backlog_upto)) {
 				i++;
 				continue;
 			}
@@ -593,11 +605,22 @@ static int *push_rows(struct notify *n, const struct db_result *res, const struc
 			if (!built)
 				outgoing_init(n, res, row, NULL, &out);
 			built = true;
-			if (wire_send_routed(n->clients_sock, &c->peer, &out.env) != 0) {
-				client_remove(n, i, "unreachable");
-				continue;
+			if (wire_send_encoded(n->clients_sock, &c->peer, out.buf, out.len) != 0) {
+				if (errno != EAGAIN) {
+					client_remove(n, i, "unreachable");
+					continue;
+				}
+				if (only == NULL) { /* not a catch-up that stopped again */
+					counter_add("client_behind", 1);
+					log_info("department=%s principal=%s delivery=%lld event=client_behind "
+					         "reason=\"its queue is full: the rest follows as it reads\"",
+					         c->department, log_quote(c->principal), (long long)id);
+				}
+				c->resume_from = id;
+				c->next_catch_up = service_now_ms() + NOTIFY_RETRY_MS;
+			} else {
+				delivered = true;
 			}
-			delivered = true;
 			i++;
 		}
 		if (built)
@@ -691,6 +714,72 @@ static void push_unsent(struct notify *n)
 	/* a recorded row never comes back (sent, and at most the high-water mark): the pages end */
 	n->push_due = db_result_rows(res) == NOTIFY_PAGE && recorded > 0;
 	db_result_free(&res);
+}
+
+/*
+ * Send a client that is behind (its queue was full, or it has just
+ * subscribed) the next page of its department's open deliveries from
+ * resume_from on, in id order, recorded like any sending; new deliveries
+ * wait for it here. It has caught up when a page went through that was
+ * not full.
+ */
+static void catch_up(struct notify *n, size_t i)
+{
+	struct client *c = &n->clients[i];
+	struct wire_peer peer = c->peer;
+	char from[24];
+	const char *params[2] = {c->department, from};
+	struct db_result *res;
+	int rows, found;
+
+	snprintf(from, sizeof from, "%lld", (long long)c->resume_from);
+	if (db_exec(n->db, "open_for_department", 2, params, &res) != DB_OK) {
+		log_warn("department=%s event=catch_up_failed sqlstate=%s error=%s", c->department,
+		         db_last_sqlstate(n->db), log_quote(db_last_error(n->db)));
+		c->next_catch_up = service_now_ms() + n->svc.cfg.sweep_interval_ms;
+		return;
+	}
+	rows = db_result_rows(res);
+	c->resume_from = 0; /* push_rows sets it again at a row that does not fit */
+	push_and_mark(n, res, &peer, false);
+	found = client_find(n, &peer); /* push_rows forgets a client that is gone */
+	if (found >= 0 && rows > 0) {
+		c = &n->clients[found];
+		if (c->resume_from == 0) {
+			int64_t last = db_result_int(res, rows - 1, COL_ID);
+
+			c->backlog_upto = last > c->backlog_upto ? last : c->backlog_upto;
+			if (rows == NOTIFY_PAGE) { /* the next page at the next turn */
+				c->resume_from = last + 1;
+				c->next_catch_up = 0;
+			}
+		}
+	}
+	db_result_free(&res);
+}
+
+/* Catch up the clients that are behind and due (see catch_up). */
+static void catch_up_clients(struct notify *n)
+{
+	int64_t now = service_now_ms();
+
+	if (!n->ready || !db_ready(n->db))
+		return;
+	/* downwards: a client forgotten meanwhile is replaced by one already visited */
+	for (size_t i = n->n_clients; i-- > 0;)
+		if (n->clients[i].resume_from > 0 && n->clients[i].next_catch_up <= now)
+			catch_up(n, i);
+}
+
+/* Milliseconds until the next catch-up is due (at most limit). */
+static int64_t catch_up_wait(const struct notify *n, int64_t limit)
+{
+	int64_t now = service_now_ms();
+
+	for (size_t i = 0; i < n->n_clients; i++)
+		if (n->clients[i].resume_from > 0 && n->clients[i].next_catch_up - now < limit)
+			limit = n->clients[i].next_catch_up - now;
+	return limit;
 }
 
 /*
@@ -868,7 +957,7 @@ static void handle_subscribe(struct notify *n, const struct wire_peer *peer, con
 			goto refuse;
 		}
 	}
-	rc = db_exec(n->db, fresh ? "open_for_department" : "count_open", 1, params, &res);
+	rc = db_exec(n->db, "count_open", 1, params, &res);
 	if (rc != DB_OK) {
 		db_failure(n, "subscribe", rc, &err);
 		goto refuse;
@@ -894,19 +983,18 @@ static void handle_subscribe(struct notify *n, const struct wire_peer *peer, con
 	oro__subscribed__init(&sub);
 	sub.department = m->department;
 	sub.has_pending = sub.has_heartbeat_ms = true;
-	sub.pending = fresh ? (uint32_t)db_result_rows(res) : (uint32_t)db_result_int(res, 0, 0);
+	sub.pending = (uint32_t)db_result_int(res, 0, 0);
 	sub.heartbeat_ms = (uint32_t)n->svc.cfg.heartbeat_ms;
 	env.request_id = (char *)request_id;
 	env.body_case = ORO__ENVELOPE__BODY_SUBSCRIBED;
 	env.subscribed = &sub;
 	wire_send_routed(n->clients_sock, peer, &env);
-	if (fresh) {
-		int rows = db_result_rows(res);
-
-		n->clients[i].backlog_upto = rows > 0 ? db_result_int(res, rows - 1, COL_ID) : 0;
-		push_and_mark(n, res, peer, false);
-	}
 	db_result_free(&res);
+	if (fresh) { /* its backlog: every open delivery of the department, a page at a time */
+		n->clients[i].backlog_upto = 0;
+		n->clients[i].resume_from = 1;
+		catch_up(n, (size_t)i);
+	}
 	return;
 refuse:
 	service_refuse(n->clients_sock, peer, request_id, &err);
@@ -1592,7 +1680,7 @@ int main(int argc, char **argv)
 		zmq_pollitem_t items[] = {{n.clients_sock, 0, ZMQ_POLLIN, 0},
 		                          {n.prompts, 0, ZMQ_POLLIN, 0},
 		                          {n.svc.auth ? auth_socket(n.svc.auth) : NULL, 0, ZMQ_POLLIN, 0}};
-		int64_t wait = n.push_due ? 0 : n.next_sweep - service_now_ms();
+		int64_t wait = catch_up_wait(&n, n.push_due ? 0 : n.next_sweep - service_now_ms());
 
 		if (wait < 0)
 			wait = 0;
@@ -1606,6 +1694,7 @@ int main(int argc, char **argv)
 		}
 		if (n.push_due)
 			push_unsent(&n);
+		catch_up_clients(&n);
 		if (service_status_requested())
 			write_status(&n, true);
 		if (service_now_ms() >= n.next_sweep) {
