@@ -47,7 +47,8 @@
  * arrive interleaved with further deliveries): the client is pipelined, and
  * never the bottleneck. An acknowledgement refused with `unavailable` or
  * `internal` is sent again R ms later, one that could not be queued at the
- * next scan (within 500 ms). One merely unconfirmed is not resent on a
+ * next scan (within 500 ms; a scan stops sending on a connection at its
+ * first send that fails, the queue being still full). One merely unconfirmed is not resent on a
  * timer: as with the reference client, a redelivery of the delivery (after
  * a reconnect, or when oro-notify forgot the connection) brings it again,
  * and it is acknowledged again then if the last acknowledgement went out R
@@ -397,12 +398,15 @@ static bool dept_drain(struct bench *b, int d)
  */
 static void retry_acks(struct bench *b, int64_t now)
 {
+	bool full[DEPT_MAX] = {false}; /* a send failed: the connection's queue is still full */
+
 	for (size_t k = 0; k < b->seen_cap; k++) {
 		struct seen *s = &b->seen[k];
 
-		if (s->id != 0 && !s->confirmed && s->retry_at != 0 && s->retry_at <= now) {
+		if (s->id != 0 && !s->confirmed && s->retry_at != 0 && s->retry_at <= now && !full[s->dept]) {
 			b->acks_resent++;
 			send_ack(b, s);
+			full[s->dept] = s->retry_at != 0;
 		}
 	}
 }

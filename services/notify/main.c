@@ -662,18 +662,27 @@ static size_t push_and_mark(struct notify *n, const struct db_result *res, const
 	return count;
 }
 
-/* The connected clients' departments as a text[] literal (caller frees), or NULL when none. */
+/*
+ * The departments of the connected clients that are not behind, as a
+ * text[] literal (caller frees), or NULL when none. A department whose
+ * clients are all behind is left out: its deliveries wait for catch_up,
+ * and must not fill the pages that the other departments' new deliveries
+ * and reminders are read in.
+ */
 static char *connected_departments(const struct notify *n)
 {
 	const char **depts;
-	char *array;
+	char *array = NULL;
+	size_t count = 0;
 
 	if (n->n_clients == 0)
 		return NULL;
 	depts = xcalloc(n->n_clients, sizeof *depts);
 	for (size_t i = 0; i < n->n_clients; i++)
-		depts[i] = n->clients[i].department;
-	array = db_text_array(depts, n->n_clients);
+		if (n->clients[i].resume_from == 0)
+			depts[count++] = n->clients[i].department;
+	if (count > 0)
+		array = db_text_array(depts, count);
 	free(depts);
 	return array;
 }
@@ -695,9 +704,8 @@ static void push_unsent(struct notify *n)
 	int rc;
 
 	n->push_due = false;
-	if (!n->ready || n->n_clients == 0 || !db_ready(n->db))
+	if (!n->ready || !db_ready(n->db) || (array = connected_departments(n)) == NULL)
 		return;
-	array = connected_departments(n);
 	params[0] = array;
 	snprintf(hwm, sizeof hwm, "%lld", (long long)n->high_water);
 	rc = db_exec(n->db, "new_deliveries", 2, params, &res);
@@ -762,13 +770,17 @@ static void catch_up(struct notify *n, size_t i)
 static void catch_up_clients(struct notify *n)
 {
 	int64_t now = service_now_ms();
+	bool can = n->ready && db_ready(n->db);
 
-	if (!n->ready || !db_ready(n->db))
-		return;
 	/* downwards: a client forgotten meanwhile is replaced by one already visited */
-	for (size_t i = n->n_clients; i-- > 0;)
-		if (n->clients[i].resume_from > 0 && n->clients[i].next_catch_up <= now)
+	for (size_t i = n->n_clients; i-- > 0;) {
+		if (n->clients[i].resume_from == 0 || n->clients[i].next_catch_up > now)
+			continue;
+		if (can)
 			catch_up(n, i);
+		else /* not before the database is back: no busy loop meanwhile */
+			n->clients[i].next_catch_up = now + NOTIFY_RETRY_MS;
+	}
 }
 
 /* Milliseconds until the next catch-up is due (at most limit). */
@@ -1180,6 +1192,18 @@ static void acks_flush(struct notify *n)
 
 	if (count == 0)
 		return;
+	/*
+	 * A subscribed connection that acknowledges is alive: under load its
+	 * Subscribe (the heartbeat) may wait behind its acknowledgements.
+	 */
+	for (size_t k = 0; k < count; k++) {
+		int i;
+
+		if (k > 0 && wire_peer_same(&n->acks[k].peer, &n->acks[k - 1].peer))
+			continue;
+		if ((i = client_find(n, &n->acks[k].peer)) >= 0)
+			n->clients[i].last_seen = service_now_ms();
+	}
 	rc = db_ready(n->db) ? acks_record(n, n->acks, count, &res) : DB_ERR_CONNECTION;
 	if (rc == DB_OK) {
 		acks_answer(n, n->acks, count, res);
