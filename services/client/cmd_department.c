@@ -231,11 +231,12 @@ static const char inbox_help[] =
         "--follow subscribes and prints each delivery as it arrives (every open one\n"
         "first), with its content when the view is full, and again as a reminder while\n"
         "it stays unacknowledged; --ack acknowledges each one as it is printed (and\n"
-        "shows each once; an acknowledgement unanswered for request_timeout_ms is sent\n"
-        "again). notify_endpoint may list several oro-notify instances,\n"
-        "separated by commas: the client follows all of them. It stops after --max\n"
-        "deliveries or --for seconds, or on Ctrl-C. With --json, follow prints one\n"
-        "JSON object per line. Exit code 3 when --max was not reached within --for.\n";
+        "shows each once; an acknowledgement refused for now or unanswered is sent\n"
+        "again after request_timeout_ms). notify_endpoint may list several oro-notify\n"
+        "instances, separated by commas: the client follows all of them. It stops\n"
+        "after --max deliveries or --for seconds, or on Ctrl-C. With --json, follow\n"
+        "prints one JSON object per line. Exit code 3 when --max was not reached\n"
+        "within --for.\n";
 
 /* Send Subscribe on sock, once per connected endpoint (DEALER sends round-robin). */
 static void subscribe(void *sock, int n_endpoints)
@@ -409,7 +410,8 @@ static int inbox_follow(bool ack, long max, long for_s)
 			bool of_ack = env->request_id != NULL && strncmp(env->request_id, "ack:", 4) == 0;
 
 			is_error(env, &err);
-			if (of_ack) /* answered: a reminder brings the delivery again, and it is acknowledged then */
+			/* refused for now (the database is away): unanswered_resend() sends it again */
+			if (of_ack && strcmp(err.code, ORO_E_UNAVAILABLE) != 0 && strcmp(err.code, ORO_E_INTERNAL) != 0)
 				unanswered_done(&acks, strtoll(env->request_id + 4, NULL, 10));
 			if (strcmp(err.code, ORO_E_UNAVAILABLE) == 0) {
 				/* the database is away: keep following; the next heartbeat asks again */
