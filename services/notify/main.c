@@ -232,22 +232,23 @@ static const struct db_statement statements[] = {
         {"count_open", "SELECT count(*) FROM (SELECT 1 FROM delivery WHERE department = $1"
                        " AND state IN ('pending', 'sent') LIMIT " NOTIFY_STR(NOTIFY_COUNT_MAX) ") o"},
         /*
-         * Record a sending; the first one goes into the case timeline. The rows
-         * are locked first, in id order, so that "first" is read from each row
-         * as it is now, after any concurrent sending or acknowledgement.
+         * Record a sending; the first one goes into the case timeline. "First"
+         * is read from the row the update locked, as it is after any concurrent
+         * sending or acknowledgement: an open delivery has had no sending
+         * recorded exactly when its send_count is 0 (a pending one: the table's
+         * check ties pending to no first_sent_at; only recorded sendings and
+         * reminders count). One tuple write per row, not a lock and then an
+         * update; the index scan of = ANY locks in id order.
          */
         {"mark_sent",
-         "WITH o AS ("
-         "  SELECT id, first_sent_at IS NULL AS first FROM delivery"
-         "  WHERE id = ANY ($1::bigint[]) AND state IN ('pending', 'sent') ORDER BY id FOR UPDATE),"
-         " s AS ("
+         "WITH s AS ("
          "  UPDATE delivery d SET state = CASE WHEN d.state = 'pending' THEN 'sent' ELSE d.state END,"
          "   first_sent_at = coalesce(d.first_sent_at, now()), last_sent_at = now(), send_count = d.send_count + 1,"
          "   next_reminder_at = coalesce(d.next_reminder_at, now() + make_interval(secs => $3::float8))"
-         "  FROM o WHERE d.id = o.id"
-         "  RETURNING d.id, d.report_id, d.department, o.first)"
+         "  WHERE d.id = ANY ($1::bigint[]) AND d.state IN ('pending', 'sent')"
+         "  RETURNING d.id, d.report_id, d.department, d.send_count = 1 AS first)"
          " INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
-         " SELECT report_id, 'delivered', id, department, $2 FROM s WHERE first"},
+         " SELECT report_id, 'delivered', id, department, $2 FROM s WHERE first ORDER BY id"},
         /*
          * Acknowledge a batch: element i of the arrays is the request numbered
          * i + 1 (ord). Of several requests for one delivery the first is
@@ -259,16 +260,13 @@ static const struct db_statement statements[] = {
          "  SELECT DISTINCT ON (id, department) id, department, principal, ord"
          "  FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS u(id, department, principal, ord)"
          "  ORDER BY id, department, ord),"
-         /* locked first, in id order, to read from each row as it is now whether a sending was recorded */
-         " o AS ("
-         "  SELECT d.id, q.principal, q.ord, d.first_sent_at IS NULL AS unrecorded"
-         "  FROM delivery d JOIN q ON d.id = q.id AND d.department = q.department"
-         "  WHERE d.state IN ('pending', 'sent') ORDER BY d.id FOR UPDATE OF d),"
+         /* whether a sending was recorded, read from the row the update locked (see mark_sent) */
          " a AS ("
-         "  UPDATE delivery d SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = o.principal,"
+         "  UPDATE delivery d SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = q.principal,"
          "   first_sent_at = coalesce(d.first_sent_at, now())"
-         "  FROM o WHERE d.id = o.id"
-         "  RETURNING o.ord, d.id, d.report_id, d.department, d.acknowledged_at, d.acknowledged_by, o.unrecorded),"
+         "  FROM q WHERE d.id = q.id AND d.department = q.department AND d.state IN ('pending', 'sent')"
+         "  RETURNING q.ord, d.id, d.report_id, d.department, d.acknowledged_at, d.acknowledged_by,"
+         "   d.send_count = 0 AS unrecorded),"
          /* an instance may record the acknowledgement before the one that sent it records the sending */
          " s AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
          "  SELECT report_id, 'delivered', id, department, acknowledged_by FROM a WHERE unrecorded ORDER BY ord),"
