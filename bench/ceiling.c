@@ -39,6 +39,8 @@
 
 #include <libpq-fe.h>
 
+#include "toolopt.h"
+
 #define MAX_THREADS 256
 
 static const char usage_text[] = "usage: oro-bench-ceiling --db CONNINFO [--concurrency N] [--seconds T]\n"
@@ -67,20 +69,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Parse a whole decimal in [min, max] for option opt, or exit 2. */
-static long parse_long(const char *opt, const char *s, long min, long max)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (*s == '\0' || *end != '\0' || v < min || v > max) {
-		fprintf(stderr, "oro-bench-ceiling: %s must be an integer from %ld to %ld\n%s", opt, min, max,
-		        usage_text);
-		exit(2);
-	}
-	return v;
 }
 
 /* Run sql on c; on failure print it with the server's message and return false. */
@@ -236,13 +224,13 @@ int main(int argc, char **argv)
 		else if (strcmp(a, "--schema") == 0)
 			schema = v;
 		else if (strcmp(a, "--concurrency") == 0)
-			concurrency = parse_long(a, v, 1, MAX_THREADS);
+			concurrency = tool_parse_long("oro-bench-ceiling", usage_text, a, v, 1, MAX_THREADS);
 		else if (strcmp(a, "--seconds") == 0)
-			seconds = parse_long(a, v, 1, 3600);
+			seconds = tool_parse_long("oro-bench-ceiling", usage_text, a, v, 1, 3600);
 		else if (strcmp(a, "--desc-bytes") == 0)
-			desc_bytes = parse_long(a, v, 1, 1000000);
+			desc_bytes = tool_parse_long("oro-bench-ceiling", usage_text, a, v, 1, 1000000);
 		else if (strcmp(a, "--receipt-bytes") == 0)
-			receipt_bytes = parse_long(a, v, 1, 10000);
+			receipt_bytes = tool_parse_long("oro-bench-ceiling", usage_text, a, v, 1, 10000);
 		else {
 			fprintf(stderr, "oro-bench-ceiling: unknown option %s\n%s", a, usage_text);
 			return 2;

@@ -77,6 +77,8 @@
 #include "service.h"
 #include "wire.h"
 
+#include "toolopt.h"
+
 #define DEPT_MAX           64
 #define DEPT_NAME_MAX      100    /* Subscribe.department and .principal limits */
 #define DEPT_HWM           100000 /* queue depth both ways: notify drops a client whose queue is full */
@@ -143,31 +145,6 @@ static void usage_fail(const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\n%s", usage_text);
 	exit(2);
-}
-
-/* Wall-clock time in µs since the epoch (comparable across processes). */
-static int64_t realtime_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* Parse a whole decimal in [min, max] for option opt, or exit 2. */
-static long parse_long(const char *opt, const char *s, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
-		fprintf(stderr, "oro-bench-dept: %s must be an integer from %ld to %ld, not \"%s\"\n%s", opt, min, max,
-		        s, usage_text);
-		exit(2);
-	}
-	return v;
 }
 
 /* The slot of delivery id in the table: its entry, or the empty slot where it belongs. */
@@ -358,7 +335,7 @@ static bool dept_drain(struct bench *b, int d)
 		struct oro_error err = {0};
 		Oro__Envelope *env = NULL;
 		enum wire_recv_status st = wire_recv_reply(dp->sock, &env, &err);
-		int64_t recv_us = realtime_us();
+		int64_t recv_us = tool_realtime_us();
 		bool ok = true;
 
 		if (st == WIRE_NONE)
@@ -535,11 +512,11 @@ int main(int argc, char **argv)
 		else if (strcmp(a, "--curve-server-key") == 0)
 			b.server_key_arg = v;
 		else if (strcmp(a, "--heartbeat-ms") == 0)
-			b.heartbeat_ms = (int)parse_long(a, v, 100, 600000);
+			b.heartbeat_ms = (int)tool_parse_long("oro-bench-dept", usage_text, a, v, 100, 600000);
 		else if (strcmp(a, "--ack-retry-ms") == 0)
-			b.ack_retry_ms = (int)parse_long(a, v, 10, 600000);
+			b.ack_retry_ms = (int)tool_parse_long("oro-bench-dept", usage_text, a, v, 10, 600000);
 		else if (strcmp(a, "--seconds") == 0)
-			b.seconds = parse_long(a, v, 1, 100000000);
+			b.seconds = tool_parse_long("oro-bench-dept", usage_text, a, v, 1, 100000000);
 		else if (strcmp(a, "--out") == 0)
 			out = v;
 		else

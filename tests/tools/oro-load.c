@@ -87,6 +87,8 @@
 #include "error.h"
 #include "wire.h"
 
+#include "toolopt.h"
+
 #define LOAD_PRINCIPAL    "load"
 #define LOAD_PREFIX_MAX   40  /* so that client_key and request_id stay within their limits */
 #define LOAD_PAUSE_MIN_MS 100 /* first pause before reconnecting */
@@ -175,31 +177,6 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Wall-clock time in µs since the epoch. */
-static int64_t realtime_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* Parse a whole decimal integer in [min, max] for option opt, or exit 2. */
-static long parse_long(const char *opt, const char *s, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
-		fprintf(stderr, "oro-load: %s must be an integer from %ld to %ld, not \"%s\"\n%s", opt, min, max, s,
-		        usage_text);
-		exit(2);
-	}
-	return v;
-}
-
 /*
  * Read the cases file into load->cases: each element (or its .concern) as
  * a concern, checked with concern_validate() so that every send is a
@@ -250,7 +227,7 @@ static void conn_send(struct load *load, struct conn *c, size_t i)
 
 	if (r->attempts == 0) {
 		r->first_us = now_us();
-		r->sent_at = realtime_us();
+		r->sent_at = tool_realtime_us();
 	}
 	r->attempts++;
 	snprintf(r->rid, sizeof r->rid, "%s#%d", r->key, r->attempts);
@@ -627,13 +604,13 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--key-prefix") == 0) {
 			load.prefix = v;
 		} else if (strcmp(a, "--count") == 0) {
-			load.count = parse_long(a, v, 1, 10000000);
+			load.count = tool_parse_long("oro-load", usage_text, a, v, 1, 10000000);
 		} else if (strcmp(a, "--concurrency") == 0) {
-			load.concurrency = parse_long(a, v, 1, 1024);
+			load.concurrency = tool_parse_long("oro-load", usage_text, a, v, 1, 1024);
 		} else if (strcmp(a, "--timeout-ms") == 0) {
-			load.timeout_ms = parse_long(a, v, 10, 600000);
+			load.timeout_ms = tool_parse_long("oro-load", usage_text, a, v, 10, 600000);
 		} else if (strcmp(a, "--retries") == 0) {
-			load.retries = parse_long(a, v, 0, 1000);
+			load.retries = tool_parse_long("oro-load", usage_text, a, v, 0, 1000);
 		} else if (strcmp(a, "--rate") == 0) {
 			char *end;
 
