@@ -52,13 +52,18 @@ static const struct db_statement statements[] = {
          " u AS (UPDATE report SET content_purged_at = now() WHERE id = ANY ($1::bigint[]))"
          " INSERT INTO timeline (report_id, event, actor, detail)"
          " SELECT unnest($1::bigint[]), 'content_purged', $2, jsonb_build_object('retention_days', $3::int)"},
-        {"purge_metadata", "WITH t AS (DELETE FROM timeline WHERE report_id = ANY ($1::bigint[])),"
-                           " c AS (DELETE FROM report_content WHERE report_id = ANY ($1::bigint[])),"
+        {"purge_metadata", "WITH c AS (DELETE FROM report_content WHERE report_id = ANY ($1::bigint[])),"
                            " x AS (DELETE FROM decision WHERE report_id = ANY ($1::bigint[])),"
                            " d AS (UPDATE delivery SET parent_id = NULL WHERE report_id = ANY ($1::bigint[]))"
                            " SELECT 1"},
         {"purge_deliveries", "DELETE FROM delivery WHERE report_id = ANY ($1::bigint[])"},
         {"purge_reports", "DELETE FROM report WHERE id = ANY ($1::bigint[])"},
+        /*
+         * Last (the timeline has no foreign keys, sql/008): a sending or
+         * acknowledgement recorded concurrently committed before
+         * purge_deliveries could lock its delivery, so its entry is seen here.
+         */
+        {"purge_timeline", "DELETE FROM timeline WHERE report_id = ANY ($1::bigint[])"},
         {"hold", "WITH u AS (UPDATE report SET hold_reason = $2, hold_by = $3, hold_at = now()"
                  "  WHERE case_number = $1 AND hold_reason IS NULL RETURNING id)"
                  " INSERT INTO timeline (report_id, event, actor, detail)"
@@ -136,6 +141,8 @@ static long purge_kind(struct db *db, const struct keyring *kr, bool metadata, b
 				rc = db_exec(db, "purge_deliveries", 1, p3, NULL);
 			if (rc == DB_OK)
 				rc = db_exec(db, "purge_reports", 1, p3, NULL);
+			if (rc == DB_OK)
+				rc = db_exec(db, "purge_timeline", 1, p3, NULL);
 		} else {
 			rc = db_exec(db, "purge_content", 3, p3, NULL);
 		}

@@ -34,6 +34,7 @@ check_json "$out" '.hold == true' "$held is put on legal hold"
 check "! oro hold '$held' --reason again >/dev/null 2>&1" "a case already on hold cannot be held twice"
 check "! oro hold ORO-1999-000001 --reason x >/dev/null 2>&1" "an unknown case cannot be held"
 
+ancient_id=$(psql_q "SELECT id FROM report WHERE case_number = '$ancient'")
 before=$(psql_q "SELECT count(*) FROM report_content")
 out=$(oro purge --dry-run --json)
 check_json "$out" ".dry_run and (.content | sort) == ([\"$old\", \"$ancient\"] | sort) and .metadata == [\"$ancient\"]" \
@@ -49,6 +50,10 @@ check "[ '$(psql_q "SELECT state || ' ' || (content_purged_at IS NOT NULL) FROM 
 check "[ $(psql_q "SELECT count(*) FROM timeline t JOIN report r ON r.id = t.report_id WHERE r.case_number = '$old' AND event = 'content_purged'") = 1 ]" \
 	"the purge is in its timeline"
 check "[ $(psql_q "SELECT count(*) FROM report WHERE case_number = '$ancient'") = 0 ]" "the six-year-old case's metadata is gone"
+# the timeline has no foreign keys (sql/008): the purge itself must leave nothing of the case
+check "[ $(psql_q "SELECT (SELECT count(*) FROM timeline WHERE report_id = $ancient_id)
+                        + (SELECT count(*) FROM delivery WHERE report_id = $ancient_id)") = 0 ]" \
+	"its timeline and deliveries are gone with it"
 for c in "$held" "$recent" "$open"; do
 	check "[ $(psql_q "SELECT count(*) FROM report_content c JOIN report r ON r.id = c.report_id WHERE r.case_number = '$c'") = 1 ]" \
 		"$c keeps its content"
