@@ -29,9 +29,11 @@
  * together (up to batch_max; with batch_wait_ms > 0, also those arriving
  * that long after the first) are recorded in one transaction by one
  * statement, with one audit append, so they share one WAL flush and one
- * hold of the audit chain's lock; each client's AckConfirmed goes out only
- * after that COMMIT. Two acknowledgements of one delivery in a batch behave
- * as if sent one after the other: the first is recorded, the second
+ * hold of the audit chain's lock; when the same turn of the loop pushes
+ * new deliveries, the record of those sendings joins that transaction and
+ * that append. Each client's AckConfirmed goes out only after that COMMIT.
+ * Two acknowledgements of one delivery in a batch behave as if sent one
+ * after the other: the first is recorded, the second
  * confirmed as `already`. A connection's replies keep the order of its
  * requests: before a request is answered at once (any other request, or a
  * refused acknowledgement), the queued acknowledgements are recorded and
@@ -501,24 +503,19 @@ static const char *self_actor(const struct notify *n)
 /*
  * Record, inside the caller's transaction, that the given rows of res were
  * handed to at least one client: the sending (first, or a reminder that
- * backs off the next one) and an audit entry per delivery, which names the
- * disclosure basis of a full delivery to the police. Returns a db status.
+ * backs off the next one), and fill audit[0..count) with an entry per
+ * delivery, which names the disclosure basis of a full delivery to the
+ * police (details[i] its detail, which the caller frees). Returns a db
+ * status.
  */
-static int record_sent(struct notify *n, const struct db_result *res, const int *rows, size_t count, bool reminder)
+static int sent_statement(struct notify *n, const struct db_result *res, const int *rows, size_t count, bool reminder,
+                          struct audit_entry *audit, char **details)
 {
 	const char **ids = xcalloc(count + 1, sizeof *ids);
-	struct audit_entry *audit = xcalloc(count + 1, sizeof *audit);
-	char **details = xcalloc(count + 1, sizeof *details);
 	char *array, first[32], max[32];
 	const char *params[3];
 	int rc;
 
-	if (count == 0) {
-		free(ids);
-		free(audit);
-		free(details);
-		return DB_OK;
-	}
 	for (size_t i = 0; i < count; i++) {
 		json_t *d = json_pack("{s:s, s:s, s:b}", "department", db_result_value(res, rows[i], COL_DEPT), "view",
 		                      db_result_value(res, rows[i], COL_VIEW), "reminder", reminder);
@@ -545,18 +542,100 @@ static int record_sent(struct notify *n, const struct db_result *res, const int 
 		params[2] = first;
 		rc = db_exec(n->db, "mark_sent", 3, params, NULL);
 	}
-	if (rc == DB_OK)
-		rc = audit_append(n->db, n->keys, audit, count);
-	if (reminder && rc == DB_OK)
-		counter_add("reminders", count);
 	free(array);
-	for (size_t i = 0; i < count; i++)
-		free(details[i]);
-	free(details);
-	free(audit);
 	free(ids);
 	return rc;
 }
+
+/*
+ * Record acks[0..count) inside the caller's transaction: the
+ * acknowledgements and their timeline entries (one statement), and fill
+ * audit[0..*n_audit) with an entry per delivery acknowledged now. On DB_OK
+ * *res is the statement's result, a row per delivery acknowledged now, and
+ * each ack's row says which (-1: none). Returns a db status.
+ */
+static int acks_statement(struct notify *n, struct ack *acks, size_t count, struct db_result **res,
+                          struct audit_entry *audit, size_t *n_audit)
+{
+	const char **ids = xcalloc(count, sizeof *ids), **depts = xcalloc(count, sizeof *depts),
+	           **principals = xcalloc(count, sizeof *principals);
+	const char *params[3];
+	char *arrays[3];
+	int rc;
+
+	for (size_t i = 0; i < count; i++) {
+		ids[i] = acks[i].id;
+		depts[i] = acks[i].department;
+		principals[i] = acks[i].principal;
+		acks[i].row = -1;
+	}
+	params[0] = arrays[0] = db_text_array(ids, count);
+	params[1] = arrays[1] = db_text_array(depts, count);
+	params[2] = arrays[2] = db_text_array(principals, count);
+	*n_audit = 0;
+	rc = db_exec(n->db, "acknowledge", 3, params, res);
+	for (int r = 0; rc == DB_OK && r < db_result_rows(*res); r++) {
+		int64_t ord = db_result_int(*res, r, 0);
+		struct ack *a;
+
+		if (ord < 1 || ord > (int64_t)count)
+			log_panic("acks=%zu ord=%lld event=acknowledge_bad_row", count, (long long)ord);
+		a = &acks[ord - 1];
+		a->row = r;
+		audit[(*n_audit)++] = (struct audit_entry){a->principal, "acknowledged", db_result_int(*res, r, 3),
+		                                           a->delivery_id, NULL};
+	}
+	for (int c = 0; c < 3; c++)
+		free(arrays[c]);
+	free(principals);
+	free(depts);
+	free(ids);
+	return rc;
+}
+
+/*
+ * Record, in one transaction with one audit append (one WAL flush, one hold
+ * of the audit chain's lock), the acknowledgements acks[0..n_acks) and the
+ * sendings of the rows sent[0..n_sent) of pushed; either may be empty. On
+ * DB_OK *ack_res is the acknowledgements' result (see acks_statement), or
+ * NULL without acknowledgements. Returns a db status; on failure it has
+ * rolled back and *ack_res is NULL.
+ */
+static int record_turn(struct notify *n, const struct db_result *pushed, const int *sent, size_t n_sent,
+                       struct ack *acks, size_t n_acks, struct db_result **ack_res)
+{
+	struct audit_entry *audit = xcalloc(n_sent + n_acks + 1, sizeof *audit);
+	char **details = xcalloc(n_sent + 1, sizeof *details);
+	size_t n_audit = 0;
+	int rc = db_begin(n->db);
+
+	*ack_res = NULL;
+	if (rc == DB_OK && n_acks > 0)
+		rc = acks_statement(n, acks, n_acks, ack_res, audit, &n_audit);
+	if (rc == DB_OK && n_sent > 0) {
+		rc = sent_statement(n, pushed, sent, n_sent, false, audit + n_audit, details);
+		n_audit += n_sent;
+	}
+	if (rc == DB_OK)
+		rc = audit_append(n->db, n->keys, audit, n_audit);
+	if (rc == DB_OK)
+		rc = db_commit(n->db); /* the acknowledgements are confirmed only after this COMMIT */
+	if (rc == DB_OK && n_acks > 0) {
+		counter_add("ack_commits", 1);
+		counter_add("acknowledged", (uint64_t)db_result_rows(*ack_res));
+	} else if (rc != DB_OK) {
+		db_rollback(n->db);
+		db_result_free(ack_res);
+	}
+	for (size_t i = 0; i < n_sent; i++)
+		free(details[i]);
+	free(details);
+	free(audit);
+	return rc;
+}
+
+static void acks_heard(struct notify *n);
+static void acks_answer(struct notify *n, const struct ack *acks, size_t count, const struct db_result *res);
 
 /*
  * Send the rows of res, in id order, to every connected client of each
@@ -625,25 +704,41 @@ static int *push_rows(struct notify *n, const struct db_result *res, const struc
 
 /*
  * Push the rows of res (see push_rows) and record the sendings in one
- * transaction. Returns how many rows were sent and recorded (0 when the
+ * transaction, together with the acknowledgements queued meanwhile, which
+ * are then answered (record_turn). When that transaction fails, the
+ * sendings are recorded alone and the acknowledgements stay queued for
+ * acks_flush. Returns how many rows were sent and recorded (0 when the
  * record failed).
  */
 static size_t push_and_mark(struct notify *n, const struct db_result *res, const struct wire_peer *only,
                             bool fresh_only)
 {
-	size_t count;
+	size_t count, n_acks = n->n_acks;
 	int *sent = push_rows(n, res, only, fresh_only, &count);
-	int rc = count == 0 ? DB_OK : db_begin(n->db);
+	struct db_result *ack_res = NULL;
+	int rc;
 
-	if (count > 0 && rc == DB_OK)
-		rc = record_sent(n, res, sent, count, false);
-	if (count > 0 && rc == DB_OK)
-		rc = db_commit(n->db);
+	if (count == 0) {
+		free(sent);
+		return 0;
+	}
+	acks_heard(n);
+	rc = db_ready(n->db) ? record_turn(n, res, sent, count, n->acks, n_acks, &ack_res) : DB_ERR_CONNECTION;
+	if (rc == DB_OK && n_acks > 0) {
+		acks_answer(n, n->acks, n_acks, ack_res);
+		n->n_acks = 0;
+	}
+	db_result_free(&ack_res);
+	/* an acknowledgement that cannot be recorded must not lose the record of the sendings */
+	if (rc != DB_OK && rc != DB_ERR_CONNECTION && n_acks > 0) {
+		log_warn("deliveries=%zu acks=%zu event=turn_record_failed sqlstate=%s error=%s action=separately",
+		         count, n_acks, db_last_sqlstate(n->db), log_quote(db_last_error(n->db)));
+		rc = record_turn(n, res, sent, count, NULL, 0, &ack_res);
+	}
 	if (rc != DB_OK) {
 		/* the clients have it; the record of sending follows at the next sending */
 		log_warn("deliveries=%zu event=record_sent_failed sqlstate=%s error=%s", count, db_last_sqlstate(n->db),
 		         log_quote(db_last_error(n->db)));
-		db_rollback(n->db);
 		count = 0;
 	}
 	free(sent);
@@ -802,8 +897,19 @@ static void send_reminders(struct notify *n)
 	if (rc == DB_OK && db_result_rows(res) > 0) {
 		size_t count;
 		int *sent = push_rows(n, res, NULL, false, &count);
+		struct audit_entry *audit = xcalloc(count + 1, sizeof *audit);
+		char **details = xcalloc(count + 1, sizeof *details);
 
-		rc = record_sent(n, res, sent, count, true);
+		if (count > 0)
+			rc = sent_statement(n, res, sent, count, true, audit, details);
+		if (rc == DB_OK)
+			rc = audit_append(n->db, n->keys, audit, count);
+		if (rc == DB_OK)
+			counter_add("reminders", count);
+		for (size_t i = 0; i < count; i++)
+			free(details[i]);
+		free(details);
+		free(audit);
 		free(sent);
 	}
 	if (rc == DB_OK)
@@ -1035,70 +1141,7 @@ static void ack_confirm(struct notify *n, const struct ack *a, const char *at, c
 }
 
 /*
- * Record acks[0..count) in one transaction: the acknowledgements and their
- * timeline entries (one statement), their audit entries (one append), one
- * COMMIT. On DB_OK *res is the statement's result, a row per delivery
- * acknowledged now, and each ack's row says which (-1: none). Returns a db
- * status; on failure it has rolled back and *res is NULL.
- */
-static int acks_record(struct notify *n, struct ack *acks, size_t count, struct db_result **res)
-{
-	const char **ids = xcalloc(count, sizeof *ids), **depts = xcalloc(count, sizeof *depts),
-	           **principals = xcalloc(count, sizeof *principals);
-	struct audit_entry *audit = NULL;
-	const char *params[3];
-	char *arrays[3];
-	int rows = 0;
-	int rc;
-
-	for (size_t i = 0; i < count; i++) {
-		ids[i] = acks[i].id;
-		depts[i] = acks[i].department;
-		principals[i] = acks[i].principal;
-		acks[i].row = -1;
-	}
-	params[0] = arrays[0] = db_text_array(ids, count);
-	params[1] = arrays[1] = db_text_array(depts, count);
-	params[2] = arrays[2] = db_text_array(principals, count);
-	*res = NULL;
-	rc = db_begin(n->db);
-	if (rc == DB_OK)
-		rc = db_exec(n->db, "acknowledge", 3, params, res);
-	if (rc == DB_OK && (rows = db_result_rows(*res)) > 0) {
-		audit = xcalloc((size_t)rows, sizeof *audit);
-		for (int r = 0; r < rows; r++) {
-			int64_t ord = db_result_int(*res, r, 0);
-			struct ack *a;
-
-			if (ord < 1 || ord > (int64_t)count)
-				log_panic("acks=%zu ord=%lld event=acknowledge_bad_row", count, (long long)ord);
-			a = &acks[ord - 1];
-			a->row = r;
-			audit[r] = (struct audit_entry){a->principal, "acknowledged", db_result_int(*res, r, 3),
-			                                a->delivery_id, NULL};
-		}
-		rc = audit_append(n->db, n->keys, audit, (size_t)rows);
-	}
-	if (rc == DB_OK)
-		rc = db_commit(n->db); /* the acknowledgements are confirmed only after this COMMIT */
-	if (rc == DB_OK) {
-		counter_add("ack_commits", 1);
-		counter_add("acknowledged", (uint64_t)rows);
-	} else {
-		db_rollback(n->db);
-		db_result_free(res);
-	}
-	for (int c = 0; c < 3; c++)
-		free(arrays[c]);
-	free(audit);
-	free(principals);
-	free(depts);
-	free(ids);
-	return rc;
-}
-
-/*
- * Answer acks[0..count) after acks_record() committed (res its result):
+ * Answer acks[0..count) after record_turn() committed (res its result):
  * those it recorded are confirmed; for the others the delivery's state
  * decides, read after that COMMIT: acknowledged earlier (confirmed as
  * `already`, with the first acknowledgement's time and principal; also a
@@ -1165,11 +1208,27 @@ static void acks_answer(struct notify *n, const struct ack *acks, size_t count, 
 }
 
 /*
+ * A subscribed connection that acknowledges is alive: under load its
+ * Subscribe (the heartbeat) may wait behind its acknowledgements.
+ */
+static void acks_heard(struct notify *n)
+{
+	for (size_t k = 0; k < n->n_acks; k++) {
+		int i;
+
+		if (k > 0 && wire_peer_same(&n->acks[k].peer, &n->acks[k - 1].peer))
+			continue;
+		if ((i = client_find(n, &n->acks[k].peer)) >= 0)
+			n->clients[i].last_seen = service_now_ms();
+	}
+}
+
+/*
  * Group commit: record the acknowledgements queued since the last call
- * (acks_record), answer each, and empty the queue. When the batch as a
- * whole fails for anything but a lost connection, each acknowledgement is
- * recorded in a transaction of its own, so that one cannot hold up the
- * others; a lost connection answers each `unavailable`.
+ * (record_turn, without sendings), answer each, and empty the queue. When
+ * the batch as a whole fails for anything but a lost connection, each
+ * acknowledgement is recorded in a transaction of its own, so that one
+ * cannot hold up the others; a lost connection answers each `unavailable`.
  */
 static void acks_flush(struct notify *n)
 {
@@ -1180,19 +1239,8 @@ static void acks_flush(struct notify *n)
 
 	if (count == 0)
 		return;
-	/*
-	 * A subscribed connection that acknowledges is alive: under load its
-	 * Subscribe (the heartbeat) may wait behind its acknowledgements.
-	 */
-	for (size_t k = 0; k < count; k++) {
-		int i;
-
-		if (k > 0 && wire_peer_same(&n->acks[k].peer, &n->acks[k - 1].peer))
-			continue;
-		if ((i = client_find(n, &n->acks[k].peer)) >= 0)
-			n->clients[i].last_seen = service_now_ms();
-	}
-	rc = db_ready(n->db) ? acks_record(n, n->acks, count, &res) : DB_ERR_CONNECTION;
+	acks_heard(n);
+	rc = db_ready(n->db) ? record_turn(n, NULL, NULL, 0, n->acks, count, &res) : DB_ERR_CONNECTION;
 	if (rc == DB_OK) {
 		acks_answer(n, n->acks, count, res);
 		db_result_free(&res);
@@ -1206,7 +1254,7 @@ static void acks_flush(struct notify *n)
 	for (size_t i = 0; i < count; i++) {
 		struct ack *a = &n->acks[i];
 		struct oro_error err = {0};
-		int one = one_by_one ? acks_record(n, a, 1, &res) : rc;
+		int one = one_by_one ? record_turn(n, NULL, NULL, 0, a, 1, &res) : rc;
 
 		if (one == DB_OK) {
 			acks_answer(n, a, 1, res);
@@ -1626,9 +1674,10 @@ done:
 /*
  * Read the waiting requests: acknowledgements queue for one group commit
  * until batch_max are queued or no request is waiting; with batch_wait_ms,
- * wait that long after the first queued one for more. Then record and
- * answer what is queued. Bounded, so that pushing and the sweep are never
- * starved.
+ * wait that long after the first queued one for more. The main loop then
+ * records them, with the sendings of the new deliveries if there are any
+ * (push_and_mark), and answers them. Bounded, so that pushing and the
+ * sweep are never starved.
  */
 static void take_requests(struct notify *n)
 {
@@ -1651,7 +1700,6 @@ static void take_requests(struct notify *n)
 			break;
 		service_auth_poll(&n->svc);
 	}
-	acks_flush(n);
 }
 
 /* Forget clients that stopped sending heartbeats. */
@@ -1705,7 +1753,8 @@ int main(int argc, char **argv)
 				n.push_due = true;
 		}
 		if (n.push_due)
-			push_unsent(&n);
+			push_unsent(&n); /* records the queued acknowledgements with its sendings */
+		acks_flush(&n);          /* or alone: when nothing was pushed, or that record failed */
 		catch_up_clients(&n);
 		if (service_status_requested())
 			write_status(&n, true);

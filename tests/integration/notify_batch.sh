@@ -8,8 +8,9 @@
 # (each answered as if alone, a never-sent delivery getting its
 # `delivered` entry); and a batch that fails as a whole (one delivery held
 # locked past lock_timeout) is retried one acknowledgement at a time, so
-# only the locked one fails. Timeline, audit entries and the audit chain
-# stay exact.
+# only the locked one fails; when new deliveries were pushed in the same
+# turn, their sendings (recorded in that transaction) are recorded alone
+# and pushed once. Timeline, audit entries and the audit chain stay exact.
 #
 # To make the batches, oro-notify runs with batch_wait_ms = 100 and is
 # stopped (SIGSTOP) while the `oro ack` clients send, then continued.
@@ -192,6 +193,67 @@ check "[ '$(psql_q "SELECT state FROM delivery WHERE id = $r_akf")' = pending ]"
 out=$(ORO_PRINCIPAL=handlaggare-1 oro ack "$r_akf" --department akf --json)
 check_json "$out" '.acknowledged.already == false' "... and is acknowledged once the lock is gone"
 psql_q "ALTER ROLE oro_notify RESET lock_timeout" >/dev/null
+
+# ---------------------------------------------------------------- a turn's sendings with a batch that fails
+# A new delivery pushed in the same turn of the loop is recorded in the
+# acknowledgements' transaction; when that fails as a whole, the sending is
+# recorded alone (so it is not pushed again) and the acknowledgements one
+# at a time. To make the turn, oro-notify is held in the acknowledgement
+# of a locked delivery while two acknowledgements (one of a delivery that
+# a trigger refuses to update) and the new delivery's prompt queue up: its
+# next turn reads the acknowledgements, then the prompt, and pushes.
+t_cn=$(file_association fallback-t)
+t_akf=$(delivery_of "$t_cn" akf)
+t_slf=$(delivery_of "$t_cn" slf-samordnare)
+b_akf=$(delivery_of "$(file_association fallback-b)" akf)
+psql_q "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS \$\$
+        BEGIN RAISE EXCEPTION 'refused by the test'; END \$\$;
+        CREATE TRIGGER test_refuse BEFORE UPDATE ON delivery FOR EACH ROW WHEN (OLD.id = $t_akf)
+        EXECUTE FUNCTION test_refuse()" >/dev/null
+daemon_stop notify
+# heartbeats of 5 s: the client must not take notify's wait for a lost connection; no sweep
+# meanwhile, which would push the new delivery before the acknowledgements are read
+daemon_start notify --heartbeat-ms 5000 --sweep-interval-ms 60000
+oro inbox --department hr --follow --json --for 20 --max 1 >"$T/follow.out" 2>"$T/follow.err" &
+follower=$!
+wait_for grep -q "department=hr .*event=subscribed" "$T/notify.log" || fail "the hr client did not subscribe"
+PGAPPNAME=locker psql -XAtq -d "$ORO_DB" \
+	-c "BEGIN; SELECT 1 FROM delivery WHERE id = $b_akf FOR UPDATE; SELECT pg_sleep(4); COMMIT" >/dev/null &
+locker=$!
+wait_sql 1 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'locker' AND wait_event = 'PgSleep'" ||
+	fail "the locker did not start"
+ORO_PRINCIPAL=handlaggare-1 oro ack "$b_akf" --department akf --json >"$T/t0.json" 2>/dev/null &
+client_pids+=($!)
+wait_sql 1 "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'oro-notify%' AND wait_event_type = 'Lock'" ||
+	fail "oro-notify did not wait for the locked delivery"
+ORO_PRINCIPAL=handlaggare-1 oro ack "$t_akf" --department akf --json >"$T/t1.json" 2>/dev/null &
+client_pids+=($!)
+ORO_PRINCIPAL=clerk-s oro ack "$t_slf" --department slf-samordnare --json >"$T/t2.json" 2>/dev/null &
+client_pids+=($!)
+# an employee: hr (and slf-sakerhet and slf-samordnare, which have no client)
+u_cn=$(oro report --json --client-key employee-u --category propaganda --urgency concern --subject-kind employee \
+	--age 40 --setting workplace --district Råsunda --description "Shares propaganda at work." | jq -r .case_number)
+u_hr=$(delivery_of "$u_cn" hr)
+[ "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'locker' AND wait_event = 'PgSleep'")" = 1 ] ||
+	fail "the locker ended before the acknowledgements and the prompt were queued"
+wait "$locker" || fail "the locker failed"
+clients_wait
+wait "$follower" || fail "the hr client failed: $(cat "$T/follow.err")"
+psql_q "DROP TRIGGER test_refuse ON delivery; DROP FUNCTION test_refuse()" >/dev/null
+grep -q "deliveries=1 acks=2 event=turn_record_failed .*action=separately" "$T/notify.log" ||
+	fail "the turn's transaction did not fail as a whole: $(tail -5 "$T/notify.log")"
+echo "ok: the turn's transaction (one sending, two acknowledgements) failed as a whole"
+check_json "$(cat "$T/t0.json")" '.acknowledged.already == false' "the locked delivery is acknowledged once free"
+check_json "$(cat "$T/t1.json")" '.error.code == "internal"' "the refused acknowledgement fails"
+check_json "$(cat "$T/t2.json")" '.acknowledged.already == false' "the other one is recorded"
+check "[ '$(jq -r 'select(.delivery) | .delivery.delivery_id' "$T/follow.out")' = '$u_hr' ]" "the new delivery reached the client"
+check "[ '$(psql_q "SELECT state || ' ' || send_count FROM delivery WHERE id = $u_hr")' = 'sent 1' ]" \
+	"its sending is recorded, once"
+check "[ '$(psql_q "SELECT (SELECT count(*) FROM timeline WHERE delivery_id = $u_hr AND event = 'delivered') || ' ' ||
+                           (SELECT count(*) FROM audit WHERE delivery_id = $u_hr AND action = 'delivery_sent')")' = '1 1' ]" \
+	"with one delivered entry and one audit entry"
+out=$(ORO_PRINCIPAL=handlaggare-1 oro ack "$t_akf" --department akf --json)
+check_json "$out" '.acknowledged.already == false' "the refused one is acknowledged once the trigger is gone"
 
 # ---------------------------------------------------------------- the records
 check "[ $(psql_q "SELECT count(*) FROM delivery d WHERE d.state = 'acknowledged' AND (
