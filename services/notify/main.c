@@ -1064,7 +1064,7 @@ static int pending_of(struct notify *n, const char *department, int64_t *count)
 	const char *params[1] = {department};
 	struct db_result *res;
 	struct pending_count *pc = NULL;
-	int64_t start = service_now_ms(), took;
+	int64_t start = service_now_ms(), now, took;
 	int rc;
 
 	for (size_t i = 0; i < n->n_counts && pc == NULL; i++)
@@ -1083,10 +1083,10 @@ static int pending_of(struct notify *n, const char *department, int64_t *count)
 		pc = &n->counts[n->n_counts++];
 		snprintf(pc->department, sizeof pc->department, "%s", department);
 	}
-	took = service_now_ms() - start;
+	now = service_now_ms();
+	took = now - start;
 	pc->count = *count;
-	pc->until = service_now_ms() +
-	            (100 * took > n->svc.cfg.sweep_interval_ms ? 100 * took : n->svc.cfg.sweep_interval_ms);
+	pc->until = now + (100 * took > n->svc.cfg.sweep_interval_ms ? 100 * took : n->svc.cfg.sweep_interval_ms);
 	return DB_OK;
 }
 
