@@ -6,6 +6,9 @@
 #   - two clients filing the same client_keys at the same moment (so that
 #     the same key is twice in one batch, or in two batches) get one case
 #     per key, the same case number each, one of them told "duplicate";
+#   - on a connection with several filings in flight, a request refused at
+#     once is answered after the filings before it (replies in request
+#     order);
 #   - each filing has its audit entry, the chain verifies, and every
 #     report is routed.
 set -euo pipefail
@@ -65,8 +68,19 @@ same=$(psql_q "SELECT count(DISTINCT c.xmin::text) FROM report_content c JOIN re
 	WHERE r.client_key LIKE 'twin-%'")
 echo "the twin keys were filed in $same transactions"
 
+# Several filings in flight on each connection, every 7th refused at once (an unknown category):
+# the refusals and the cases still come back in the order of the requests, connection by connection.
+"$tools/oro-load" --endpoint "$endpoint" --cases "$cases" --count 300 --rate 600 --concurrency 4 \
+	--invalid-every 7 --key-prefix ord --out "$ORO_TEST_DIR/ord.jsonl" >"$ORO_TEST_DIR/ord.out"
+cat "$ORO_TEST_DIR/ord.out"
+check "grep -q ', 0 out of order' $ORO_TEST_DIR/ord.out" "replies came in request order on every connection"
+check "[ \$(jq -s 'map(select(.error == \"invalid_value\")) | length' $ORO_TEST_DIR/ord.jsonl) = 42 ]" \
+	"the 42 concerns with an unknown category were refused"
+check "[ $(psql_q "SELECT count(*) FROM report WHERE client_key LIKE 'ord-%'") = 258 ]" \
+	"the other 258 were filed"
+
 # Audit and routing.
-check "[ $(psql_q "SELECT count(*) FROM audit WHERE action = 'filed'") = $((count + 200)) ]" \
+check "[ $(psql_q "SELECT count(*) FROM audit WHERE action = 'filed'") = $((count + 200 + 258)) ]" \
 	"one audit entry per filing"
 oro audit verify --json >"$ORO_TEST_DIR/verify.json"
 check_json "$(cat "$ORO_TEST_DIR/verify.json")" '.ok == true' "the audit chain verifies"

@@ -6,8 +6,8 @@
  *
  *   oro-load --endpoint E --cases FILE.json --count N --rate R
  *            [--concurrency C] [--timeout-ms T] [--retries K]
- *            [--key-prefix P] [--curve-key-file F --curve-server-key K]
- *            --out RESULTS.jsonl
+ *            [--key-prefix P] [--invalid-every N]
+ *            [--curve-key-file F --curve-server-key K] --out RESULTS.jsonl
  *   oro-load --endpoint E --cases FILE.json --count N --closed
  *            [--concurrency C] ... --out RESULTS.jsonl
  *
@@ -34,6 +34,10 @@
  *   --retries K       resends of one concern before giving up (default 30)
  *   --key-prefix P    client_key prefix, at most 40 printable ASCII
  *                     characters (default "load")
+ *   --invalid-every N every Nth concern (i mod N = N - 1) goes with an
+ *                     unknown category, which intake refuses at once
+ *                     (error invalid_value, final): between filings still
+ *                     in flight on the same connection, for the reply order
  *   --out FILE        one JSON line per concern, in order of i:
  *                     {"client_key", "case": "ORO-…" or null,
  *                      "duplicate": bool, "attempts": n, "error": code or null,
@@ -57,6 +61,10 @@
  * resends is recorded as failed, with the last reason ("timeout",
  * "unavailable" or "internal"); any other Error is final and recorded as
  * is (the concern was refused, nothing was stored).
+ *
+ * A reply to a request sent on a connection after one still unanswered
+ * there counts as "out of order": intake answers each connection in the
+ * order of its requests (docs/protocol.md §3), so this stays 0.
  *
  * Prints two summary lines on standard output: counts, then latency and
  * throughput as key=value pairs (accepted_per_s is concerns filed over the
@@ -97,7 +105,7 @@
 
 static const char usage_text[] =
         "usage: oro-load --endpoint E --cases FILE.json --count N --rate R [--concurrency C]\n"
-        "                [--timeout-ms T] [--retries K] [--key-prefix P]\n"
+        "                [--timeout-ms T] [--retries K] [--key-prefix P] [--invalid-every N]\n"
         "                [--curve-key-file F --curve-server-key K] --out RESULTS.jsonl\n"
         "       oro-load ... --closed (instead of --rate: one concern in flight per connection)\n";
 
@@ -146,7 +154,8 @@ struct load {
 	struct request *req;
 	struct conn *conns;
 	void *zmq;
-	long done, sends, stale;
+	long invalid_every; /* > 0: every Nth concern is sent with an unknown category */
+	long done, sends, stale, out_of_order;
 	long resets_timeout, resets_unavailable, resets_internal;
 };
 
@@ -237,6 +246,8 @@ static void conn_send(struct load *load, struct conn *c, size_t i)
 	wire_concern_to_pb(tmpl, &m, &subject, &reporter);
 	m.client_key = r->key;
 	m.reporter_principal = LOAD_PRINCIPAL;
+	if (load->invalid_every > 0 && (long)i % load->invalid_every == load->invalid_every - 1)
+		m.category = "no-such-category"; /* refused at once, between filings still in flight */
 	env.request_id = r->rid;
 	env.body_case = ORO__ENVELOPE__BODY_FILE_CONCERN;
 	env.file_concern = &m;
@@ -343,6 +354,7 @@ static bool on_reply(struct load *load, struct conn *c, const Oro__Envelope *env
 {
 	struct request *r = NULL;
 	size_t i = 0;
+	bool earlier = false; /* a request sent before it on this socket is still unanswered */
 
 	for (size_t k = 0; k < c->n_open && env->request_id != NULL; k++) {
 		struct request *q = &load->req[c->open[k]];
@@ -352,11 +364,14 @@ static bool on_reply(struct load *load, struct conn *c, const Oro__Envelope *env
 			i = c->open[k];
 			break;
 		}
+		earlier = earlier || q->state == REQ_SENT;
 	}
 	if (r == NULL) {
 		load->stale++; /* an answer to an attempt we no longer wait for */
 		return true;
 	}
+	/* replies to one connection come in the order of its requests (docs/protocol.md §3) */
+	load->out_of_order += earlier;
 	if (env->body_case == ORO__ENVELOPE__BODY_FILE_REPLY && env->file_reply->case_number != NULL) {
 		r->case_number = xstrdup(env->file_reply->case_number);
 		r->duplicate = env->file_reply->duplicate;
@@ -603,6 +618,8 @@ int main(int argc, char **argv)
 			load.curve_server_key = v;
 		} else if (strcmp(a, "--key-prefix") == 0) {
 			load.prefix = v;
+		} else if (strcmp(a, "--invalid-every") == 0) {
+			load.invalid_every = tool_parse_long("oro-load", usage_text, a, v, 1, 10000000);
 		} else if (strcmp(a, "--count") == 0) {
 			load.count = tool_parse_long("oro-load", usage_text, a, v, 1, 10000000);
 		} else if (strcmp(a, "--concurrency") == 0) {
@@ -668,16 +685,17 @@ int main(int argc, char **argv)
 	if (load.closed)
 		printf("oro-load: %ld concerns in %.1f s (closed loop on %ld connections): filed %ld "
 		       "(answered duplicate %ld), failed %ld; %ld sends, reconnects after timeout %ld, "
-		       "unavailable %ld, internal %ld; %ld stale replies\n",
+		       "unavailable %ld, internal %ld; %ld stale replies, %ld out of order\n",
 		       load.count, (double)(now_ms() - t0) / 1000.0, load.concurrency, filed, duplicates, failed,
-		       load.sends, load.resets_timeout, load.resets_unavailable, load.resets_internal, load.stale);
+		       load.sends, load.resets_timeout, load.resets_unavailable, load.resets_internal, load.stale,
+		       load.out_of_order);
 	else
 		printf("oro-load: %ld concerns in %.1f s (offered %.1f/s on %ld connections): filed %ld "
 		       "(answered duplicate %ld), failed %ld; %ld sends, reconnects after timeout %ld, "
-		       "unavailable %ld, internal %ld; %ld stale replies\n",
+		       "unavailable %ld, internal %ld; %ld stale replies, %ld out of order\n",
 		       load.count, (double)(now_ms() - t0) / 1000.0, load.rate, load.concurrency, filed, duplicates,
 		       failed, load.sends, load.resets_timeout, load.resets_unavailable, load.resets_internal,
-		       load.stale);
+		       load.stale, load.out_of_order);
 	print_latency(&load);
 
 	for (long i = 0; i < load.count; i++)
