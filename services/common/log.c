@@ -91,8 +91,9 @@ void log_panic(const char *fmt, ...)
 
 const char *log_quote(const char *v)
 {
-	static char bufs[4][512];
-	static int next;
+	/* per thread: oro-intake files its batches on a second thread */
+	static _Thread_local char bufs[4][512];
+	static _Thread_local int next;
 	char *b;
 	size_t n = 0;
 

@@ -35,7 +35,7 @@ void log_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 
 /*
  * Quote a value for a log line: returns v if it needs no quoting, else a
- * copy in a rotating static buffer with quotes and escapes. For short,
+ * copy in a rotating buffer of the calling thread with quotes and escapes. For short,
  * non-sensitive values (codes, field names, error text from libraries).
  */
 const char *log_quote(const char *v);

@@ -11,11 +11,13 @@
  * Group commit: the concerns that arrived together (up to batch_max; with
  * batch_wait_ms > 0, also those arriving that long after the first) are
  * stored in one transaction by one statement, so they share one WAL flush
- * and one hold of the audit chain's lock; while that COMMIT waits, the next
- * concerns queue on the socket and make the next batch. Each client is
- * answered only after the COMMIT that holds its concern. A batch that
- * fails as a whole (say a unique violation: another instance filed the
- * same client_key at that moment) is retried one concern at a time.
+ * and one hold of the audit chain's lock. A second thread, the committer,
+ * runs those transactions on its own connection; while it stores one
+ * batch, the main thread reads, validates and seals the concerns of the
+ * next (struct intake). Each client is answered only after the COMMIT that
+ * holds its concern. A batch that fails as a whole (say a unique
+ * violation: another instance filed the same client_key at that moment) is
+ * retried one concern at a time.
  *
  * Endpoints:
  *   intake_endpoint         ROUTER, bound: staff clients (REQ or DEALER)
@@ -36,6 +38,9 @@
  * make the guidance come from the previous version; the reply is advice,
  * the decision is the record).
  */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,21 +117,49 @@ static const struct db_statement statements[] = {
                                 " WHERE r.receipt_hash = $1::bytea GROUP BY r.id"},
 };
 
-/* A concern waiting in the current batch, and what is known of it. */
+/* What became of a filing: set by the committer, answered by the main thread. */
+enum outcome {
+	OUTCOME_NONE,      /* not yet settled */
+	OUTCOME_FILED,     /* a new case, committed */
+	OUTCOME_DUPLICATE, /* (reporter, client_key) was filed before: that case */
+	OUTCOME_FAILED,    /* nothing stored: err */
+};
+
+/* A concern waiting in a batch, and what is known of it. */
 struct filing {
 	struct wire_peer peer;
 	char request_id[64];
 	struct concern c;
-	bool answered; /* a reply or an error went out */
 	bool follower; /* the same (reporter, client_key) as an earlier filing in the batch */
-	/* for a new case, set by file_new */
+	/* set by filing_prepare when it is queued: a new case's receipt, guidance, sealed content */
 	char receipt[CRYPTO_RECEIPT_LEN + 1];
 	char *hash_bytea; /* the receipt's hash as bytea text "\\x..."; + 2: plain hex */
 	json_t *guidance;
 	char *guidance_text;
 	char *sealed[CONTENT_FIELDS];
+	/* set by the committer */
+	enum outcome outcome;
+	int64_t report_id;      /* filed */
+	char *case_number;      /* filed, duplicate */
+	char *filed_at;         /* filed, duplicate */
+	char *stored_receipt;   /* duplicate: the receipt as stored (sealed) */
+	char *stored_hash;      /* duplicate: its hash, hex */
+	char *stored_guidance;  /* duplicate: the guidance as stored (JSON text) */
+	struct oro_error err;   /* failed */
 };
 
+/*
+ * Two threads. The main thread owns the sockets, the ruleset and the key
+ * file: it reads the requests, validates and seals each concern, answers
+ * look-ups, and answers each filing once the committer has settled it.
+ * The committer thread only runs the batch transactions, on its own
+ * connection (commit_db), one batch at a time: while it commits one batch,
+ * the main thread reads and seals the next, so that the two overlap. The
+ * batch in flight (flight, n_flight) is the committer's from the message
+ * that hands it over (pipe) until the one that hands it back; meanwhile
+ * the main thread neither touches it nor replaces the keyring, whose audit
+ * MAC the committer uses.
+ */
 struct intake {
 	struct service svc;
 	struct db *db;
@@ -134,8 +167,14 @@ struct intake {
 	struct keyring *keys; /* seal the content before it is stored */
 	void *clients;
 	void *prompts;
-	struct filing *batch; /* batch_max filings: group commit */
+	struct filing *batch; /* batch_max filings, filling: group commit */
 	size_t n_batch;
+	struct filing *flight; /* batch_max filings: the batch being committed */
+	size_t n_flight;
+	bool busy;             /* the committer holds flight */
+	struct db *commit_db;  /* the committer's connection */
+	void *pipe;            /* PAIR to the committer */
+	pthread_t committer;
 	int64_t next_refresh;
 	unsigned db_generation; /* connection the ruleset was last checked on */
 	bool ready;
@@ -185,9 +224,9 @@ static void reply_case(struct intake *in, const struct wire_peer *peer, const ch
 }
 
 /*
- * Answer, as duplicates, the filings of the batch not yet answered whose
- * (reporter, client_key) was filed before (followers only when `followers`,
- * the others only when not). Returns a db status.
+ * Committer: settle, as duplicates, the filings of the batch not yet
+ * settled whose (reporter, client_key) was filed before (followers only
+ * when `followers`, the others only when not). Returns a db status.
  */
 static int answer_existing(struct intake *in, struct filing *batch, size_t n, bool followers)
 {
@@ -197,7 +236,7 @@ static int answer_existing(struct intake *in, struct filing *batch, size_t n, bo
 	int rc = DB_OK;
 
 	for (size_t i = 0; i < n; i++)
-		if (!batch[i].answered && batch[i].follower == followers) {
+		if (batch[i].outcome == OUTCOME_NONE && batch[i].follower == followers) {
 			reporters[k] = batch[i].c.reporter_principal;
 			keys[k++] = batch[i].c.client_key;
 		}
@@ -205,38 +244,25 @@ static int answer_existing(struct intake *in, struct filing *batch, size_t n, bo
 		char *a_reporters = db_text_array(reporters, k), *a_keys = db_text_array(keys, k);
 		const char *params[2] = {a_reporters, a_keys};
 
-		rc = db_exec(in->db, "find_cases", 2, params, &res);
+		rc = db_exec(in->commit_db, "find_cases", 2, params, &res);
 		free(a_reporters);
 		free(a_keys);
 	}
 	for (int row = 0; rc == DB_OK && row < db_result_rows(res); row++) {
-		const char *case_number = db_result_value(res, row, 2);
-		bool failed = false;
-		char *receipt = content_open(in->keys, db_result_value(res, row, 6), CONTENT_RECEIPT,
-		                             db_result_value(res, row, 3), &failed);
-
-		if (failed || receipt == NULL) {
-			log_error("case=%s event=unseal_failed field=receipt", case_number);
-			free(receipt);
-			rc = DB_ERR_OTHER;
-			break;
-		}
-		json_t *guidance = json_loads(db_result_value(res, row, 4), 0, NULL);
-
 		for (size_t i = 0; i < n; i++) {
 			struct filing *f = &batch[i];
 
-			if (f->answered || f->follower != followers ||
+			if (f->outcome != OUTCOME_NONE || f->follower != followers ||
 			    strcmp(f->c.reporter_principal, db_result_value(res, row, 0)) != 0 ||
 			    strcmp(f->c.client_key, db_result_value(res, row, 1)) != 0)
 				continue;
-			reply_case(in, &f->peer, f->request_id, case_number, receipt, guidance,
-			           db_result_value(res, row, 5), true);
-			f->answered = true;
-			log_info("case=%s event=resubmitted", case_number);
+			f->outcome = OUTCOME_DUPLICATE;
+			f->case_number = xstrdup(db_result_value(res, row, 2));
+			f->stored_receipt = xstrdup(db_result_value(res, row, 3));
+			f->stored_guidance = xstrdup(db_result_value(res, row, 4));
+			f->filed_at = xstrdup(db_result_value(res, row, 5));
+			f->stored_hash = xstrdup(db_result_value(res, row, 6));
 		}
-		free(receipt);
-		json_decref(guidance);
 	}
 	db_result_free(&res);
 	free(reporters);
@@ -259,7 +285,8 @@ static json_t *guidance_for(const struct ruleset *rs, const struct concern *c)
 }
 
 /* Receipt, guidance and sealed content of a new filing: sealed before they
- * leave this process, so the database never sees them in clear. */
+ * leave this process, so the database never sees them in clear. Main
+ * thread, as the filing is queued; unused when it turns out a duplicate. */
 static void filing_prepare(struct intake *in, struct filing *f)
 {
 	const struct concern *c = &f->c;
@@ -281,7 +308,7 @@ static void filing_prepare(struct intake *in, struct filing *f)
 		f->sealed[k] = content_seal(in->keys, f->hash_bytea + 2, (enum content_field)k, plain[k]);
 }
 
-/* Free what filing_prepare() made (safe when it did not run). */
+/* Free what filing_prepare() and the committer made, and the concern. */
 static void filing_release(struct filing *f)
 {
 	json_decref(f->guidance);
@@ -289,10 +316,13 @@ static void filing_release(struct filing *f)
 	free(f->hash_bytea);
 	for (int k = 0; k < CONTENT_FIELDS; k++)
 		free(f->sealed[k]);
-	f->guidance = NULL;
-	f->guidance_text = NULL;
-	f->hash_bytea = NULL;
-	memset(f->sealed, 0, sizeof f->sealed);
+	free(f->case_number);
+	free(f->filed_at);
+	free(f->stored_receipt);
+	free(f->stored_hash);
+	free(f->stored_guidance);
+	concern_clear(&f->c);
+	memset(f, 0, sizeof *f);
 }
 
 /* Column j of file_cases ($j+1) for filing f, as text. */
@@ -334,11 +364,11 @@ static struct filing *filing_of(struct filing **todo, size_t k, size_t hint, con
 }
 
 /*
- * File the batch's filings that are neither answered nor followers, in one
- * transaction (reports, contents, timeline and audit entries: one COMMIT,
- * one WAL flush, one hold of the audit chain's lock), and only after COMMIT
- * answer each of them. Returns a db status; on failure nothing was stored
- * and nothing answered.
+ * Committer: file the batch's filings that are neither settled nor
+ * followers, in one transaction (reports, contents, timeline and audit
+ * entries: one COMMIT, one WAL flush, one hold of the audit chain's lock),
+ * and only after COMMIT settle each of them as filed. Returns a db status;
+ * on failure nothing was stored and nothing settled.
  */
 static int file_new(struct intake *in, struct filing *batch, size_t n)
 {
@@ -351,10 +381,8 @@ static int file_new(struct intake *in, struct filing *batch, size_t n)
 	int rc;
 
 	for (size_t i = 0; i < n; i++)
-		if (!batch[i].answered && !batch[i].follower) {
-			filing_prepare(in, &batch[i]);
+		if (batch[i].outcome == OUTCOME_NONE && !batch[i].follower)
 			todo[k++] = &batch[i];
-		}
 	for (int j = 0; j < FILE_COLUMNS; j++) {
 		for (size_t i = 0; i < k; i++)
 			col[i] = file_column(todo[i], j);
@@ -362,9 +390,9 @@ static int file_new(struct intake *in, struct filing *batch, size_t n)
 	}
 	params[FILE_COLUMNS] = in->svc.cfg.instance;
 
-	rc = k == 0 ? DB_OK : db_begin(in->db);
+	rc = k == 0 ? DB_OK : db_begin(in->commit_db);
 	if (k > 0 && rc == DB_OK)
-		rc = db_exec(in->db, "file_cases", FILE_COLUMNS + 1, params, &res);
+		rc = db_exec(in->commit_db, "file_cases", FILE_COLUMNS + 1, params, &res);
 	/* each row of i makes one report: match them up by receipt hash */
 	if (k > 0 && rc == DB_OK && (size_t)db_result_rows(res) != k)
 		rc = DB_ERR_OTHER;
@@ -385,55 +413,47 @@ static int file_new(struct intake *in, struct filing *batch, size_t n)
 			audit[row] = (struct audit_entry){f->c.reporter_principal, "filed", db_result_int(res, row, 1), 0,
 			                                  details[row]};
 		}
-		rc = audit_append(in->db, in->keys, audit, k);
+		rc = audit_append(in->commit_db, in->keys, audit, k);
 		for (size_t i = 0; i < k; i++)
 			free(details[i]);
 		free(details);
 		free(audit);
 	}
 	if (k > 0 && rc == DB_OK)
-		rc = db_commit(in->db);
+		rc = db_commit(in->commit_db);
 	if (rc != DB_OK)
-		db_rollback(in->db);
+		db_rollback(in->commit_db);
+	/* The cases are durable now (COMMIT returned): only now may the reporters hear they exist. */
 	for (int row = 0; rc == DB_OK && row < (int)k; row++) {
-		int64_t id = db_result_int(res, row, 1);
-		const char *case_number = db_result_value(res, row, 2);
 		struct filing *f = by_row[row];
 
-		log_info("case=%s event=filed report=%lld category=%s urgency=%s", case_number, (long long)id,
-		         category_names[f->c.v.category], urgency_names[f->c.v.urgency]);
-		/* The case is durable now (COMMIT returned): only now may the reporter hear it exists. */
-		reply_case(in, &f->peer, f->request_id, case_number, f->receipt, f->guidance,
-		           db_result_value(res, row, 3), false);
-		f->answered = true;
-	}
-	if (rc == DB_OK && k > 0) {
-		counter_add("filed", k);
-		wire_publish_prompt(in->prompts, "report_filed", db_result_int(res, (int)k - 1, 1));
+		f->outcome = OUTCOME_FILED;
+		f->report_id = db_result_int(res, row, 1);
+		f->case_number = xstrdup(db_result_value(res, row, 2));
+		f->filed_at = xstrdup(db_result_value(res, row, 3));
 	}
 	db_result_free(&res);
 	for (int j = 0; j < FILE_COLUMNS; j++)
 		free(arrays[j]);
-	for (size_t i = 0; i < k; i++)
-		filing_release(todo[i]);
 	free(col);
 	free(by_row);
 	free(todo);
 	return rc;
 }
 
-/* Map a database failure to the client's error. */
-static void db_failure(struct intake *in, const char *what, int rc, struct oro_error *err)
+/* Map a database failure on db to the client's error. */
+static void db_failure(struct db *db, const char *what, int rc, struct oro_error *err)
 {
 	if (rc == DB_ERR_CONNECTION) {
 		oro_error_set(err, ORO_E_UNAVAILABLE, "",
 		              "the case store is temporarily unavailable; nothing was stored: try again");
 		return;
 	}
-	log_error("request=%s db=failed sqlstate=%s error=%s", what, db_last_sqlstate(in->db),
-	          log_quote(db_last_error(in->db)));
+	log_error("request=%s db=failed sqlstate=%s error=%s", what, db_last_sqlstate(db), log_quote(db_last_error(db)));
 	oro_error_set(err, ORO_E_INTERNAL, "", "the request failed on our side and was logged; nothing was stored");
 }
+
+static void settle(struct intake *in);
 
 /* Record a refusal for lack of rights in the audit trail (its own transaction). */
 static void audit_forbidden(struct intake *in, const char *who, const char *what)
@@ -442,15 +462,16 @@ static void audit_forbidden(struct intake *in, const char *who, const char *what
 	struct audit_entry e = {who, "forbidden", 0, 0, detail};
 
 	snprintf(detail, sizeof detail, "{\"request\":\"%s\"}", what);
+	settle(in); /* the keyring's audit MAC is the committer's meanwhile */
 	if (db_ready(in->db))
 		audit_record(in->db, in->keys, &e);
 }
 
 /*
- * Deduplicate and file batch[0..n): filings of a (reporter, client_key)
- * stored before are answered as duplicates, the rest filed in one
- * transaction, then the later filings of a pair that the batch itself holds
- * twice are answered as duplicates of the first. Returns a db status.
+ * Committer: deduplicate and file batch[0..n): filings of a (reporter,
+ * client_key) stored before are settled as duplicates, the rest filed in
+ * one transaction, then the later filings of a pair that the batch itself
+ * holds twice are settled as duplicates of the first. Returns a db status.
  */
 static int file_batch(struct intake *in, struct filing *batch, size_t n)
 {
@@ -470,50 +491,190 @@ static int file_batch(struct intake *in, struct filing *batch, size_t n)
 }
 
 /*
- * Group commit: file the filings queued since the last call, answer each
- * (a case, a duplicate, or an error: nothing stored), and empty the batch.
- * When the batch as a whole fails for anything but a lost connection (such
- * as another intake instance filing the same client_key at the same moment:
- * a unique violation), each filing is tried alone, twice, so one cannot
- * hold up the others.
+ * Committer: settle every filing of the batch in flight (a case, a
+ * duplicate, or an error: nothing stored). When the batch as a whole fails
+ * for anything but a lost connection (such as another intake instance
+ * filing the same client_key at the same moment: a unique violation), each
+ * filing is tried alone, twice, so one cannot hold up the others.
  */
-static void flush_batch(struct intake *in)
+static void commit_batch(struct intake *in)
 {
-	struct oro_error err = {0};
-	int rc = in->n_batch > 0 ? file_batch(in, in->batch, in->n_batch) : DB_OK;
+	int rc = db_ready(in->commit_db) ? file_batch(in, in->flight, in->n_flight) : DB_ERR_CONNECTION;
 
-	for (size_t i = 0; i < in->n_batch; i++) {
-		struct filing *f = &in->batch[i];
+	for (size_t i = 0; i < in->n_flight; i++) {
+		struct filing *f = &in->flight[i];
 		int one = rc;
 
-		for (int attempt = 0; !f->answered && one != DB_ERR_CONNECTION && attempt < 2; attempt++) {
+		for (int attempt = 0; f->outcome == OUTCOME_NONE && one != DB_ERR_CONNECTION && attempt < 2; attempt++) {
 			f->follower = false;
 			one = file_batch(in, f, 1);
 			if (one != DB_ERR_CONSTRAINT && one != DB_ERR_RETRY)
 				break;
 		}
-		if (!f->answered) {
-			db_failure(in, "file", one, &err);
-			service_refuse(in->clients, &f->peer, f->request_id, &err);
+		if (f->outcome == OUTCOME_NONE) {
+			db_failure(in->commit_db, "file", one, &f->err);
+			f->outcome = OUTCOME_FAILED;
 		}
-		concern_clear(&f->c);
 	}
+}
+
+/* The committer thread: commits each batch handed over on its end of the pipe, until "q". */
+static void *committer_main(void *arg)
+{
+	struct intake *in = arg;
+	void *pipe = zmq_socket(in->svc.zmq, ZMQ_PAIR);
+	char cmd = 0;
+
+	if (pipe == NULL || zmq_connect(pipe, "inproc://oro-intake-committer") != 0)
+		log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+	/* signals are blocked on this thread (main): no EINTR */
+	while (zmq_recv(pipe, &cmd, 1, 0) == 1 && cmd == 'b') {
+		commit_batch(in);
+		if (zmq_send(pipe, "d", 1, 0) != 1)
+			break;
+	}
+	zmq_close(pipe);
+	return NULL;
+}
+
+/* Main thread: start the committer, with the signals blocked on its thread. */
+static void committer_start(struct intake *in)
+{
+	sigset_t all, old;
+
+	in->pipe = zmq_socket(in->svc.zmq, ZMQ_PAIR);
+	if (in->pipe == NULL || zmq_bind(in->pipe, "inproc://oro-intake-committer") != 0)
+		log_fatal("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&in->committer, NULL, committer_main, in) != 0)
+		log_fatal("event=committer_failed error=\"cannot start a thread\"");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Main thread: stop the committer (idle: see settle) and wait for it. */
+static void committer_stop(struct intake *in)
+{
+	while (zmq_send(in->pipe, "q", 1, 0) != 1)
+		if (zmq_errno() != EINTR)
+			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+	pthread_join(in->committer, NULL);
+	zmq_close(in->pipe);
+}
+
+/* Main thread: answer a filing the committer settled. */
+static void answer(struct intake *in, struct filing *f)
+{
+	json_t *guidance;
+	char *receipt;
+	bool failed = false;
+
+	switch (f->outcome) {
+	case OUTCOME_FILED:
+		log_info("case=%s event=filed report=%lld category=%s urgency=%s", f->case_number,
+		         (long long)f->report_id, category_names[f->c.v.category], urgency_names[f->c.v.urgency]);
+		reply_case(in, &f->peer, f->request_id, f->case_number, f->receipt, f->guidance, f->filed_at, false);
+		return;
+	case OUTCOME_DUPLICATE:
+		receipt = content_open(in->keys, f->stored_hash, CONTENT_RECEIPT, f->stored_receipt, &failed);
+		if (failed || receipt == NULL) {
+			log_error("case=%s event=unseal_failed field=receipt", f->case_number);
+			oro_error_set(&f->err, ORO_E_INTERNAL, "",
+			              "the request failed on our side and was logged; nothing was stored");
+			service_refuse(in->clients, &f->peer, f->request_id, &f->err);
+		} else {
+			guidance = json_loads(f->stored_guidance, 0, NULL);
+			reply_case(in, &f->peer, f->request_id, f->case_number, receipt, guidance, f->filed_at, true);
+			log_info("case=%s event=resubmitted", f->case_number);
+			json_decref(guidance);
+		}
+		free(receipt);
+		return;
+	case OUTCOME_NONE: /* cannot happen: commit_batch settles every filing */
+	case OUTCOME_FAILED:
+		service_refuse(in->clients, &f->peer, f->request_id, &f->err);
+		return;
+	}
+}
+
+/* Main thread: the committer is done with the batch in flight: answer each filing, prompt the router. */
+static void answer_batch(struct intake *in)
+{
+	int64_t last = 0;
+	size_t filed = 0;
+
+	for (size_t i = 0; i < in->n_flight; i++) {
+		struct filing *f = &in->flight[i];
+
+		answer(in, f);
+		if (f->outcome == OUTCOME_FILED) {
+			filed++;
+			last = f->report_id > last ? f->report_id : last;
+		}
+		filing_release(f);
+	}
+	if (filed > 0) {
+		counter_add("filed", filed);
+		wire_publish_prompt(in->prompts, "report_filed", last);
+	}
+	in->n_flight = 0;
+	in->busy = false;
+}
+
+/* Main thread: hand the filling batch to the committer, if it is idle. */
+static void dispatch(struct intake *in)
+{
+	struct filing *b = in->flight;
+
+	if (in->busy || in->n_batch == 0)
+		return;
+	in->flight = in->batch;
+	in->n_flight = in->n_batch;
+	in->batch = b;
 	in->n_batch = 0;
+	in->busy = true;
+	while (zmq_send(in->pipe, "b", 1, 0) != 1)
+		if (zmq_errno() != EINTR)
+			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+}
+
+/* Main thread: wait for the committer to hand back the batch in flight, and answer it. */
+static void committed(struct intake *in)
+{
+	char cmd;
+
+	while (zmq_recv(in->pipe, &cmd, 1, 0) != 1)
+		if (zmq_errno() != EINTR)
+			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+	answer_batch(in);
+}
+
+/* Main thread: wait until the committer is idle (answering the batch it held). */
+static void settle(struct intake *in)
+{
+	if (in->busy)
+		committed(in);
 }
 
 /*
  * Before answering a request of peer at once (a refusal, a look-up): file
- * the batch if it holds a filing of the same connection, so that each
- * connection gets its replies in the order of its requests
+ * the batches that hold a filing of the same connection and answer them,
+ * so that each connection gets its replies in the order of its requests
  * (docs/protocol.md §3).
  */
 static void keep_order(struct intake *in, const struct wire_peer *peer)
 {
-	for (size_t i = 0; i < in->n_batch; i++)
-		if (wire_peer_same(&in->batch[i].peer, peer)) {
-			flush_batch(in);
-			return;
-		}
+	bool queued = false;
+
+	for (size_t i = 0; i < in->n_batch && !queued; i++)
+		queued = wire_peer_same(&in->batch[i].peer, peer);
+	for (size_t i = 0; in->busy && i < in->n_flight && !queued; i++)
+		queued = wire_peer_same(&in->flight[i].peer, peer);
+	if (!queued)
+		return;
+	settle(in);
+	dispatch(in);
+	settle(in);
 }
 
 /*
@@ -577,6 +738,7 @@ static void handle_file(struct intake *in, const struct wire_peer *peer, const c
 		goto refuse;
 	f->peer = *peer;
 	snprintf(f->request_id, sizeof f->request_id, "%s", request_id);
+	filing_prepare(in, f);
 	in->n_batch++;
 	return;
 refuse:
@@ -618,7 +780,7 @@ static void handle_follow(struct intake *in, const struct wire_peer *peer, const
 	rc = db_ready(in->db) ? db_exec(in->db, "case_status", 1, params, &res) : DB_ERR_CONNECTION;
 	free(hash_hex);
 	if (rc != DB_OK) {
-		db_failure(in, "follow", rc, &err);
+		db_failure(in->db, "follow", rc, &err);
 		service_refuse(in->clients, peer, request_id, &err);
 		return;
 	}
@@ -701,8 +863,9 @@ static bool handle_request(struct intake *in)
 /*
  * Read the waiting requests: look-ups are answered at once, filings queue
  * for one group commit, until batch_max filings are queued or no request
- * is waiting; with batch_wait_ms, wait that long after the first filing
- * for more. Bounded, so that housekeeping is never starved.
+ * is waiting; with batch_wait_ms, and the committer idle, wait that long
+ * after the first filing for more. Bounded, so that housekeeping is never
+ * starved.
  */
 static void take_requests(struct intake *in)
 {
@@ -718,7 +881,7 @@ static void take_requests(struct intake *in)
 		zmq_pollitem_t item = {in->clients, 0, ZMQ_POLLIN, 0};
 		int64_t left = until - service_now_ms();
 
-		if (in->n_batch == 0 || left <= 0 || zmq_poll(&item, 1, (long)left) <= 0)
+		if (in->n_batch == 0 || in->busy || left <= 0 || zmq_poll(&item, 1, (long)left) <= 0)
 			break;
 		service_auth_poll(&in->svc);
 	}
@@ -740,6 +903,7 @@ static void housekeeping(struct intake *in)
 		return;
 	in->next_refresh = now + in->svc.cfg.sweep_interval_ms;
 	in->db_generation = db_generation(in->db);
+	settle(in); /* the committer uses the keyring that a changed key file replaces */
 	content_keys_follow(&in->keys, in->svc.cfg.key_file);
 	service_auth_refresh(&in->svc, in->db);
 	if (strategy_refresh(in->db, &in->rs) == DB_OK && in->rs == NULL)
@@ -768,17 +932,22 @@ int main(int argc, char **argv)
 	service_start(&in.svc, argc, argv);
 	content_keys_follow(&in.keys, in.svc.cfg.key_file);
 	in.db = service_db(&in.svc, statements, sizeof statements / sizeof statements[0]);
+	in.commit_db = service_db(&in.svc, statements, sizeof statements / sizeof statements[0]);
 	in.clients = service_socket(&in.svc, ZMQ_ROUTER, in.svc.cfg.intake_endpoint, true);
 	in.prompts = service_socket(&in.svc, ZMQ_PUB, in.svc.cfg.intake_prompt_endpoint, true);
 	in.batch = xcalloc((size_t)in.svc.cfg.batch_max, sizeof *in.batch);
+	in.flight = xcalloc((size_t)in.svc.cfg.batch_max, sizeof *in.flight);
 	db_listen(in.db, STRATEGY_CHANNEL);
+	committer_start(&in);
 
 	while (service_running()) {
 		/* the database socket carries NOTIFY oro_ruleset: follow a publish at once */
-		zmq_pollitem_t items[3];
+		zmq_pollitem_t items[4];
 		int n_items = 0;
 
-		items[n_items++] = (zmq_pollitem_t){in.clients, 0, ZMQ_POLLIN, 0};
+		items[n_items++] = (zmq_pollitem_t){in.pipe, 0, ZMQ_POLLIN, 0};
+		if (in.n_batch < (size_t)in.svc.cfg.batch_max) /* else wait for the committer first */
+			items[n_items++] = (zmq_pollitem_t){in.clients, 0, ZMQ_POLLIN, 0};
 		if (in.svc.auth != NULL) /* the ZAP handler: connections authenticate on this loop */
 			items[n_items++] = (zmq_pollitem_t){auth_socket(in.svc.auth), 0, ZMQ_POLLIN, 0};
 		if (db_socket(in.db) >= 0)
@@ -792,9 +961,10 @@ int main(int argc, char **argv)
 		if (wait > 1000)
 			wait = 1000;
 		if (zmq_poll(items, n_items, (long)wait) > 0) {
+			if (items[0].revents & ZMQ_POLLIN)
+				committed(&in);
 			service_auth_poll(&in.svc);
 			take_requests(&in);
-			flush_batch(&in);
 		}
 		/* every pass: libpq may have queued a notification while running a query */
 		if (db_notifications(in.db) > 0)
@@ -802,11 +972,20 @@ int main(int argc, char **argv)
 		if (service_status_requested())
 			write_status(&in, true);
 		housekeeping(&in);
+		/* every pass: a settle() (housekeeping, a refusal) leaves the committer idle with filings queued */
+		dispatch(&in);
 	}
 	log_info("event=stopping");
+	/* answer what was queued */
+	settle(&in);
+	dispatch(&in);
+	settle(&in);
+	committer_stop(&in);
 	zmq_close(in.clients);
 	zmq_close(in.prompts);
 	free(in.batch);
+	free(in.flight);
+	db_destroy(&in.commit_db);
 	ruleset_destroy(&in.rs);
 	keyring_destroy(&in.keys);
 	db_destroy(&in.db);
