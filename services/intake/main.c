@@ -139,13 +139,13 @@ struct filing {
 	char *sealed[CONTENT_FIELDS];
 	/* set by the committer */
 	enum outcome outcome;
-	int64_t report_id;      /* filed */
-	char *case_number;      /* filed, duplicate */
-	char *filed_at;         /* filed, duplicate */
-	char *stored_receipt;   /* duplicate: the receipt as stored (sealed) */
-	char *stored_hash;      /* duplicate: its hash, hex */
-	char *stored_guidance;  /* duplicate: the guidance as stored (JSON text) */
-	struct oro_error err;   /* failed */
+	int64_t report_id;     /* filed */
+	char *case_number;     /* filed, duplicate */
+	char *filed_at;        /* filed, duplicate */
+	char *stored_receipt;  /* duplicate: the receipt as stored (sealed) */
+	char *stored_hash;     /* duplicate: its hash, hex */
+	char *stored_guidance; /* duplicate: the guidance as stored (JSON text) */
+	struct oro_error err;  /* failed */
 };
 
 /*
@@ -171,9 +171,9 @@ struct intake {
 	size_t n_batch;
 	struct filing *flight; /* batch_max filings: the batch being committed */
 	size_t n_flight;
-	bool busy;             /* the committer holds flight */
-	struct db *commit_db;  /* the committer's connection */
-	void *pipe;            /* PAIR to the committer */
+	bool busy;            /* the committer holds flight */
+	struct db *commit_db; /* the committer's connection */
+	void *pipe;           /* PAIR to the committer */
 	pthread_t committer;
 	int64_t next_refresh;
 	unsigned db_generation; /* connection the ruleset was last checked on */
@@ -449,7 +449,8 @@ static void db_failure(struct db *db, const char *what, int rc, struct oro_error
 		              "the case store is temporarily unavailable; nothing was stored: try again");
 		return;
 	}
-	log_error("request=%s db=failed sqlstate=%s error=%s", what, db_last_sqlstate(db), log_quote(db_last_error(db)));
+	log_error("request=%s db=failed sqlstate=%s error=%s", what, db_last_sqlstate(db),
+	          log_quote(db_last_error(db)));
 	oro_error_set(err, ORO_E_INTERNAL, "", "the request failed on our side and was logged; nothing was stored");
 }
 
@@ -505,7 +506,8 @@ static void commit_batch(struct intake *in)
 		struct filing *f = &in->flight[i];
 		int one = rc;
 
-		for (int attempt = 0; f->outcome == OUTCOME_NONE && one != DB_ERR_CONNECTION && attempt < 2; attempt++) {
+		for (int attempt = 0; f->outcome == OUTCOME_NONE && one != DB_ERR_CONNECTION && attempt < 2;
+		     attempt++) {
 			f->follower = false;
 			one = file_batch(in, f, 1);
 			if (one != DB_ERR_CONSTRAINT && one != DB_ERR_RETRY)
