@@ -63,9 +63,7 @@ int audit_append(struct db *db, const struct keyring *kr, const struct audit_ent
 
 	if (n == 0)
 		return DB_OK;
-	rc = db_exec(db, "audit_lock", 0, NULL, NULL);
-	if (rc == DB_OK)
-		rc = db_exec(db, "audit_last", 0, NULL, &res);
+	rc = db_exec(db, "audit_head", 0, NULL, &res);
 	if (rc != DB_OK)
 		return rc;
 	if (db_result_rows(res) == 1) {

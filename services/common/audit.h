@@ -18,8 +18,8 @@
 
 /* Include in the statement table of every program that appends. */
 #define AUDIT_STATEMENTS                                                                                               \
-	{"audit_lock", "SELECT pg_advisory_xact_lock(727001)"},                                                        \
-	        {"audit_last", "SELECT id, mac FROM audit ORDER BY id DESC LIMIT 1"},                                  \
+	/* the chain's lock, then its last entry: sql/009_audit_head.sql */                                            \
+	{"audit_head", "SELECT id, mac FROM audit_head()"},                                                            \
 	{                                                                                                              \
 		"audit_insert",                                                                                        \
 		        "INSERT INTO audit (id, prev_id, at, actor, action, report_id, delivery_id, detail, mac)"      \
