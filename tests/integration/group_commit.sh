@@ -23,7 +23,8 @@ batch_max=16
 stack_init
 stack_pg_start
 stack_import
-daemon_start intake --batch-max "$batch_max" --batch-wait-ms 20
+# a short sweep: housekeeping waits for the committer often, while the next batch is full
+daemon_start intake --batch-max "$batch_max" --batch-wait-ms 20 --sweep-interval-ms 50
 daemon_start router
 daemon_start notify
 endpoint=ipc://$ORO_TEST_DIR/intake.sock
