@@ -441,6 +441,9 @@ static int file_new(struct intake *in, struct filing *batch, size_t n)
 	return rc;
 }
 
+/* The client's message for a failure on our side. */
+static const char internal_message[] = "the request failed on our side and was logged; nothing was stored";
+
 /* Map a database failure on db to the client's error. */
 static void db_failure(struct db *db, const char *what, int rc, struct oro_error *err)
 {
@@ -451,7 +454,7 @@ static void db_failure(struct db *db, const char *what, int rc, struct oro_error
 	}
 	log_error("request=%s db=failed sqlstate=%s error=%s", what, db_last_sqlstate(db),
 	          log_quote(db_last_error(db)));
-	oro_error_set(err, ORO_E_INTERNAL, "", "the request failed on our side and was logged; nothing was stored");
+	oro_error_set(err, ORO_E_INTERNAL, "", "%s", internal_message);
 }
 
 static void settle(struct intake *in);
@@ -539,6 +542,14 @@ static void *committer_main(void *arg)
 	return NULL;
 }
 
+/* Main thread: send the committer a command ('b': the batch in flight is yours; 'q': stop). */
+static void committer_tell(struct intake *in, const char *cmd)
+{
+	while (zmq_send(in->pipe, cmd, 1, 0) != 1)
+		if (zmq_errno() != EINTR)
+			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+}
+
 /* Main thread: start the committer, with the signals blocked on its thread. */
 static void committer_start(struct intake *in)
 {
@@ -557,9 +568,7 @@ static void committer_start(struct intake *in)
 /* Main thread: stop the committer (idle: see settle) and wait for it. */
 static void committer_stop(struct intake *in)
 {
-	while (zmq_send(in->pipe, "q", 1, 0) != 1)
-		if (zmq_errno() != EINTR)
-			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+	committer_tell(in, "q");
 	pthread_join(in->committer, NULL);
 	zmq_close(in->pipe);
 }
@@ -581,8 +590,7 @@ static void answer(struct intake *in, struct filing *f)
 		receipt = content_open(in->keys, f->stored_hash, CONTENT_RECEIPT, f->stored_receipt, &failed);
 		if (failed || receipt == NULL) {
 			log_error("case=%s event=unseal_failed field=receipt", f->case_number);
-			oro_error_set(&f->err, ORO_E_INTERNAL, "",
-			              "the request failed on our side and was logged; nothing was stored");
+			oro_error_set(&f->err, ORO_E_INTERNAL, "", "%s", internal_message);
 			service_refuse(in->clients, &f->peer, f->request_id, &f->err);
 		} else {
 			guidance = json_loads(f->stored_guidance, 0, NULL);
@@ -635,9 +643,7 @@ static void dispatch(struct intake *in)
 	in->batch = b;
 	in->n_batch = 0;
 	in->busy = true;
-	while (zmq_send(in->pipe, "b", 1, 0) != 1)
-		if (zmq_errno() != EINTR)
-			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+	committer_tell(in, "b");
 }
 
 /* Main thread: wait for the committer to hand back the batch in flight, and answer it. */
