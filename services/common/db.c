@@ -223,25 +223,38 @@ static int db_finish(struct db *db, PGresult *res, struct db_result **out)
 	return rc;
 }
 
+/* False, with the error noted, when db has no connection. */
+static bool db_connected(struct db *db)
+{
+	if (db->conn != NULL)
+		return true;
+	snprintf(db->sqlstate, sizeof db->sqlstate, "08003");
+	snprintf(db->error, sizeof db->error, "not connected");
+	return false;
+}
+
 int db_exec(struct db *db, const char *name, int nparams, const char *const *params, struct db_result **out)
 {
 	if (out != NULL)
 		*out = NULL;
-	if (db->conn == NULL) {
-		snprintf(db->sqlstate, sizeof db->sqlstate, "08003");
-		snprintf(db->error, sizeof db->error, "not connected");
+	if (!db_connected(db))
 		return DB_ERR_CONNECTION;
-	}
 	return db_finish(db, PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0), out);
+}
+
+int db_exec_sql(struct db *db, const char *sql, int nparams, const char *const *params, struct db_result **out)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (!db_connected(db))
+		return DB_ERR_CONNECTION;
+	return db_finish(db, PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0), out);
 }
 
 int db_command(struct db *db, const char *sql)
 {
-	if (db->conn == NULL) {
-		snprintf(db->sqlstate, sizeof db->sqlstate, "08003");
-		snprintf(db->error, sizeof db->error, "not connected");
+	if (!db_connected(db))
 		return DB_ERR_CONNECTION;
-	}
 	return db_finish(db, PQexec(db->conn, sql), NULL);
 }
 

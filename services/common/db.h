@@ -60,6 +60,16 @@ int db_retry_in_ms(const struct db *db);
  */
 int db_exec(struct db *db, const char *name, int nparams, const char *const *params, struct db_result **out);
 
+/*
+ * As db_exec, for a statement that is not prepared but planned anew at
+ * every execution, for its parameters and the tables as they are then. A
+ * prepared statement's plan may be cached after five executions, made for
+ * the tables as they were: for a look-up by key on a new installation,
+ * where report starts nearly empty, that is a sequential scan of all of it
+ * at every batch once it has grown (tests/integration/plans).
+ */
+int db_exec_sql(struct db *db, const char *sql, int nparams, const char *const *params, struct db_result **out);
+
 /* Run a parameterless command (BEGIN, COMMIT, LISTEN x ...). */
 int db_command(struct db *db, const char *sql);
 

@@ -60,17 +60,22 @@
 #include "strategy.h"
 #include "wire.h"
 
+/*
+ * The earlier filings among the pairs ($1[i], $2[i]) of (reporter,
+ * client_key): planned at every execution (db_exec_sql).
+ */
+static const char find_cases_sql[] =
+        "SELECT r.reporter, r.client_key, r.case_number, c.receipt, r.guidance::text, " DB_RFC3339(
+                "r.filed_at") ", encode(r.receipt_hash, 'hex')"
+                              " FROM unnest($1::text[], $2::text[]) AS k(reporter, client_key)"
+                              " JOIN report r USING (reporter, client_key)"
+                              " JOIN report_content c ON c.report_id = r.id";
+
 static const struct db_statement statements[] = {
         STRATEGY_STATEMENTS,
         SERVICE_STATUS_STATEMENTS,
         AUDIT_STATEMENTS,
         AUTH_STATEMENTS,
-        /* The earlier filings among the pairs ($1[i], $2[i]) of (reporter, client_key). */
-        {"find_cases", "SELECT r.reporter, r.client_key, r.case_number, c.receipt, r.guidance::text, " DB_RFC3339(
-                               "r.filed_at") ", encode(r.receipt_hash, 'hex')"
-                                             " FROM unnest($1::text[], $2::text[]) AS k(reporter, client_key)"
-                                             " JOIN report r USING (reporter, client_key)"
-                                             " JOIN report_content c ON c.report_id = r.id"},
         /*
          * One statement files a whole batch (element i of each array is
          * concern i): numbers in order of i, reports, contents, timeline.
@@ -244,7 +249,7 @@ static int answer_existing(struct intake *in, struct filing *batch, size_t n, bo
 		char *a_reporters = db_text_array(reporters, k), *a_keys = db_text_array(keys, k);
 		const char *params[2] = {a_reporters, a_keys};
 
-		rc = db_exec(in->commit_db, "find_cases", 2, params, &res);
+		rc = db_exec_sql(in->commit_db, find_cases_sql, 2, params, &res);
 		free(a_reporters);
 		free(a_keys);
 	}

@@ -61,47 +61,56 @@
 #include "strategy.h"
 #include "wire.h"
 
+/*
+ * The router's two statements are planned at every execution
+ * (db_exec_sql): a plan cached while report was nearly empty would read
+ * all of it at every batch once it has grown.
+ *
+ * Claim up to $3 unrouted reports with $1 < id <= $2; SKIP LOCKED lets
+ * other routers take others.
+ */
+static const char claim_reports_sql[] =
+        "SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"
+        " r.district, r.association_grant, r.relatives_informed, c.subject_age, encode(r.receipt_hash, 'hex')"
+        " FROM report r LEFT JOIN report_content c ON c.report_id = r.id"
+        " WHERE r.state = 'received' AND r.id > $1 AND r.id <= $2 ORDER BY r.id LIMIT $3"
+        " FOR UPDATE OF r SKIP LOCKED";
+
+/*
+ * Record a batch in one statement, under ruleset version $1 by
+ * instance $2: element i of $3..$5 is report i (its matched rules
+ * as an int[] literal); element j of $6..$11 is one delivery of
+ * report $6[j], in order of report and then recipient, which is the
+ * order of the delivery ids.
+ */
+static const char record_decisions_sql[] =
+        "WITH b AS ("
+        "  SELECT * FROM unnest($3::bigint[], $4::text[], $5::boolean[]) WITH ORDINALITY"
+        "   AS b(report_id, matched, fallback, ord)),"
+        " e AS ("
+        "  SELECT * FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[])"
+        "   WITH ORDINALITY AS e(report_id, department, view, priority, ack_within, basis, ord)),"
+        " d AS ("
+        "  INSERT INTO decision (report_id, ruleset_version, matched_rules, fallback, decided_by)"
+        "  SELECT report_id, $1::int, matched::int[], fallback, $2::text FROM b),"
+        " u AS (UPDATE report SET state = 'routed', routed_at = now() FROM b WHERE report.id = b.report_id),"
+        /* ids in the order of the recipients; each starts its own chain (no trigger per row) */
+        " x AS ("
+        "  INSERT INTO delivery (id, chain_id, report_id, department, view, priority, ack_within, deadline,"
+        "   disclosure_basis)"
+        "  SELECT id, id, report_id, department, view, priority, ack_within,"
+        "   now() + make_interval(secs => ack_within), basis"
+        "  FROM (SELECT nextval('delivery_id_seq') AS id, e.* FROM e ORDER BY ord) n)"
+        " INSERT INTO timeline (report_id, event, actor, detail)"
+        " SELECT b.report_id, 'routed', $2::text, jsonb_build_object('ruleset_version', $1::int,"
+        "  'matched_rules', b.matched::int[], 'fallback', b.fallback, 'departments',"
+        "  coalesce(array_agg(e.department ORDER BY e.ord) FILTER (WHERE e.ord IS NOT NULL), '{}'))"
+        " FROM b LEFT JOIN e USING (report_id) GROUP BY b.ord, b.report_id, b.matched, b.fallback ORDER BY b.ord";
+
 static const struct db_statement statements[] = {
         STRATEGY_STATEMENTS,
         SERVICE_STATUS_STATEMENTS,
         AUTH_STATEMENTS,
-        /* Claim up to $3 unrouted reports with $1 < id <= $2; SKIP LOCKED lets other routers take others. */
-        {"claim_reports",
-         "SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"
-         " r.district, r.association_grant, r.relatives_informed, c.subject_age, encode(r.receipt_hash, 'hex')"
-         " FROM report r LEFT JOIN report_content c ON c.report_id = r.id"
-         " WHERE r.state = 'received' AND r.id > $1 AND r.id <= $2 ORDER BY r.id LIMIT $3"
-         " FOR UPDATE OF r SKIP LOCKED"},
-        /*
-         * Record a batch in one statement, under ruleset version $1 by
-         * instance $2: element i of $3..$5 is report i (its matched rules
-         * as an int[] literal); element j of $6..$11 is one delivery of
-         * report $6[j], in order of report and then recipient, which is the
-         * order of the delivery ids.
-         */
-        {"record_decisions",
-         "WITH b AS ("
-         "  SELECT * FROM unnest($3::bigint[], $4::text[], $5::boolean[]) WITH ORDINALITY"
-         "   AS b(report_id, matched, fallback, ord)),"
-         " e AS ("
-         "  SELECT * FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[])"
-         "   WITH ORDINALITY AS e(report_id, department, view, priority, ack_within, basis, ord)),"
-         " d AS ("
-         "  INSERT INTO decision (report_id, ruleset_version, matched_rules, fallback, decided_by)"
-         "  SELECT report_id, $1::int, matched::int[], fallback, $2::text FROM b),"
-         " u AS (UPDATE report SET state = 'routed', routed_at = now() FROM b WHERE report.id = b.report_id),"
-         /* ids in the order of the recipients; each starts its own chain (no trigger per row) */
-         " x AS ("
-         "  INSERT INTO delivery (id, chain_id, report_id, department, view, priority, ack_within, deadline,"
-         "   disclosure_basis)"
-         "  SELECT id, id, report_id, department, view, priority, ack_within,"
-         "   now() + make_interval(secs => ack_within), basis"
-         "  FROM (SELECT nextval('delivery_id_seq') AS id, e.* FROM e ORDER BY ord) n)"
-         " INSERT INTO timeline (report_id, event, actor, detail)"
-         " SELECT b.report_id, 'routed', $2::text, jsonb_build_object('ruleset_version', $1::int,"
-         "  'matched_rules', b.matched::int[], 'fallback', b.fallback, 'departments',"
-         "  coalesce(array_agg(e.department ORDER BY e.ord) FILTER (WHERE e.ord IS NOT NULL), '{}'))"
-         " FROM b LEFT JOIN e USING (report_id) GROUP BY b.ord, b.report_id, b.matched, b.fallback ORDER BY b.ord"},
 };
 
 struct router {
@@ -213,7 +222,7 @@ static int record(struct router *r, const struct db_result *res, int n, char *co
 	const char *params[11] = {
 	        version, r->svc.cfg.instance, a_ids, a_matched, a_fallback, a_of, a_dep, a_view, a_prio, a_aw, a_basis};
 
-	rc = db_exec(r->db, "record_decisions", 11, params, NULL);
+	rc = db_exec_sql(r->db, record_decisions_sql, 11, params, NULL);
 	free(a_ids);
 	free(a_matched);
 	free(a_fallback);
@@ -253,7 +262,7 @@ static int route_batch(struct router *r, int64_t *after, int64_t last, int limit
 	snprintf(a_last, sizeof a_last, "%lld", (long long)last);
 	snprintf(a_limit, sizeof a_limit, "%d", limit);
 	if (rc == DB_OK)
-		rc = db_exec(r->db, "claim_reports", 3, params, &res);
+		rc = db_exec_sql(r->db, claim_reports_sql, 3, params, &res);
 	if (rc == DB_OK) {
 		n = db_result_rows(res);
 		matched = xcalloc((size_t)n + 1, sizeof *matched);
