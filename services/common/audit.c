@@ -51,27 +51,19 @@ static bool audit_unhex(const char *hex, unsigned char out[CRYPTO_SHA256_LEN])
 	return true;
 }
 
-int audit_append(struct db *db, const struct keyring *kr, const struct audit_entry *e, size_t n)
+void audit_rows_build(struct audit_rows *rows, const struct db_result *head, const struct keyring *kr,
+                      const struct audit_entry *e, size_t n)
 {
-	struct db_result *res = NULL;
 	unsigned char prev_mac[CRYPTO_SHA256_LEN] = {0};
 	int64_t prev = 0;
 	char at[40];
 	struct timeval tv;
 	struct tm tm;
-	int rc;
 
-	if (n == 0)
-		return DB_OK;
-	rc = db_exec(db, "audit_head", 0, NULL, &res);
-	if (rc != DB_OK)
-		return rc;
-	if (db_result_rows(res) == 1) {
-		prev = db_result_int(res, 0, 0);
-		audit_unhex(db_result_value(res, 0, 1), prev_mac);
+	if (db_result_rows(head) == 1) {
+		prev = db_result_int(head, 0, 0);
+		audit_unhex(db_result_value(head, 0, 1), prev_mac);
 	}
-	db_result_free(&res);
-
 	/* microseconds, as the database keeps them, so that verify sees the same text */
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
@@ -113,15 +105,10 @@ int audit_append(struct db *db, const struct keyring *kr, const struct audit_ent
 		macs[i] = owned[5 * i + 4];
 	}
 
-	const char *const *cols[9] = {ids, prevs, ats, actors, actions, reports, deliveries, details, macs};
-	char *arrays[9];
-	const char *params[9];
+	const char *const *cols[AUDIT_COLUMNS] = {ids, prevs, ats, actors, actions, reports, deliveries, details, macs};
 
-	for (int c = 0; c < 9; c++)
-		params[c] = arrays[c] = db_text_array(cols[c], n);
-	rc = db_exec(db, "audit_insert", 9, params, NULL);
-	for (int c = 0; c < 9; c++)
-		free(arrays[c]);
+	for (int c = 0; c < AUDIT_COLUMNS; c++)
+		rows->params[c] = rows->arrays[c] = db_text_array(cols[c], n);
 	for (size_t i = 0; i < 5 * n; i++)
 		free(owned[i]);
 	free(owned);
@@ -134,6 +121,30 @@ int audit_append(struct db *db, const struct keyring *kr, const struct audit_ent
 	free(deliveries);
 	free(details);
 	free(macs);
+}
+
+void audit_rows_free(struct audit_rows *rows)
+{
+	for (int c = 0; c < AUDIT_COLUMNS; c++)
+		free(rows->arrays[c]);
+	memset(rows, 0, sizeof *rows);
+}
+
+int audit_append(struct db *db, const struct keyring *kr, const struct audit_entry *e, size_t n)
+{
+	struct db_result *head = NULL;
+	struct audit_rows rows;
+	int rc;
+
+	if (n == 0)
+		return DB_OK;
+	rc = db_exec(db, "audit_head", 0, NULL, &head);
+	if (rc != DB_OK)
+		return rc;
+	audit_rows_build(&rows, head, kr, e, n);
+	db_result_free(&head);
+	rc = db_exec(db, "audit_insert", AUDIT_COLUMNS, rows.params, NULL);
+	audit_rows_free(&rows);
 	return rc;
 }
 

@@ -251,6 +251,68 @@ int db_exec_sql(struct db *db, const char *sql, int nparams, const char *const *
 	return db_finish(db, PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0), out);
 }
 
+int db_exec_steps(struct db *db, const struct db_step *steps, size_t n)
+{
+	int rc = DB_OK;
+	size_t sent = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (steps[i].out != NULL)
+			*steps[i].out = NULL;
+	if (!db_connected(db))
+		return DB_ERR_CONNECTION;
+	if (!PQenterPipelineMode(db->conn))
+		return db_classify(db, NULL);
+	for (; sent < n; sent++) {
+		const struct db_step *st = &steps[sent];
+		int ok = st->name != NULL ? PQsendQueryPrepared(db->conn, st->name, st->nparams, st->params, NULL, NULL, 0)
+		                          : PQsendQueryParams(db->conn, st->sql, st->nparams, NULL, st->params, NULL, NULL, 0);
+
+		if (!ok)
+			break;
+	}
+	if (sent < n || !PQpipelineSync(db->conn)) {
+		/* the connection is gone (no SQLSTATE: classified as lost, and dropped with what was queued) */
+		return db_classify(db, NULL);
+	}
+	/* each step's results end with NULL; then the sync */
+	for (size_t i = 0; i < n && db->conn != NULL; i++) {
+		PGresult *res;
+
+		while (db->conn != NULL && (res = PQgetResult(db->conn)) != NULL) {
+			ExecStatusType st = PQresultStatus(res);
+
+			if (st == PGRES_PIPELINE_ABORTED) {
+				PQclear(res);
+				continue;
+			}
+			if (rc != DB_OK) { /* a failed step's further results */
+				PQclear(res);
+				continue;
+			}
+			rc = db_finish(db, res, steps[i].out);
+			if (rc == DB_OK && steps[i].sql != NULL && strcmp(steps[i].sql, "BEGIN") == 0)
+				db->in_tx = true;
+			if (steps[i].sql != NULL && strcmp(steps[i].sql, "COMMIT") == 0)
+				db->in_tx = false;
+		}
+	}
+	if (db->conn != NULL) {
+		PGresult *res = PQgetResult(db->conn);
+
+		if (PQresultStatus(res) != PGRES_PIPELINE_SYNC && rc == DB_OK)
+			rc = db_classify(db, res);
+		PQclear(res);
+	}
+	if (db->conn != NULL && !PQexitPipelineMode(db->conn) && rc == DB_OK)
+		rc = db_classify(db, NULL);
+	if (rc != DB_OK)
+		for (size_t i = 0; i < n; i++)
+			if (steps[i].out != NULL)
+				db_result_free(steps[i].out);
+	return rc;
+}
+
 int db_command(struct db *db, const char *sql)
 {
 	if (!db_connected(db))

@@ -70,6 +70,28 @@ int db_exec(struct db *db, const char *name, int nparams, const char *const *par
  */
 int db_exec_sql(struct db *db, const char *sql, int nparams, const char *const *params, struct db_result **out);
 
+/*
+ * One statement of db_exec_steps: a prepared statement (name), or SQL
+ * (sql: planned at execution, as with db_exec_sql; "BEGIN" and "COMMIT"
+ * open and end the transaction as db_begin and db_commit do). out as in
+ * db_exec.
+ */
+struct db_step {
+	const char *name;
+	const char *sql;
+	int nparams;
+	const char *const *params;
+	struct db_result **out;
+};
+
+/*
+ * Run steps[0..n) in one round trip (libpq's pipeline mode), in order; once
+ * one fails the rest are not run. Returns DB_OK, or the status of the first
+ * failure (after a failure inside a transaction, the caller rolls back as
+ * after db_exec).
+ */
+int db_exec_steps(struct db *db, const struct db_step *steps, size_t n);
+
 /* Run a parameterless command (BEGIN, COMMIT, LISTEN x ...). */
 int db_command(struct db *db, const char *sql);
 

@@ -381,7 +381,7 @@ static int file_new(struct intake *in, struct filing *batch, size_t n)
 	const char **col = xcalloc(n, sizeof *col);
 	char *arrays[FILE_COLUMNS];
 	const char *params[FILE_COLUMNS + 1];
-	struct db_result *res = NULL;
+	struct db_result *res = NULL, *head = NULL;
 	size_t k = 0;
 	int rc;
 
@@ -395,9 +395,12 @@ static int file_new(struct intake *in, struct filing *batch, size_t n)
 	}
 	params[FILE_COLUMNS] = in->svc.cfg.instance;
 
-	rc = k == 0 ? DB_OK : db_begin(in->commit_db);
-	if (k > 0 && rc == DB_OK)
-		rc = db_exec(in->commit_db, "file_cases", FILE_COLUMNS + 1, params, &res);
+	/* one round trip to file them and take the audit chain's head, one to append to it and commit */
+	struct db_step filing[] = {{.sql = "BEGIN"},
+	                           {.name = "file_cases", .nparams = FILE_COLUMNS + 1, .params = params, .out = &res},
+	                           {.name = "audit_head", .out = &head}};
+
+	rc = k == 0 ? DB_OK : db_exec_steps(in->commit_db, filing, sizeof filing / sizeof filing[0]);
 	/* each row of i makes one report: match them up by receipt hash */
 	if (k > 0 && rc == DB_OK && (size_t)db_result_rows(res) != k)
 		rc = DB_ERR_OTHER;
@@ -418,14 +421,19 @@ static int file_new(struct intake *in, struct filing *batch, size_t n)
 			audit[row] = (struct audit_entry){f->c.reporter_principal, "filed", db_result_int(res, row, 1), 0,
 			                                  details[row]};
 		}
-		rc = audit_append(in->commit_db, in->keys, audit, k);
+		struct audit_rows rows;
+
+		audit_rows_build(&rows, head, in->keys, audit, k);
+		struct db_step append[] = {{.name = "audit_insert", .nparams = AUDIT_COLUMNS, .params = rows.params},
+		                           {.sql = "COMMIT"}};
+
+		rc = db_exec_steps(in->commit_db, append, sizeof append / sizeof append[0]);
+		audit_rows_free(&rows);
 		for (size_t i = 0; i < k; i++)
 			free(details[i]);
 		free(details);
 		free(audit);
 	}
-	if (k > 0 && rc == DB_OK)
-		rc = db_commit(in->commit_db);
 	if (rc != DB_OK)
 		db_rollback(in->commit_db);
 	/* The cases are durable now (COMMIT returned): only now may the reporters hear they exist. */
@@ -438,6 +446,7 @@ static int file_new(struct intake *in, struct filing *batch, size_t n)
 		f->filed_at = xstrdup(db_result_value(res, row, 3));
 	}
 	db_result_free(&res);
+	db_result_free(&head);
 	for (int j = 0; j < FILE_COLUMNS; j++)
 		free(arrays[j]);
 	free(col);
