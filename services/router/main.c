@@ -12,8 +12,9 @@
  *
  * Group commit: a sweep claims up to batch_max reports at a time, evaluates
  * each, and records all of their rows with one statement in one
- * transaction, so a batch costs one commit. notify is prompted once per
- * sweep, after the last COMMIT. When a batch fails for anything but a lost
+ * transaction, so a batch costs one commit (claim and statement go in one
+ * round trip each, COMMIT with the statement). notify is prompted after
+ * each batch's COMMIT. When a batch fails for anything but a lost
  * connection, it is rolled back and its reports are routed one per
  * transaction, so one bad row cannot hold up the others; a report that
  * fails on its own is skipped for the rest of the sweep and retried in the
@@ -174,7 +175,8 @@ static void evaluate(struct router *r, const struct db_result *res, int i, struc
 
 /*
  * Record the decisions of the n reports of the claim res, evaluated into
- * r->routes[0..n) with their matched rules in matched (transaction open).
+ * r->routes[0..n) with their matched rules in matched, and commit the
+ * transaction of the claim.
  */
 static int record(struct router *r, const struct db_result *res, int n, char *const *matched)
 {
@@ -222,7 +224,10 @@ static int record(struct router *r, const struct db_result *res, int n, char *co
 	const char *params[11] = {
 	        version, r->svc.cfg.instance, a_ids, a_matched, a_fallback, a_of, a_dep, a_view, a_prio, a_aw, a_basis};
 
-	rc = db_exec_sql(r->db, record_decisions_sql, 11, params, NULL);
+	/* the statement and COMMIT in one round trip */
+	struct db_step steps[] = {{.sql = record_decisions_sql, .nparams = 11, .params = params}, {.sql = "COMMIT"}};
+
+	rc = db_exec_steps(r->db, steps, sizeof steps / sizeof steps[0]);
 	free(a_ids);
 	free(a_matched);
 	free(a_fallback);
@@ -254,15 +259,15 @@ static int route_batch(struct router *r, int64_t *after, int64_t last, int limit
 	char a_after[24], a_last[24], a_limit[16];
 	const char *params[3] = {a_after, a_last, a_limit};
 	struct db_result *res = NULL;
+	struct db_step claim[] = {{.sql = "BEGIN"}, {.sql = claim_reports_sql, .nparams = 3, .params = params, .out = &res}};
 	char **matched = NULL;
 	int n = 0;
-	int rc = db_begin(r->db);
+	int rc;
 
 	snprintf(a_after, sizeof a_after, "%lld", (long long)*after);
 	snprintf(a_last, sizeof a_last, "%lld", (long long)last);
 	snprintf(a_limit, sizeof a_limit, "%d", limit);
-	if (rc == DB_OK)
-		rc = db_exec_sql(r->db, claim_reports_sql, 3, params, &res);
+	rc = db_exec_steps(r->db, claim, sizeof claim / sizeof claim[0]);
 	if (rc == DB_OK) {
 		n = db_result_rows(res);
 		matched = xcalloc((size_t)n + 1, sizeof *matched);
@@ -270,14 +275,14 @@ static int route_batch(struct router *r, int64_t *after, int64_t last, int limit
 			evaluate(r, res, i, &r->routes[i]);
 			matched[i] = matched_rules(&r->routes[i]);
 		}
-		if (n > 0)
-			rc = record(r, res, n, matched);
+		/* record() commits */
+		rc = n > 0 ? record(r, res, n, matched) : db_commit(r->db);
 	}
-	if (rc == DB_OK)
-		rc = db_commit(r->db);
 	if (rc == DB_OK) {
-		/* committed: only now is each of them routed */
+		/* committed: only now is each of them routed, and may notify be told */
 		counter_add("routed", n);
+		if (n > 0)
+			wire_publish_prompt(r->prompts_out, "deliveries_created", 0);
 		for (int i = 0; i < n; i++)
 			log_info("case=%s event=routed ruleset=%d rules=%s deliveries=%zu fallback=%d",
 			         db_result_value(res, i, 1), ruleset_version(r->rs), matched[i],
@@ -310,8 +315,9 @@ static int route_batch(struct router *r, int64_t *after, int64_t last, int limit
 }
 
 /*
- * Route every report still unrouted, batch_max per transaction, and prompt
- * notify once if any was routed. A failed batch is routed again one report
+ * Route every report still unrouted, batch_max per transaction (each batch
+ * prompts notify once it is committed: a sweep that new filings keep going
+ * must not hold back the deliveries of its first batches). A failed batch is routed again one report
  * per transaction; a report that fails alone is skipped for the rest of
  * this sweep (and retried in the next), so one bad row cannot hold up the
  * others. A lost connection or a failed claim ends the sweep.
@@ -319,15 +325,12 @@ static int route_batch(struct router *r, int64_t *after, int64_t last, int limit
 static void sweep(struct router *r)
 {
 	int64_t after = 0;
-	int routed = 0;
 
 	while (service_running()) {
 		int64_t first = after;
 		int n;
 		int rc = route_batch(r, &after, INT64_MAX, r->svc.cfg.batch_max, &n);
 
-		if (rc == DB_OK)
-			routed += n;
 		if (n == 0 || rc == DB_ERR_CONNECTION)
 			break;
 		if (rc == DB_OK || n == 1)
@@ -335,17 +338,12 @@ static void sweep(struct router *r)
 		/* the reports of the failed batch, (first, after], one per transaction */
 		while (service_running()) {
 			rc = route_batch(r, &first, after, 1, &n);
-			if (rc == DB_OK)
-				routed += n;
 			if (n == 0 || rc == DB_ERR_CONNECTION)
 				break;
 		}
 		if (rc == DB_ERR_CONNECTION)
 			break;
 	}
-	/* The deliveries are committed: only now may notify be told they exist. */
-	if (routed > 0)
-		wire_publish_prompt(r->prompts_out, "deliveries_created", 0);
 }
 
 /* This instance's status for oro health. */
