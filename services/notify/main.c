@@ -509,21 +509,23 @@ static const char *self_actor(const struct notify *n)
 	return actor;
 }
 
+/* The parameters of a sending's statement ("mark_sent" or "reminded"); sent_params fills them. */
+struct sent_params {
+	char *ids, first[32], max[32];
+	const char *params[3];
+};
+
 /*
- * Record, inside the caller's transaction, that the given rows of res were
- * handed to at least one client: the sending (first, or a reminder that
- * backs off the next one), and fill audit[0..count) with an entry per
- * delivery, which names the disclosure basis of a full delivery to the
- * police (details[i] its detail, which the caller frees). Returns a db
- * status.
+ * The statement that records that the given rows of res were handed to at
+ * least one client: the sending (first, or a reminder that backs off the
+ * next one); fills p and audit[0..count) with an entry per delivery, which
+ * names the disclosure basis of a full delivery to the police (details[i]
+ * its detail, which the caller frees, as p->ids). Returns its name.
  */
-static int sent_statement(struct notify *n, const struct db_result *res, const int *rows, size_t count, bool reminder,
-                          struct audit_entry *audit, char **details)
+static const char *sent_params(struct notify *n, const struct db_result *res, const int *rows, size_t count,
+                               bool reminder, struct audit_entry *audit, char **details, struct sent_params *p)
 {
 	const char **ids = xcalloc(count + 1, sizeof *ids);
-	char *array, first[32], max[32];
-	const char *params[3];
-	int rc;
 
 	for (size_t i = 0; i < count; i++) {
 		json_t *d = json_pack("{s:s, s:s, s:b}", "department", db_result_value(res, rows[i], COL_DEPT), "view",
@@ -538,39 +540,40 @@ static int sent_statement(struct notify *n, const struct db_result *res, const i
 		audit[i] = (struct audit_entry){self_actor(n), "delivery_sent", db_result_int(res, rows[i], COL_REPORT),
 		                                db_result_int(res, rows[i], COL_ID), details[i]};
 	}
-	snprintf(first, sizeof first, "%.3f", n->svc.cfg.reminder_initial_ms / 1000.0);
-	snprintf(max, sizeof max, "%.3f", n->svc.cfg.reminder_max_ms / 1000.0);
-	array = db_text_array(ids, count);
-	params[0] = array;
-	if (reminder) {
-		params[1] = first;
-		params[2] = max;
-		rc = db_exec(n->db, "reminded", 3, params, NULL);
-	} else {
-		params[1] = n->svc.cfg.instance;
-		params[2] = first;
-		rc = db_exec(n->db, "mark_sent", 3, params, NULL);
-	}
-	free(array);
+	snprintf(p->first, sizeof p->first, "%.3f", n->svc.cfg.reminder_initial_ms / 1000.0);
+	snprintf(p->max, sizeof p->max, "%.3f", n->svc.cfg.reminder_max_ms / 1000.0);
+	p->params[0] = p->ids = db_text_array(ids, count);
 	free(ids);
+	if (reminder) {
+		p->params[1] = p->first;
+		p->params[2] = p->max;
+		return "reminded";
+	}
+	p->params[1] = n->svc.cfg.instance;
+	p->params[2] = p->first;
+	return "mark_sent";
+}
+
+/* sent_params, run inside the caller's transaction. Returns a db status. */
+static int sent_statement(struct notify *n, const struct db_result *res, const int *rows, size_t count, bool reminder,
+                          struct audit_entry *audit, char **details)
+{
+	struct sent_params p;
+	const char *name = sent_params(n, res, rows, count, reminder, audit, details, &p);
+	int rc = db_exec(n->db, name, 3, p.params, NULL);
+
+	free(p.ids);
 	return rc;
 }
 
 /*
- * Record acks[0..count) inside the caller's transaction: the
- * acknowledgements and their timeline entries (one statement), and fill
- * audit[0..*n_audit) with an entry per delivery acknowledged now. On DB_OK
- * *res is the statement's result, a row per delivery acknowledged now, and
- * each ack's row says which (-1: none). Returns a db status.
+ * The parameters of the statement "acknowledge" for acks[0..count): the
+ * acknowledgements and their timeline entries; the caller frees arrays.
  */
-static int acks_statement(struct notify *n, struct ack *acks, size_t count, struct db_result **res,
-                          struct audit_entry *audit, size_t *n_audit)
+static void acks_params(struct ack *acks, size_t count, char *arrays[3])
 {
 	const char **ids = xcalloc(count, sizeof *ids), **depts = xcalloc(count, sizeof *depts),
 	           **principals = xcalloc(count, sizeof *principals);
-	const char *params[3];
-	char *arrays[3];
-	int rc;
 
 	for (size_t i = 0; i < count; i++) {
 		ids[i] = acks[i].id;
@@ -578,35 +581,41 @@ static int acks_statement(struct notify *n, struct ack *acks, size_t count, stru
 		principals[i] = acks[i].principal;
 		acks[i].row = -1;
 	}
-	params[0] = arrays[0] = db_text_array(ids, count);
-	params[1] = arrays[1] = db_text_array(depts, count);
-	params[2] = arrays[2] = db_text_array(principals, count);
+	arrays[0] = db_text_array(ids, count);
+	arrays[1] = db_text_array(depts, count);
+	arrays[2] = db_text_array(principals, count);
+	free(principals);
+	free(depts);
+	free(ids);
+}
+
+/*
+ * From res, the result of "acknowledge" (a row per delivery acknowledged
+ * now), say which row each of acks[0..count) has (-1: none) and fill
+ * audit[0..*n_audit) with an entry per delivery acknowledged now.
+ */
+static void acks_audit(struct ack *acks, size_t count, const struct db_result *res, struct audit_entry *audit,
+                       size_t *n_audit)
+{
 	*n_audit = 0;
-	rc = db_exec(n->db, "acknowledge", 3, params, res);
-	for (int r = 0; rc == DB_OK && r < db_result_rows(*res); r++) {
-		int64_t ord = db_result_int(*res, r, 0);
+	for (int r = 0; r < db_result_rows(res); r++) {
+		int64_t ord = db_result_int(res, r, 0);
 		struct ack *a;
 
 		if (ord < 1 || ord > (int64_t)count)
 			log_panic("acks=%zu ord=%lld event=acknowledge_bad_row", count, (long long)ord);
 		a = &acks[ord - 1];
 		a->row = r;
-		audit[(*n_audit)++] = (struct audit_entry){a->principal, "acknowledged", db_result_int(*res, r, 3),
+		audit[(*n_audit)++] = (struct audit_entry){a->principal, "acknowledged", db_result_int(res, r, 3),
 		                                           a->delivery_id, NULL};
 	}
-	for (int c = 0; c < 3; c++)
-		free(arrays[c]);
-	free(principals);
-	free(depts);
-	free(ids);
-	return rc;
 }
 
 /*
  * Record, in one transaction with one audit append (one WAL flush, one hold
  * of the audit chain's lock), the acknowledgements acks[0..n_acks) and the
  * sendings of the rows sent[0..n_sent) of pushed; either may be empty. On
- * DB_OK *ack_res is the acknowledgements' result (see acks_statement), or
+ * DB_OK *ack_res is the acknowledgements' result (see acks_audit), or
  * NULL without acknowledgements. Returns a db status; on failure it has
  * rolled back and *ack_res is NULL.
  */
@@ -614,21 +623,47 @@ static int record_turn(struct notify *n, const struct db_result *pushed, const i
                        struct ack *acks, size_t n_acks, struct db_result **ack_res)
 {
 	struct audit_entry *audit = xcalloc(n_sent + n_acks + 1, sizeof *audit);
+	struct audit_entry *sent_audit = xcalloc(n_sent + 1, sizeof *sent_audit);
 	char **details = xcalloc(n_sent + 1, sizeof *details);
-	size_t n_audit = 0;
-	int rc = db_begin(n->db);
+	char *ack_arrays[3] = {NULL, NULL, NULL};
+	struct sent_params sp = {0};
+	struct db_result *head = NULL;
+	struct db_step steps[4];
+	size_t n_steps = 0, n_audit = 0;
+	int rc;
 
+	/* one round trip for the statements and the audit chain's head, one for the audit entries and COMMIT */
 	*ack_res = NULL;
-	if (rc == DB_OK && n_acks > 0)
-		rc = acks_statement(n, acks, n_acks, ack_res, audit, &n_audit);
-	if (rc == DB_OK && n_sent > 0) {
-		rc = sent_statement(n, pushed, sent, n_sent, false, audit + n_audit, details);
-		n_audit += n_sent;
+	steps[n_steps++] = (struct db_step){.sql = "BEGIN"};
+	if (n_acks > 0) {
+		acks_params(acks, n_acks, ack_arrays);
+		steps[n_steps++] = (struct db_step){.name = "acknowledge",
+		                                    .nparams = 3,
+		                                    .params = (const char *const *)ack_arrays,
+		                                    .out = ack_res};
 	}
-	if (rc == DB_OK)
-		rc = audit_append(n->db, n->keys, audit, n_audit);
-	if (rc == DB_OK)
-		rc = db_commit(n->db); /* the acknowledgements are confirmed only after this COMMIT */
+	if (n_sent > 0)
+		steps[n_steps++] = (struct db_step){
+		        .name = sent_params(n, pushed, sent, n_sent, false, sent_audit, details, &sp),
+		        .nparams = 3,
+		        .params = sp.params};
+	steps[n_steps++] = (struct db_step){.name = "audit_head", .out = &head};
+	rc = db_exec_steps(n->db, steps, n_steps);
+	if (rc == DB_OK) {
+		struct audit_rows rows;
+
+		if (n_acks > 0)
+			acks_audit(acks, n_acks, *ack_res, audit, &n_audit);
+		memcpy(audit + n_audit, sent_audit, n_sent * sizeof *audit);
+		n_audit += n_sent;
+		audit_rows_build(&rows, head, n->keys, audit, n_audit);
+		struct db_step end[] = {{.name = "audit_insert", .nparams = AUDIT_COLUMNS, .params = rows.params},
+		                        {.sql = "COMMIT"}};
+
+		/* the acknowledgements are confirmed only after this COMMIT */
+		rc = n_audit > 0 ? db_exec_steps(n->db, end, 2) : db_commit(n->db);
+		audit_rows_free(&rows);
+	}
 	if (rc == DB_OK && n_acks > 0) {
 		counter_add("ack_commits", 1);
 		counter_add("acknowledged", (uint64_t)db_result_rows(*ack_res));
@@ -636,9 +671,14 @@ static int record_turn(struct notify *n, const struct db_result *pushed, const i
 		db_rollback(n->db);
 		db_result_free(ack_res);
 	}
+	db_result_free(&head);
+	for (int c = 0; c < 3; c++)
+		free(ack_arrays[c]);
+	free(sp.ids);
 	for (size_t i = 0; i < n_sent; i++)
 		free(details[i]);
 	free(details);
+	free(sent_audit);
 	free(audit);
 	return rc;
 }
