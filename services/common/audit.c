@@ -51,8 +51,16 @@ static bool audit_unhex(const char *hex, unsigned char out[CRYPTO_SHA256_LEN])
 	return true;
 }
 
-void audit_rows_build(struct audit_rows *rows, const struct db_result *head, const struct keyring *kr,
-                      const struct audit_entry *e, size_t n)
+#define AUDIT_COLUMNS 9
+
+/* The parameters of "audit_insert" for e[0..n), chained after head (the result of "audit_head"). */
+struct audit_rows {
+	char *arrays[AUDIT_COLUMNS];
+	const char *params[AUDIT_COLUMNS];
+};
+
+static void audit_rows_build(struct audit_rows *rows, const struct db_result *head, const struct keyring *kr,
+                             const struct audit_entry *e, size_t n)
 {
 	unsigned char prev_mac[CRYPTO_SHA256_LEN] = {0};
 	int64_t prev = 0;
@@ -123,11 +131,27 @@ void audit_rows_build(struct audit_rows *rows, const struct db_result *head, con
 	free(macs);
 }
 
-void audit_rows_free(struct audit_rows *rows)
+static void audit_rows_free(struct audit_rows *rows)
 {
 	for (int c = 0; c < AUDIT_COLUMNS; c++)
 		free(rows->arrays[c]);
-	memset(rows, 0, sizeof *rows);
+}
+
+int audit_append_commit(struct db *db, const struct db_result *head, const struct keyring *kr,
+                        const struct audit_entry *e, size_t n)
+{
+	struct audit_rows rows;
+	int rc;
+
+	if (n == 0)
+		return db_commit(db);
+	audit_rows_build(&rows, head, kr, e, n);
+	struct db_step steps[] = {{.name = "audit_insert", .nparams = AUDIT_COLUMNS, .params = rows.params},
+	                          {.sql = "COMMIT"}};
+
+	rc = db_exec_steps(db, steps, sizeof steps / sizeof steps[0]);
+	audit_rows_free(&rows);
+	return rc;
 }
 
 int audit_append(struct db *db, const struct keyring *kr, const struct audit_entry *e, size_t n)

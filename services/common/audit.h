@@ -43,19 +43,13 @@ struct audit_entry {
 int audit_append(struct db *db, const struct keyring *kr, const struct audit_entry *e, size_t n);
 
 /*
- * audit_append in two steps, for a caller that sends its statements in
- * one round trip (db_exec_steps): run "audit_head" (the chain's lock and
- * its last entry) in the transaction, build the rows of e[0..n) after that
- * head, run "audit_insert" with rows.params, then free the rows.
+ * The end of a transaction that took the chain's head in the same round
+ * trip as its statements (db_exec_steps with "audit_head", its result
+ * head): append e[0..n) after that head and COMMIT, in one round trip.
+ * Returns a db status; on failure the caller rolls back.
  */
-#define AUDIT_COLUMNS 9
-struct audit_rows {
-	char *arrays[AUDIT_COLUMNS];
-	const char *params[AUDIT_COLUMNS];
-};
-void audit_rows_build(struct audit_rows *rows, const struct db_result *head, const struct keyring *kr,
-                      const struct audit_entry *e, size_t n);
-void audit_rows_free(struct audit_rows *rows);
+int audit_append_commit(struct db *db, const struct db_result *head, const struct keyring *kr,
+                        const struct audit_entry *e, size_t n);
 
 /* Append one entry in a transaction of its own (a refusal, a rotation: no
  * other action to share it with). Returns a db status; rolls back on failure. */

@@ -421,14 +421,7 @@ static int file_new(struct intake *in, struct filing *batch, size_t n)
 			audit[row] = (struct audit_entry){f->c.reporter_principal, "filed", db_result_int(res, row, 1), 0,
 			                                  details[row]};
 		}
-		struct audit_rows rows;
-
-		audit_rows_build(&rows, head, in->keys, audit, k);
-		struct db_step append[] = {{.name = "audit_insert", .nparams = AUDIT_COLUMNS, .params = rows.params},
-		                           {.sql = "COMMIT"}};
-
-		rc = db_exec_steps(in->commit_db, append, sizeof append / sizeof append[0]);
-		audit_rows_free(&rows);
+		rc = audit_append_commit(in->commit_db, head, in->keys, audit, k);
 		for (size_t i = 0; i < k; i++)
 			free(details[i]);
 		free(details);

@@ -650,19 +650,12 @@ static int record_turn(struct notify *n, const struct db_result *pushed, const i
 	steps[n_steps++] = (struct db_step){.name = "audit_head", .out = &head};
 	rc = db_exec_steps(n->db, steps, n_steps);
 	if (rc == DB_OK) {
-		struct audit_rows rows;
-
 		if (n_acks > 0)
 			acks_audit(acks, n_acks, *ack_res, audit, &n_audit);
 		memcpy(audit + n_audit, sent_audit, n_sent * sizeof *audit);
 		n_audit += n_sent;
-		audit_rows_build(&rows, head, n->keys, audit, n_audit);
-		struct db_step end[] = {{.name = "audit_insert", .nparams = AUDIT_COLUMNS, .params = rows.params},
-		                        {.sql = "COMMIT"}};
-
 		/* the acknowledgements are confirmed only after this COMMIT */
-		rc = n_audit > 0 ? db_exec_steps(n->db, end, 2) : db_commit(n->db);
-		audit_rows_free(&rows);
+		rc = audit_append_commit(n->db, head, n->keys, audit, n_audit);
 	}
 	if (rc == DB_OK && n_acks > 0) {
 		counter_add("ack_commits", 1);

@@ -317,10 +317,11 @@ static int route_batch(struct router *r, int64_t *after, int64_t last, int limit
 /*
  * Route every report still unrouted, batch_max per transaction (each batch
  * prompts notify once it is committed: a sweep that new filings keep going
- * must not hold back the deliveries of its first batches). A failed batch is routed again one report
- * per transaction; a report that fails alone is skipped for the rest of
- * this sweep (and retried in the next), so one bad row cannot hold up the
- * others. A lost connection or a failed claim ends the sweep.
+ * must not hold back the deliveries of its first batches). A failed batch
+ * is routed again one report per transaction; a report that fails alone is
+ * skipped for the rest of this sweep (and retried in the next), so one bad
+ * row cannot hold up the others. A lost connection or a failed claim ends
+ * the sweep.
  */
 static void sweep(struct router *r)
 {
