@@ -15,7 +15,10 @@
 # --json shows them; every good concern got a case number and was routed,
 # delivered and acknowledged; no daemon died; the resident memory (VmRSS)
 # of oro-intake and oro-notify after the first 2,000 messages and at the end
-# differs by less than ORO_HOSTILE_RSS_KIB (default 8 MiB).
+# differs by less than ORO_HOSTILE_RSS_KIB (default 8 MiB); the run goes
+# under tests/tools/oro-nothp, without transparent huge pages. The generators'
+# seeds are printed; ORO_HOSTILE_SEED_INTAKE and ORO_HOSTILE_SEED_NOTIFY
+# replay a run's messages.
 # shellcheck disable=SC2016,SC2154 # jq programs in single quotes; daemon_exit_status is set by daemon_stop
 set -euo pipefail
 . "$(dirname "$0")/../lib/stack.sh"
@@ -27,6 +30,12 @@ max_size=8192
 rss_bound_kib=${ORO_HOSTILE_RSS_KIB:-8192}
 [[ -x $tools/oro-hostile ]] || fail "$tools/oro-hostile is not built"
 ((frames > mark)) || fail "ORO_HOSTILE_FRAMES must be above $mark"
+# The whole run in ordinary pages, so that resident sizes count what the
+# daemons touched, not what khugepaged filled in (tests/tools/oro-nothp.c).
+if [[ -z ${ORO_HOSTILE_NOTHP:-} ]]; then
+	[[ -x $tools/oro-nothp ]] || fail "$tools/oro-nothp is not built"
+	ORO_HOSTILE_NOTHP=1 exec "$tools/oro-nothp" bash "$0" "$@"
+fi
 started=$SECONDS
 
 stack_init
@@ -47,10 +56,11 @@ trap 'hostile__on_exit' EXIT
 
 # AddressSanitizer keeps freed memory in quarantine (256 MB by default), so a
 # sanitizer build's RSS grows with everything it frees: keep the quarantine
-# small (use-after-free is still caught for the most recent frees) so that
+# small (use-after-free is still caught for the most recent frees), and have
+# its allocator hand free pages back at once rather than every 5 s, so that
 # the memory bound means the same in both builds.
 if ldd "$ORO_BIN/oro-intake" 2>/dev/null | grep -q libasan; then
-	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1:allocator_release_to_os_interval_ms=0
 	echo "sanitizer build: the daemons run with ASAN_OPTIONS=$ASAN_OPTIONS"
 fi
 stack_pg_start
@@ -93,8 +103,9 @@ notify_before=$(counters notify)
 # The generators, one per socket, in parallel.
 declare -A gen_pid
 for d in intake notify; do
+	seed_var=ORO_HOSTILE_SEED_${d^^}
 	"$tools/oro-hostile" --endpoint "$(endpoint "${d}_endpoint")" --socket "$d" --frames "$frames" \
-		--max-size "$max_size" --mark "$mark" --mark-file "$ORO_TEST_DIR/mark-$d" \
+		${!seed_var:+--seed "${!seed_var}"} --max-size "$max_size" --mark "$mark" --mark-file "$ORO_TEST_DIR/mark-$d" \
 		>"$ORO_TEST_DIR/hostile-$d.json" 2>"$ORO_TEST_DIR/hostile-$d.err" &
 	gen_pid[$d]=$!
 	bg_pids+=($!)
@@ -102,6 +113,7 @@ done
 declare -A rss_mark rss_end pid
 for d in intake router notify; do
 	pid[$d]=$(daemon_pid "$d")
+	check "grep -q '^THP_enabled:[[:space:]]*0' /proc/${pid[$d]}/status" "oro-$d runs without transparent huge pages"
 done
 WAIT_FOR_TRIES=600 wait_for test -e "$ORO_TEST_DIR/mark-intake" -a -e "$ORO_TEST_DIR/mark-notify" ||
 	fail "the generators did not reach $mark messages within 60 s"
