@@ -291,10 +291,6 @@ int db_exec_steps(struct db *db, const struct db_step *steps, size_t n)
 				continue;
 			}
 			rc = db_finish(db, res, steps[i].out);
-			if (rc == DB_OK && steps[i].sql != NULL && strcmp(steps[i].sql, "BEGIN") == 0)
-				db->in_tx = true;
-			if (steps[i].sql != NULL && strcmp(steps[i].sql, "COMMIT") == 0)
-				db->in_tx = false;
 		}
 	}
 	if (db->conn != NULL) {
@@ -306,6 +302,11 @@ int db_exec_steps(struct db *db, const struct db_step *steps, size_t n)
 	}
 	if (db->conn != NULL && !PQexitPipelineMode(db->conn) && rc == DB_OK)
 		rc = db_classify(db, NULL);
+	if (db->conn != NULL) { /* whatever the steps were: BEGIN, COMMIT, or a failure inside a transaction */
+		PGTransactionStatusType ts = PQtransactionStatus(db->conn);
+
+		db->in_tx = ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
+	}
 	if (rc != DB_OK)
 		for (size_t i = 0; i < n; i++)
 			if (steps[i].out != NULL)

@@ -73,8 +73,8 @@ int db_exec_sql(struct db *db, const char *sql, int nparams, const char *const *
 /*
  * One statement of db_exec_steps: a prepared statement (name), or SQL
  * (sql: planned at execution, as with db_exec_sql; "BEGIN" and "COMMIT"
- * open and end the transaction as db_begin and db_commit do). out as in
- * db_exec.
+ * among them open and end a transaction, which db_rollback then knows
+ * of). out as in db_exec.
  */
 struct db_step {
 	const char *name;
