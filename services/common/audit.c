@@ -53,7 +53,7 @@ static bool audit_unhex(const char *hex, unsigned char out[CRYPTO_SHA256_LEN])
 
 #define AUDIT_COLUMNS 9
 
-/* The parameters of "audit_insert" for e[0..n), chained after head (the result of "audit_head"). */
+/* The parameters of "audit_insert" for e[0..n), chained after head (the result of AUDIT_HEAD). */
 struct audit_rows {
 	char *arrays[AUDIT_COLUMNS];
 	const char *params[AUDIT_COLUMNS];
@@ -162,7 +162,7 @@ int audit_append(struct db *db, const struct keyring *kr, const struct audit_ent
 
 	if (n == 0)
 		return DB_OK;
-	rc = db_exec(db, "audit_head", 0, NULL, &head);
+	rc = db_exec(db, AUDIT_HEAD, 0, NULL, &head);
 	if (rc != DB_OK)
 		return rc;
 	audit_rows_build(&rows, head, kr, e, n);

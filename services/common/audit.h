@@ -16,10 +16,15 @@
 #include "crypto.h"
 #include "db.h"
 
+/* The statement that locks the chain and reads its last entry. */
+#define AUDIT_HEAD "audit_head"
+/* It as a step of db_exec_steps, its result in *res, for audit_append_commit. */
+#define AUDIT_HEAD_STEP(res) ((struct db_step){.name = AUDIT_HEAD, .out = (res)})
+
 /* Include in the statement table of every program that appends. */
 #define AUDIT_STATEMENTS                                                                                               \
 	/* the chain's lock, then its last entry: sql/009_audit_head.sql */                                            \
-	{"audit_head", "SELECT id, mac FROM audit_head()"},                                                            \
+	{AUDIT_HEAD, "SELECT id, mac FROM audit_head()"},                                                              \
 	{                                                                                                              \
 		"audit_insert",                                                                                        \
 		        "INSERT INTO audit (id, prev_id, at, actor, action, report_id, delivery_id, detail, mac)"      \
@@ -44,8 +49,8 @@ int audit_append(struct db *db, const struct keyring *kr, const struct audit_ent
 
 /*
  * The end of a transaction that took the chain's head in the same round
- * trip as its statements (db_exec_steps with "audit_head", its result
- * head): append e[0..n) after that head and COMMIT, in one round trip.
+ * trip as its statements (db_exec_steps with AUDIT_HEAD_STEP(&head)):
+ * append e[0..n) after that head and COMMIT, in one round trip.
  * Returns a db status; on failure the caller rolls back.
  */
 int audit_append_commit(struct db *db, const struct db_result *head, const struct keyring *kr,

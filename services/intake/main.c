@@ -398,7 +398,7 @@ static int file_new(struct intake *in, struct filing *batch, size_t n)
 	/* one round trip to file them and take the audit chain's head, one to append to it and commit */
 	struct db_step filing[] = {{.sql = "BEGIN"},
 	                           {.name = "file_cases", .nparams = FILE_COLUMNS + 1, .params = params, .out = &res},
-	                           {.name = "audit_head", .out = &head}};
+	                           AUDIT_HEAD_STEP(&head)};
 
 	rc = k == 0 ? DB_OK : db_exec_steps(in->commit_db, filing, sizeof filing / sizeof filing[0]);
 	/* each row of i makes one report: match them up by receipt hash */

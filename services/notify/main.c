@@ -647,7 +647,7 @@ static int record_turn(struct notify *n, const struct db_result *pushed, const i
 		        .name = sent_params(n, pushed, sent, n_sent, false, sent_audit, details, &sp),
 		        .nparams = 3,
 		        .params = sp.params};
-	steps[n_steps++] = (struct db_step){.name = "audit_head", .out = &head};
+	steps[n_steps++] = AUDIT_HEAD_STEP(&head);
 	rc = db_exec_steps(n->db, steps, n_steps);
 	if (rc == DB_OK) {
 		if (n_acks > 0)
