@@ -185,7 +185,7 @@ static int keys_rotate(bool resume)
 
 	snprintf(detail, sizeof detail, "{\"key\":%d,\"resealed\":%ld,\"unopenable\":%ld}", keyring_current(kr), total,
 	         unopenable);
-	if (audit_record(db, kr, &e) != DB_OK)
+	if (audit_record(db, kr, svc.name, &e) != DB_OK)
 		fprintf(stderr, "oro: the rotation is done but its audit entry failed: %s\n", db_last_error(db));
 	if (json_output)
 		print_json(json_pack("{s:i, s:I, s:I}", "key", keyring_current(kr), "resealed", (json_int_t)total,
@@ -203,8 +203,9 @@ static int keys_rotate(bool resume)
 
 static const char audit_help[] = "usage: oro audit verify [--json]\n"
                                  "\n"
-                                 "Walks the whole audit trail and checks its HMAC chain with the audit key of\n"
-                                 "key_file. Exit 0 when every entry is as written; exit 1 naming the first entry\n"
+                                 "Walks the whole audit trail and checks its HMAC chains (one per writing\n"
+                                 "program: oro-intake, oro-notify, oro) with the audit key of key_file. Exit 0\n"
+                                 "when every entry is as written; exit 1 naming the first entry (chain and id)\n"
                                  "that was modified (or forged), deleted or inserted; 3 when the database cannot\n"
                                  "be reached.\n";
 
@@ -241,12 +242,22 @@ int cmd_audit(int argc, char **argv)
 		rc = json_is_true(json_object_get(r, "ok")) ? EXIT_DONE : EXIT_REFUSED;
 		if (json_output)
 			print_json(json_incref(r));
-		else if (rc == EXIT_DONE)
-			printf("The audit trail is intact: %lld entries verified.\n",
+		else if (rc == EXIT_DONE) {
+			const char *chain, *sep = " (chains: ";
+			json_t *n;
+
+			printf("The audit trail is intact: %lld entries verified",
 			       (long long)json_integer_value(json_object_get(r, "entries")));
-		else
-			printf("The audit trail is NOT intact: entry %lld %s (%s); %lld entries before it verified.\n",
+			json_object_foreach(json_object_get(r, "chains"), chain, n) {
+				printf("%s%s %lld", sep, chain, (long long)json_integer_value(n));
+				sep = ", ";
+			}
+			puts(*sep == ',' ? ")." : ".");
+		} else
+			printf("The audit trail is NOT intact: entry %lld of chain %s %s (%s); %lld entries before it "
+			       "verified.\n",
 			       (long long)json_integer_value(json_object_get(r, "entry")),
+			       json_string_value(json_object_get(r, "chain")),
 			       json_string_value(json_object_get(r, "problem")),
 			       json_string_value(json_object_get(r, "message")),
 			       (long long)json_integer_value(json_object_get(r, "entries")));

@@ -96,7 +96,7 @@ static int audited_change(struct db *db, const char *stmt, int nparams, const ch
 		char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 		struct audit_entry e = {my_principal(), "principal_changed", 0, 0, detail};
 
-		rc = audit_append(db, kr, &e, 1);
+		rc = audit_append(db, kr, svc.name, &e, 1);
 		free(detail);
 		json_decref(d);
 	}

@@ -147,7 +147,7 @@ static long purge_kind(struct db *db, const struct keyring *kr, bool metadata, b
 			rc = db_exec(db, "purge_content", 3, p3, NULL);
 		}
 		if (rc == DB_OK)
-			rc = audit_append(db, kr, e, (size_t)rows);
+			rc = audit_append(db, kr, svc.name, e, (size_t)rows);
 		if (rc == DB_OK)
 			rc = db_commit(db);
 		if (rc != DB_OK)
@@ -239,7 +239,7 @@ int cmd_hold(int argc, char **argv)
 		char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 		struct audit_entry e = {my_principal(), "hold", db_result_int(res, 0, 0), 0, detail};
 
-		rc = audit_append(db, kr, &e, 1);
+		rc = audit_append(db, kr, svc.name, &e, 1);
 		free(detail);
 		json_decref(d);
 	}

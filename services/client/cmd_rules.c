@@ -221,7 +221,7 @@ static int switch_to(struct db *db, const struct ruleset *rs, const char *versio
 			fprintf(stderr, "oro: key_file: %s (the audit trail needs its key)\n", err.message);
 			rc = DB_ERR_OTHER;
 		} else {
-			rc = audit_append(db, kr, &e, 1);
+			rc = audit_append(db, kr, svc.name, &e, 1);
 		}
 		keyring_destroy(&kr);
 		free(detail);

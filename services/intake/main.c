@@ -398,7 +398,7 @@ static int file_new(struct intake *in, struct filing *batch, size_t n)
 	/* one round trip to file them and take the audit chain's head, one to append to it and commit */
 	struct db_step filing[] = {{.sql = "BEGIN"},
 	                           {.name = "file_cases", .nparams = FILE_COLUMNS + 1, .params = params, .out = &res},
-	                           AUDIT_HEAD_STEP(&head)};
+	                           AUDIT_HEAD_STEP(&in->svc.name, &head)};
 
 	rc = k == 0 ? DB_OK : db_exec_steps(in->commit_db, filing, sizeof filing / sizeof filing[0]);
 	/* each row of i makes one report: match them up by receipt hash */
@@ -421,7 +421,7 @@ static int file_new(struct intake *in, struct filing *batch, size_t n)
 			audit[row] = (struct audit_entry){f->c.reporter_principal, "filed", db_result_int(res, row, 1), 0,
 			                                  details[row]};
 		}
-		rc = audit_append_commit(in->commit_db, head, in->keys, audit, k);
+		rc = audit_append_commit(in->commit_db, head, in->keys, in->svc.name, audit, k);
 		for (size_t i = 0; i < k; i++)
 			free(details[i]);
 		free(details);
@@ -475,7 +475,7 @@ static void audit_forbidden(struct intake *in, const char *who, const char *what
 	snprintf(detail, sizeof detail, "{\"request\":\"%s\"}", what);
 	settle(in); /* the keyring's audit MAC is the committer's meanwhile */
 	if (db_ready(in->db))
-		audit_record(in->db, in->keys, &e);
+		audit_record(in->db, in->keys, in->svc.name, &e);
 }
 
 /*

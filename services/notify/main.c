@@ -647,7 +647,7 @@ static int record_turn(struct notify *n, const struct db_result *pushed, const i
 		        .name = sent_params(n, pushed, sent, n_sent, false, sent_audit, details, &sp),
 		        .nparams = 3,
 		        .params = sp.params};
-	steps[n_steps++] = AUDIT_HEAD_STEP(&head);
+	steps[n_steps++] = AUDIT_HEAD_STEP(&n->svc.name, &head);
 	rc = db_exec_steps(n->db, steps, n_steps);
 	if (rc == DB_OK) {
 		if (n_acks > 0)
@@ -655,7 +655,7 @@ static int record_turn(struct notify *n, const struct db_result *pushed, const i
 		memcpy(audit + n_audit, sent_audit, n_sent * sizeof *audit);
 		n_audit += n_sent;
 		/* the acknowledgements are confirmed only after this COMMIT */
-		rc = audit_append_commit(n->db, head, n->keys, audit, n_audit);
+		rc = audit_append_commit(n->db, head, n->keys, n->svc.name, audit, n_audit);
 	}
 	if (rc == DB_OK && n_acks > 0) {
 		counter_add("ack_commits", 1);
@@ -945,7 +945,7 @@ static void send_reminders(struct notify *n)
 		if (count > 0)
 			rc = sent_statement(n, res, sent, count, true, audit, details);
 		if (rc == DB_OK)
-			rc = audit_append(n->db, n->keys, audit, count);
+			rc = audit_append(n->db, n->keys, n->svc.name, audit, count);
 		if (rc == DB_OK)
 			counter_add("reminders", count);
 		for (size_t i = 0; i < count; i++)
@@ -993,7 +993,7 @@ static void escalate(struct notify *n)
 			audit[i] = (struct audit_entry){self_actor(n), to ? "escalated" : "operator_alert",
 			                                db_result_int(res, i, 5), db_result_int(res, i, 0), details[i]};
 		}
-		rc = audit_append(n->db, n->keys, audit, (size_t)rows);
+		rc = audit_append(n->db, n->keys, n->svc.name, audit, (size_t)rows);
 	}
 	if (rc == DB_OK)
 		rc = db_commit(n->db);
@@ -1408,7 +1408,7 @@ static void handle_show(struct notify *n, const struct wire_peer *peer, const ch
 		                        m->delivery_id, detail};
 
 		snprintf(detail, sizeof detail, "{\"view\":\"%s\"}", db_result_value(res, 0, COL_VIEW));
-		rc = audit_append(n->db, n->keys, &e, 1);
+		rc = audit_append(n->db, n->keys, n->svc.name, &e, 1);
 	}
 	if (rc == DB_OK)
 		rc = db_commit(n->db);
@@ -1567,7 +1567,7 @@ static void handle_reroute(struct notify *n, const struct wire_peer *peer, const
 		json_decref(d);
 		struct audit_entry e = {m->principal, "rerouted", db_result_int(res, 0, 1), m->delivery_id, detail};
 
-		rc = audit_append(n->db, n->keys, &e, 1);
+		rc = audit_append(n->db, n->keys, n->svc.name, &e, 1);
 		free(detail);
 	}
 	if (rc == DB_OK)
@@ -1620,7 +1620,7 @@ static void audit_forbidden(struct notify *n, const char *who, const char *what,
 	struct audit_entry e = {who, "forbidden", 0, 0, detail};
 
 	if (db_ready(n->db))
-		audit_record(n->db, n->keys, &e);
+		audit_record(n->db, n->keys, n->svc.name, &e);
 	free(detail);
 	json_decref(d);
 }
