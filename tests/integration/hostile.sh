@@ -18,9 +18,8 @@
 # differs by less than ORO_HOSTILE_RSS_KIB (default 8 MiB) in the normal
 # build (a sanitizer build prints it; there LeakSanitizer checks for leaks at
 # exit); the run goes under tests/tools/oro-nothp, without transparent huge
-# pages. The generators'
-# seeds are printed; ORO_HOSTILE_SEED_INTAKE and ORO_HOSTILE_SEED_NOTIFY
-# replay a run's messages.
+# pages. The generators' seeds are printed; ORO_HOSTILE_SEED_INTAKE and
+# ORO_HOSTILE_SEED_NOTIFY replay a run's messages.
 # shellcheck disable=SC2016,SC2154 # jq programs in single quotes; daemon_exit_status is set by daemon_stop
 set -euo pipefail
 . "$(dirname "$0")/../lib/stack.sh"

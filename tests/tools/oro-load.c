@@ -475,7 +475,6 @@ static long next_wait(const struct load *load, int64_t now, int64_t next_due)
 	return next > now ? (long)(next - now) : 0;
 }
 
-/* File every concern: dispatch on time, poll, reconnect and resend until all are done. */
 /*
  * Open every connection and wait (at most timeout_ms) until each has
  * completed its handshake, CURVE included, so that the run measures filing
@@ -526,6 +525,7 @@ static void open_all(struct load *load)
 	free(items);
 }
 
+/* File every concern: dispatch on time, poll, reconnect and resend until all are done. */
 static void run(struct load *load)
 {
 	int64_t start;
