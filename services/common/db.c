@@ -28,6 +28,7 @@ struct db {
 	int delay_ms;        /* current backoff step */
 	int64_t retry_at;    /* monotonic ms of the next connection attempt */
 	bool was_up;         /* for logging transitions once */
+	bool lookups_only;   /* db_lookups_only: plan without sequential scans */
 	unsigned generation; /* successful connections so far */
 	const char *listen[4];
 	size_t n_listen;
@@ -143,6 +144,27 @@ static bool db_listen_now(struct db *db, const char *channel)
 	return ok;
 }
 
+void db_lookups_only(struct db *db)
+{
+	db->lookups_only = true;
+}
+
+/* Run a session setting on a new connection; on failure the connection is dropped. */
+static bool db_session_set(struct db *db, const char *sql)
+{
+	PGresult *res = PQexec(db->conn, sql);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	if (!ok) {
+		if (db_classify(db, res) != DB_ERR_CONNECTION)
+			log_error("database=session_setting sql=%s sqlstate=%s error=%s", log_quote(sql), db->sqlstate,
+			          log_quote(db->error));
+		db_drop(db);
+	}
+	PQclear(res);
+	return ok;
+}
+
 bool db_ready(struct db *db)
 {
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
@@ -162,6 +184,8 @@ bool db_ready(struct db *db)
 		db_drop(db);
 		return false;
 	}
+	if (db->lookups_only && !db_session_set(db, "SET enable_seqscan = off; SET jit = off"))
+		return false;
 	for (size_t i = 0; i < db->n_stmts; i++) {
 		PGresult *res = PQprepare(db->conn, db->stmts[i].name, db->stmts[i].sql, 0, NULL);
 
@@ -240,15 +264,6 @@ int db_exec(struct db *db, const char *name, int nparams, const char *const *par
 	if (!db_connected(db))
 		return DB_ERR_CONNECTION;
 	return db_finish(db, PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0), out);
-}
-
-int db_exec_sql(struct db *db, const char *sql, int nparams, const char *const *params, struct db_result **out)
-{
-	if (out != NULL)
-		*out = NULL;
-	if (!db_connected(db))
-		return DB_ERR_CONNECTION;
-	return db_finish(db, PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0), out);
 }
 
 int db_exec_steps(struct db *db, const struct db_step *steps, size_t n)

@@ -61,18 +61,27 @@ int db_retry_in_ms(const struct db *db);
 int db_exec(struct db *db, const char *name, int nparams, const char *const *params, struct db_result **out);
 
 /*
- * As db_exec, for a statement that is not prepared but planned anew at
- * every execution, for its parameters and the tables as they are then. A
+ * For a daemon whose statements read tables only by key (an index look-up
+ * per row of a batch) and write batches: its sessions plan without
+ * sequential scans (enable_seqscan off, set at every connection) and
+ * without JIT compilation (jit off: the cost that disables a sequential
+ * scan where there is no other path, as for a one-row table, would set off
+ * 80 ms of compiling at every execution). A
  * prepared statement's plan may be cached after five executions, made for
- * the tables as they were: for a look-up by key on a new installation,
- * where report starts nearly empty, that is a sequential scan of all of it
- * at every batch once it has grown (tests/integration/plans).
+ * the tables as they were then; on a new installation, where report starts
+ * nearly empty, a sequential scan is the cheaper plan, and it would read
+ * all of report at every batch once it has grown (tests/integration/plans).
+ * Planning each batch's statements anew instead cost a sixth of
+ * PostgreSQL's CPU at 1,000 concerns/s (docs/performance.md). Statements
+ * of such a daemon reach each table's rows through an index condition
+ * (= ANY, a parameterised subquery, LATERAL), never through a join that
+ * could read a whole index instead. Call before the first db_ready().
  */
-int db_exec_sql(struct db *db, const char *sql, int nparams, const char *const *params, struct db_result **out);
+void db_lookups_only(struct db *db);
 
 /*
  * One statement of db_exec_steps: a prepared statement (name), or SQL
- * (sql: planned at execution, as with db_exec_sql; "BEGIN" and "COMMIT"
+ * (sql: not prepared, planned at execution; "BEGIN" and "COMMIT"
  * among them open and end a transaction, which db_rollback then knows
  * of). out as in db_exec.
  */

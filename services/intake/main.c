@@ -60,22 +60,24 @@
 #include "strategy.h"
 #include "wire.h"
 
-/*
- * The earlier filings among the pairs ($1[i], $2[i]) of (reporter,
- * client_key): planned at every execution (db_exec_sql).
- */
-static const char find_cases_sql[] =
-        "SELECT r.reporter, r.client_key, r.case_number, c.receipt, r.guidance::text, " DB_RFC3339(
-                "r.filed_at") ", encode(r.receipt_hash, 'hex')"
-                              " FROM unnest($1::text[], $2::text[]) AS k(reporter, client_key)"
-                              " JOIN report r USING (reporter, client_key)"
-                              " JOIN report_content c ON c.report_id = r.id";
-
 static const struct db_statement statements[] = {
         STRATEGY_STATEMENTS,
         SERVICE_STATUS_STATEMENTS,
         AUDIT_STATEMENTS,
         AUTH_STATEMENTS,
+        /*
+         * The earlier filings among the pairs ($1[i], $2[i]) of (reporter,
+         * client_key): an index look-up per pair, whatever the size of report
+         * when the plan was cached (db_lookups_only; LIMIT keeps each
+         * subquery a look-up of its own rather than a join to plan).
+         */
+        {"find_cases",
+         "SELECT r.reporter, r.client_key, r.case_number, c.receipt, r.guidance::text, " DB_RFC3339(
+                 "r.filed_at") ", encode(r.receipt_hash, 'hex')"
+                               " FROM unnest($1::text[], $2::text[]) AS k(reporter, client_key),"
+                               " LATERAL (SELECT * FROM report x"
+                               "  WHERE x.reporter = k.reporter AND x.client_key = k.client_key LIMIT 1) r,"
+                               " LATERAL (SELECT x.receipt FROM report_content x WHERE x.report_id = r.id LIMIT 1) c"},
         /*
          * One statement files a whole batch (element i of each array is
          * concern i): numbers in order of i, reports, contents, timeline.
@@ -249,7 +251,7 @@ static int answer_existing(struct intake *in, struct filing *batch, size_t n, bo
 		char *a_reporters = db_text_array(reporters, k), *a_keys = db_text_array(keys, k);
 		const char *params[2] = {a_reporters, a_keys};
 
-		rc = db_exec_sql(in->commit_db, find_cases_sql, 2, params, &res);
+		rc = db_exec(in->commit_db, "find_cases", 2, params, &res);
 		free(a_reporters);
 		free(a_keys);
 	}
@@ -948,6 +950,8 @@ int main(int argc, char **argv)
 	content_keys_follow(&in.keys, in.svc.cfg.key_file);
 	in.db = service_db(&in.svc, statements, sizeof statements / sizeof statements[0]);
 	in.commit_db = service_db(&in.svc, statements, sizeof statements / sizeof statements[0]);
+	db_lookups_only(in.db);
+	db_lookups_only(in.commit_db);
 	in.clients = service_socket(&in.svc, ZMQ_ROUTER, in.svc.cfg.intake_endpoint, true);
 	in.prompts = service_socket(&in.svc, ZMQ_PUB, in.svc.cfg.intake_prompt_endpoint, true);
 	in.batch = xcalloc((size_t)in.svc.cfg.batch_max, sizeof *in.batch);

@@ -63,19 +63,20 @@
 #include "wire.h"
 
 /*
- * The router's two statements are planned at every execution
- * (db_exec_sql): a plan cached while report was nearly empty would read
- * all of it at every batch once it has grown.
+ * The router's statements read report and report_content only by key, an
+ * index look-up per report whatever the tables' size when a plan was cached
+ * (db_lookups_only): the content by a subquery per row, the reports to
+ * mark by id = ANY.
  *
  * Claim up to $3 unrouted reports with $1 < id <= $2; SKIP LOCKED lets
  * other routers take others.
  */
-static const char claim_reports_sql[] =
-        "SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"
-        " r.district, r.association_grant, r.relatives_informed, c.subject_age, encode(r.receipt_hash, 'hex')"
-        " FROM report r LEFT JOIN report_content c ON c.report_id = r.id"
-        " WHERE r.state = 'received' AND r.id > $1 AND r.id <= $2 ORDER BY r.id LIMIT $3"
-        " FOR UPDATE OF r SKIP LOCKED";
+#define CLAIM_REPORTS_SQL                                                                                           \
+	"SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"                 \
+	" r.district, r.association_grant, r.relatives_informed,"                                                   \
+	" (SELECT c.subject_age FROM report_content c WHERE c.report_id = r.id), encode(r.receipt_hash, 'hex')"    \
+	" FROM report r WHERE r.state = 'received' AND r.id > $1 AND r.id <= $2 ORDER BY r.id LIMIT $3"            \
+	" FOR UPDATE OF r SKIP LOCKED"
 
 /*
  * Record a batch in one statement, under ruleset version $1 by
@@ -84,34 +85,36 @@ static const char claim_reports_sql[] =
  * report $6[j], in order of report and then recipient, which is the
  * order of the delivery ids.
  */
-static const char record_decisions_sql[] =
-        "WITH b AS ("
-        "  SELECT * FROM unnest($3::bigint[], $4::text[], $5::boolean[]) WITH ORDINALITY"
-        "   AS b(report_id, matched, fallback, ord)),"
-        " e AS ("
-        "  SELECT * FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[])"
-        "   WITH ORDINALITY AS e(report_id, department, view, priority, ack_within, basis, ord)),"
-        " d AS ("
-        "  INSERT INTO decision (report_id, ruleset_version, matched_rules, fallback, decided_by)"
-        "  SELECT report_id, $1::int, matched::int[], fallback, $2::text FROM b),"
-        " u AS (UPDATE report SET state = 'routed', routed_at = now() FROM b WHERE report.id = b.report_id),"
-        /* ids in the order of the recipients; each starts its own chain (no trigger per row) */
-        " x AS ("
-        "  INSERT INTO delivery (id, chain_id, report_id, department, view, priority, ack_within, deadline,"
-        "   disclosure_basis)"
-        "  SELECT id, id, report_id, department, view, priority, ack_within,"
-        "   now() + make_interval(secs => ack_within), basis"
-        "  FROM (SELECT nextval('delivery_id_seq') AS id, e.* FROM e ORDER BY ord) n)"
-        " INSERT INTO timeline (report_id, event, actor, detail)"
-        " SELECT b.report_id, 'routed', $2::text, jsonb_build_object('ruleset_version', $1::int,"
-        "  'matched_rules', b.matched::int[], 'fallback', b.fallback, 'departments',"
-        "  coalesce(array_agg(e.department ORDER BY e.ord) FILTER (WHERE e.ord IS NOT NULL), '{}'))"
-        " FROM b LEFT JOIN e USING (report_id) GROUP BY b.ord, b.report_id, b.matched, b.fallback ORDER BY b.ord";
+#define RECORD_DECISIONS_SQL                                                                                        \
+	"WITH b AS ("                                                                                               \
+	"  SELECT * FROM unnest($3::bigint[], $4::text[], $5::boolean[]) WITH ORDINALITY"                           \
+	"   AS b(report_id, matched, fallback, ord)),"                                                              \
+	" e AS ("                                                                                                   \
+	"  SELECT * FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[])"         \
+	"   WITH ORDINALITY AS e(report_id, department, view, priority, ack_within, basis, ord)),"                  \
+	" d AS ("                                                                                                   \
+	"  INSERT INTO decision (report_id, ruleset_version, matched_rules, fallback, decided_by)"                  \
+	"  SELECT report_id, $1::int, matched::int[], fallback, $2::text FROM b),"                                  \
+	" u AS (UPDATE report SET state = 'routed', routed_at = now() WHERE id = ANY ($3::bigint[])),"             \
+	/* ids in the order of the recipients; each starts its own chain (no trigger per row) */                    \
+	" x AS ("                                                                                                   \
+	"  INSERT INTO delivery (id, chain_id, report_id, department, view, priority, ack_within, deadline,"        \
+	"   disclosure_basis)"                                                                                      \
+	"  SELECT id, id, report_id, department, view, priority, ack_within,"                                       \
+	"   now() + make_interval(secs => ack_within), basis"                                                       \
+	"  FROM (SELECT nextval('delivery_id_seq') AS id, e.* FROM e ORDER BY ord) n)"                              \
+	" INSERT INTO timeline (report_id, event, actor, detail)"                                                   \
+	" SELECT b.report_id, 'routed', $2::text, jsonb_build_object('ruleset_version', $1::int,"                   \
+	"  'matched_rules', b.matched::int[], 'fallback', b.fallback, 'departments',"                               \
+	"  coalesce(array_agg(e.department ORDER BY e.ord) FILTER (WHERE e.ord IS NOT NULL), '{}'))"                \
+	" FROM b LEFT JOIN e USING (report_id) GROUP BY b.ord, b.report_id, b.matched, b.fallback ORDER BY b.ord"
 
 static const struct db_statement statements[] = {
         STRATEGY_STATEMENTS,
         SERVICE_STATUS_STATEMENTS,
         AUTH_STATEMENTS,
+        {"claim_reports", CLAIM_REPORTS_SQL},
+        {"record_decisions", RECORD_DECISIONS_SQL},
 };
 
 struct router {
@@ -225,7 +228,7 @@ static int record(struct router *r, const struct db_result *res, int n, char *co
 	        version, r->svc.cfg.instance, a_ids, a_matched, a_fallback, a_of, a_dep, a_view, a_prio, a_aw, a_basis};
 
 	/* the statement and COMMIT in one round trip */
-	struct db_step steps[] = {{.sql = record_decisions_sql, .nparams = 11, .params = params}, {.sql = "COMMIT"}};
+	struct db_step steps[] = {{.name = "record_decisions", .nparams = 11, .params = params}, {.sql = "COMMIT"}};
 
 	rc = db_exec_steps(r->db, steps, sizeof steps / sizeof steps[0]);
 	free(a_ids);
@@ -259,7 +262,7 @@ static int route_batch(struct router *r, int64_t *after, int64_t last, int limit
 	char a_after[24], a_last[24], a_limit[16];
 	const char *params[3] = {a_after, a_last, a_limit};
 	struct db_result *res = NULL;
-	struct db_step claim[] = {{.sql = "BEGIN"}, {.sql = claim_reports_sql, .nparams = 3, .params = params, .out = &res}};
+	struct db_step claim[] = {{.sql = "BEGIN"}, {.name = "claim_reports", .nparams = 3, .params = params, .out = &res}};
 	char **matched = NULL;
 	int n = 0;
 	int rc;
@@ -404,6 +407,7 @@ int main(int argc, char **argv)
 	service_start(&r.svc, argc, argv);
 	content_keys_follow(&r.keys, r.svc.cfg.key_file);
 	r.db = service_db(&r.svc, statements, sizeof statements / sizeof statements[0]);
+	db_lookups_only(r.db);
 	r.prompts_in = service_socket(&r.svc, ZMQ_SUB, r.svc.cfg.intake_prompt_endpoint, false);
 	r.prompts_out = service_socket(&r.svc, ZMQ_PUB, r.svc.cfg.router_prompt_endpoint, true);
 	db_listen(r.db, STRATEGY_CHANNEL);
