@@ -71,12 +71,12 @@
  * Claim up to $3 unrouted reports with $1 < id <= $2; SKIP LOCKED lets
  * other routers take others.
  */
-#define CLAIM_REPORTS_SQL                                                                                           \
-	"SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"                 \
-	" r.district, r.association_grant, r.relatives_informed,"                                                   \
-	" (SELECT c.subject_age FROM report_content c WHERE c.report_id = r.id), encode(r.receipt_hash, 'hex')"    \
-	" FROM report r WHERE r.state = 'received' AND r.id > $1 AND r.id <= $2 ORDER BY r.id LIMIT $3"            \
-	" FOR UPDATE OF r SKIP LOCKED"
+static const char claim_reports_sql[] =
+        "SELECT r.id, r.case_number, r.category, r.urgency, r.subject_kind, r.age_band, r.setting,"
+        " r.district, r.association_grant, r.relatives_informed,"
+        " (SELECT c.subject_age FROM report_content c WHERE c.report_id = r.id), encode(r.receipt_hash, 'hex')"
+        " FROM report r WHERE r.state = 'received' AND r.id > $1 AND r.id <= $2 ORDER BY r.id LIMIT $3"
+        " FOR UPDATE OF r SKIP LOCKED";
 
 /*
  * Record a batch in one statement, under ruleset version $1 by
@@ -85,36 +85,36 @@
  * report $6[j], in order of report and then recipient, which is the
  * order of the delivery ids.
  */
-#define RECORD_DECISIONS_SQL                                                                                        \
-	"WITH b AS ("                                                                                               \
-	"  SELECT * FROM unnest($3::bigint[], $4::text[], $5::boolean[]) WITH ORDINALITY"                           \
-	"   AS b(report_id, matched, fallback, ord)),"                                                              \
-	" e AS ("                                                                                                   \
-	"  SELECT * FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[])"         \
-	"   WITH ORDINALITY AS e(report_id, department, view, priority, ack_within, basis, ord)),"                  \
-	" d AS ("                                                                                                   \
-	"  INSERT INTO decision (report_id, ruleset_version, matched_rules, fallback, decided_by)"                  \
-	"  SELECT report_id, $1::int, matched::int[], fallback, $2::text FROM b),"                                  \
-	" u AS (UPDATE report SET state = 'routed', routed_at = now() WHERE id = ANY ($3::bigint[])),"             \
-	/* ids in the order of the recipients; each starts its own chain (no trigger per row) */                    \
-	" x AS ("                                                                                                   \
-	"  INSERT INTO delivery (id, chain_id, report_id, department, view, priority, ack_within, deadline,"        \
-	"   disclosure_basis)"                                                                                      \
-	"  SELECT id, id, report_id, department, view, priority, ack_within,"                                       \
-	"   now() + make_interval(secs => ack_within), basis"                                                       \
-	"  FROM (SELECT nextval('delivery_id_seq') AS id, e.* FROM e ORDER BY ord) n)"                              \
-	" INSERT INTO timeline (report_id, event, actor, detail)"                                                   \
-	" SELECT b.report_id, 'routed', $2::text, jsonb_build_object('ruleset_version', $1::int,"                   \
-	"  'matched_rules', b.matched::int[], 'fallback', b.fallback, 'departments',"                               \
-	"  coalesce(array_agg(e.department ORDER BY e.ord) FILTER (WHERE e.ord IS NOT NULL), '{}'))"                \
-	" FROM b LEFT JOIN e USING (report_id) GROUP BY b.ord, b.report_id, b.matched, b.fallback ORDER BY b.ord"
+static const char record_decisions_sql[] =
+        "WITH b AS ("
+        "  SELECT * FROM unnest($3::bigint[], $4::text[], $5::boolean[]) WITH ORDINALITY"
+        "   AS b(report_id, matched, fallback, ord)),"
+        " e AS ("
+        "  SELECT * FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[])"
+        "   WITH ORDINALITY AS e(report_id, department, view, priority, ack_within, basis, ord)),"
+        " d AS ("
+        "  INSERT INTO decision (report_id, ruleset_version, matched_rules, fallback, decided_by)"
+        "  SELECT report_id, $1::int, matched::int[], fallback, $2::text FROM b),"
+        " u AS (UPDATE report SET state = 'routed', routed_at = now() WHERE id = ANY ($3::bigint[])),"
+        /* ids in the order of the recipients; each starts its own chain (no trigger per row) */
+        " x AS ("
+        "  INSERT INTO delivery (id, chain_id, report_id, department, view, priority, ack_within, deadline,"
+        "   disclosure_basis)"
+        "  SELECT id, id, report_id, department, view, priority, ack_within,"
+        "   now() + make_interval(secs => ack_within), basis"
+        "  FROM (SELECT nextval('delivery_id_seq') AS id, e.* FROM e ORDER BY ord) n)"
+        " INSERT INTO timeline (report_id, event, actor, detail)"
+        " SELECT b.report_id, 'routed', $2::text, jsonb_build_object('ruleset_version', $1::int,"
+        "  'matched_rules', b.matched::int[], 'fallback', b.fallback, 'departments',"
+        "  coalesce(array_agg(e.department ORDER BY e.ord) FILTER (WHERE e.ord IS NOT NULL), '{}'))"
+        " FROM b LEFT JOIN e USING (report_id) GROUP BY b.ord, b.report_id, b.matched, b.fallback ORDER BY b.ord";
 
 static const struct db_statement statements[] = {
         STRATEGY_STATEMENTS,
         SERVICE_STATUS_STATEMENTS,
         AUTH_STATEMENTS,
-        {"claim_reports", CLAIM_REPORTS_SQL},
-        {"record_decisions", RECORD_DECISIONS_SQL},
+        {"claim_reports", claim_reports_sql},
+        {"record_decisions", record_decisions_sql},
 };
 
 struct router {

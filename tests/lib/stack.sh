@@ -346,7 +346,8 @@ stack_teardown() {
 #   instance_pid INST                print its process id (empty when not running)
 #   instance_stop INST [SIGNAL]      as daemon_stop (sets daemon_exit_status)
 #   instance_stop_all [RC]           stop every instance still running; RC != 0 prints their logs' tails
-#   proc_cpu_ticks PID               user + system CPU time of PID in clock ticks (getconf CLK_TCK)
+#   proc_cpu_ticks PID [--reaped]    user + system CPU time of PID in clock ticks (getconf CLK_TCK);
+#                                    --reaped adds that of the children it has waited for
 #   proc_rss_kib PID                 resident set size (VmRSS) of PID in KiB
 ORO_INSTANCES=()
 
@@ -421,13 +422,14 @@ instance_stop_all() {
 	return 0
 }
 
-# Print utime + stime of process PID, in clock ticks.
+# Print utime + stime of process PID, in clock ticks; with --reaped, plus
+# cutime + cstime (the children it has waited for).
 proc_cpu_ticks() {
 	local stat
 	stat=$(cat "/proc/$1/stat") || return 1
 	stat=${stat##*) }
-	# after the command name: state is field 3, utime 14 and stime 15 (1-based)
-	awk '{ print $12 + $13 }' <<<"$stat"
+	# after the command name: state is field 3, utime 14, stime 15, cutime 16, cstime 17 (1-based)
+	awk -v reaped="${2:-}" '{ print $12 + $13 + (reaped == "--reaped" ? $14 + $15 : 0) }' <<<"$stat"
 }
 
 # Print the resident set size (VmRSS) of process PID in KiB.
