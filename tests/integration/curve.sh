@@ -15,7 +15,7 @@ K=$ORO_TEST_DIR/curve
 mkdir -m 700 "$K"
 for p in service anna bertil clerk officer mallory; do oro keys new "$K/$p" >/dev/null; done
 check "[ \$(stat -c %a '$K/anna.key') = 600 ]" "oro keys new writes the secret key with mode 600"
-port=$((20000 + RANDOM % 20000))
+port=$(tcp_port_base)
 cat >>"$ORO_CONFIG" <<CONF
 intake_endpoint = tcp://127.0.0.1:$port
 intake_prompt_endpoint = tcp://127.0.0.1:$((port + 1))

@@ -18,6 +18,8 @@
 #   stack_up                   stack_pg_start + stack_import + the three daemons
 #   oro ARGS...                $ORO_BIN/oro
 #   psql_q SQL                 run SQL against the cluster, print the rows (unaligned, tuples only)
+#   tcp_port_base              print a random loopback port P for tcp:// endpoints P..P+3,
+#                              below the kernel's ephemeral range
 #   wait_for CMD...            poll CMD until it succeeds (WAIT_FOR_TRIES x 0.1 s, default 100)
 #   wait_sql EXPECTED SQL      poll until SQL prints EXPECTED (same tries)
 #   fail MSG                   print MSG and exit 1
@@ -298,6 +300,16 @@ stack_up() {
 	for d in "${ORO_DAEMONS[@]}"; do
 		daemon_start "$d"
 	done
+}
+
+# A random port P for tcp:// endpoints P..P+3 on 127.0.0.1, below the
+# kernel's range of ephemeral ports, so that no outgoing connection (of this
+# run or of one before) can hold one of them when a daemon binds it.
+tcp_port_base() {
+	local low _
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range || low=32768
+	((low >= 12000)) || low=32768
+	echo $((10000 + RANDOM % (low - 10004)))
 }
 
 # Run SQL against the test database; print the rows, unaligned.
