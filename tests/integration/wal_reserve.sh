@@ -13,19 +13,13 @@ set -euo pipefail
 stack_init
 stack_pg_start
 
-# WAL files past the one being written now
-ahead() {
-	psql_q "SELECT count(*) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}\$'
-		AND name > pg_walfile_name(pg_current_wal_lsn())"
-}
-
 check '[[ $(psql_q "SHOW min_wal_size") == 2GB ]]' "deploy/pg sets min_wal_size = 2GB"
 
-before=$(ahead)
+before=$(wal_files_ahead)
 psql_q "ALTER SYSTEM SET min_wal_size = '64MB'" >/dev/null
 psql_q "SELECT pg_reload_conf()" >/dev/null
 "$ORO_REPO/deploy/pg" reserve-wal "$ORO_TEST_DIR/pg" || fail "deploy/pg reserve-wal failed"
-after=$(ahead)
+after=$(wal_files_ahead)
 check "[ $after -ge 3 ]" "reserve-wal with min_wal_size 64MB: $after WAL files ready ahead (at least 3; $before before)"
 
 psql_q "CREATE TABLE wal_reserve_check AS SELECT g FROM generate_series(1, 1000) g" >/dev/null

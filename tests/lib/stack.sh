@@ -20,6 +20,7 @@
 #   psql_q SQL                 run SQL against the cluster, print the rows (unaligned, tuples only)
 #   tcp_port_base              print a random loopback port P for tcp:// endpoints P..P+3,
 #                              below the kernel's ephemeral range
+#   wal_files_ahead            print how many WAL files the cluster has ready past the current one
 #   wait_for CMD...            poll CMD until it succeeds (WAIT_FOR_TRIES x 0.1 s, default 100)
 #   wait_sql EXPECTED SQL      poll until SQL prints EXPECTED (same tries)
 #   fail MSG                   print MSG and exit 1
@@ -310,6 +311,12 @@ tcp_port_base() {
 	read -r low _ </proc/sys/net/ipv4/ip_local_port_range || low=32768
 	((low >= 12000)) || low=32768
 	echo $((10000 + RANDOM % (low - 10004)))
+}
+
+# The WAL files past the one being written now (deploy/pg reserve-wal makes them).
+wal_files_ahead() {
+	psql_q "SELECT count(*) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}\$'
+		AND name > pg_walfile_name(pg_current_wal_lsn())"
 }
 
 # Run SQL against the test database; print the rows, unaligned.
