@@ -31,17 +31,21 @@
  * statement, with one audit append, so they share one WAL flush and one
  * hold of the audit chain's lock; when the same turn of the loop pushes
  * new deliveries, the record of those sendings joins that transaction and
- * that append. Each client's AckConfirmed goes out only after that COMMIT.
- * Two acknowledgements of one delivery in a batch behave as if sent one
- * after the other: the first is recorded, the second
- * confirmed as `already`. A connection's replies keep the order of its
- * requests: before a request is answered at once (any other request, or a
- * refused acknowledgement), the queued acknowledgements are recorded and
- * confirmed if one of them came from the same connection. A batch that
- * fails as a whole (but not for a lost connection) is retried one
- * acknowledgement per transaction, so one bad request cannot hold up the
- * others. The counters acknowledged and ack_commits (oro health) show how
- * many acknowledgements the commits held.
+ * that append. A second thread, the committer, runs these transactions
+ * (the turns) on its own connection, one at a time: while it records one
+ * turn, the main thread reads requests and pushes the deliveries routed
+ * meanwhile (struct notify). Each client's AckConfirmed goes out only
+ * after the COMMIT that holds its acknowledgement. Two acknowledgements of
+ * one delivery in a batch behave as if sent one after the other: the
+ * first is recorded, the second confirmed as `already`. A connection's
+ * replies keep the order of its requests: before a request is answered at
+ * once (any other request, or a refused acknowledgement), the
+ * acknowledgements queued or in flight are recorded and confirmed if one
+ * of them came from the same connection. A turn that fails as a whole
+ * (but not for a lost connection) is retried in parts: the sendings alone
+ * and each acknowledgement in a transaction of its own, so one bad request
+ * cannot hold up the others. The counters acknowledged and ack_commits
+ * (oro health) show how many acknowledgements the commits held.
  *
  * Several instances may share the database: each pushes to its own
  * clients; escalations and reminders are claimed with SKIP LOCKED, so each
@@ -61,6 +65,8 @@
  * instance.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,9 +149,11 @@ static const struct db_statement statements[] = {
         {"max_delivery", "SELECT coalesce(max(id), 0) FROM delivery"},
         /*
          * New to this instance (open, above its high-water mark) or sent by
-         * nobody yet (pending, at most the mark): two index ranges merged in id
-         * order, so that the cost is the page's, not that of every open or
-         * every acknowledged delivery (as one OR condition was).
+         * nobody yet (pending, at most the mark, and not among $3: those this
+         * instance sent, whose sending the committer is recording): two index
+         * ranges merged in id order, so that the cost is the page's, not that
+         * of every open or every acknowledged delivery (as one OR condition
+         * was).
          */
         {"new_deliveries",
          "SELECT " DELIVERY_COLUMNS " FROM ("
@@ -153,7 +161,7 @@ static const struct db_statement statements[] = {
          "   ORDER BY id" PAGE_LIMIT ")"
          "  UNION ALL"
          "  (SELECT * FROM delivery WHERE id <= $2 AND state = 'pending' AND department = ANY ($1::text[])"
-         "   ORDER BY id" PAGE_LIMIT ")"
+         "   AND id <> ALL ($3::bigint[]) ORDER BY id" PAGE_LIMIT ")"
          "  ORDER BY id" PAGE_LIMIT ") d" DELIVERY_JOINS " ORDER BY d.id"},
         /* Open deliveries whose reminder is due, claimed so that one instance sends each. */
         {"reminders_due", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
@@ -306,7 +314,14 @@ struct pending_count {
 	int64_t until; /* ms */
 };
 
-/* An authorised Acknowledge waiting for the next group commit (acks_flush). */
+/* What became of an acknowledgement: set by the committer, answered by the main thread (acks_answer). */
+enum ack_outcome {
+	ACK_RECORDED, /* recorded by its turn, at `at` */
+	ACK_UNCHANGED, /* not recorded by its turn: the delivery's state decides */
+	ACK_FAILED,    /* not recorded: err */
+};
+
+/* An authorised Acknowledge waiting for the next turn (acks_dispatch), then its outcome. */
 struct ack {
 	struct wire_peer peer;
 	char request_id[64];
@@ -314,7 +329,27 @@ struct ack {
 	char id[24]; /* delivery_id as text */
 	char department[NOTIFY_NAME_MAX + 1];
 	char principal[NOTIFY_NAME_MAX + 1];
-	int row; /* its row in the result of "acknowledge", or -1: not recorded by this batch */
+	/* set by the committer */
+	enum ack_outcome outcome;
+	char at[48];          /* recorded: acknowledged_at (acknowledged_by is principal) */
+	struct oro_error err; /* failed */
+};
+
+/*
+ * A turn for the committer: the sendings of the rows sent[0..n_sent) of
+ * pushed, and the acknowledgements acks[0..n_acks); either may be empty.
+ */
+struct turn {
+	struct db_result *pushed;
+	int *sent;
+	size_t n_sent;
+	int64_t *ids;   /* the ids of the rows sent, ascending */
+	char *ids_text; /* the same, as a bigint[] literal */
+	struct ack *acks; /* batch_max */
+	size_t n_acks;
+	/* set by the committer */
+	bool sent_recorded;
+	uint64_t ack_commits; /* commits that recorded acknowledgements */
 };
 
 /* A delivery's content, opened for sending; freed by opened_free(). */
@@ -333,6 +368,19 @@ struct outgoing {
 	size_t len;
 };
 
+/*
+ * Two threads. The main thread owns the sockets, the clients, the key
+ * file and its connection (db): it reads requests, reads the deliveries to
+ * push and pushes them, and answers each acknowledgement once the
+ * committer has recorded it. The committer thread only records turns, on
+ * its own connection (commit_db), one at a time: the turn in flight
+ * (flight) is the committer's from the message that hands it over (pipe)
+ * until the one that hands it back. Meanwhile the main thread reads only
+ * (new_deliveries skips the rows in flight) and waits for the committer
+ * (settle) before it writes anything, audits anything (the keyring's
+ * audit MAC is the committer's), or replaces the keyring; so the two
+ * connections never wait for each other's locks.
+ */
 struct notify {
 	struct service svc;
 	struct db *db;
@@ -341,8 +389,14 @@ struct notify {
 	void *prompts;
 	struct client *clients;
 	size_t n_clients;
-	struct ack *acks; /* batch_max acknowledgements: group commit */
+	struct ack *acks; /* batch_max acknowledgements, queued for the next turn: group commit */
 	size_t n_acks;
+	struct turn flight; /* the turn the committer holds while busy */
+	bool busy;
+	struct db *commit_db; /* the committer's connection */
+	void *pipe;           /* PAIR to the committer */
+	pthread_t committer;
+	char actor[128]; /* what this daemon does by itself is done by "oro-notify/INSTANCE" */
 	struct pending_count *counts; /* Subscribed.pending per department, kept a while (pending_of) */
 	size_t n_counts;
 	int64_t next_sweep;
@@ -497,18 +551,6 @@ static void client_remove(struct notify *n, size_t i, const char *why)
 	n->clients[i] = n->clients[--n->n_clients];
 }
 
-/*
- * The actor of what this daemon does by itself (sending, escalating): the
- * service and its instance.
- */
-static const char *self_actor(const struct notify *n)
-{
-	static char actor[128];
-
-	snprintf(actor, sizeof actor, "oro-notify/%s", n->svc.cfg.instance);
-	return actor;
-}
-
 /* The parameters of a sending's statement ("mark_sent" or "reminded"); sent_params fills them. */
 struct sent_params {
 	char *ids, first[32], max[32];
@@ -537,7 +579,7 @@ static const char *sent_params(struct notify *n, const struct db_result *res, co
 		ids[i] = db_result_value(res, rows[i], COL_ID);
 		details[i] = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(d);
-		audit[i] = (struct audit_entry){self_actor(n), "delivery_sent", db_result_int(res, rows[i], COL_REPORT),
+		audit[i] = (struct audit_entry){n->actor, "delivery_sent", db_result_int(res, rows[i], COL_REPORT),
 		                                db_result_int(res, rows[i], COL_ID), details[i]};
 	}
 	snprintf(p->first, sizeof p->first, "%.3f", n->svc.cfg.reminder_initial_ms / 1000.0);
@@ -566,6 +608,18 @@ static int sent_statement(struct notify *n, const struct db_result *res, const i
 	return rc;
 }
 
+/* Set err for a database failure on db. */
+static void db_failure(struct db *db, const char *what, int rc, struct oro_error *err)
+{
+	if (rc == DB_ERR_CONNECTION) {
+		oro_error_set(err, ORO_E_UNAVAILABLE, "", "the case store is temporarily unavailable: try again");
+		return;
+	}
+	log_error("request=%s db=failed sqlstate=%s error=%s", what, db_last_sqlstate(db),
+	          log_quote(db_last_error(db)));
+	oro_error_set(err, ORO_E_INTERNAL, "", "the request failed on our side and was logged");
+}
+
 /*
  * The parameters of the statement "acknowledge" for acks[0..count): the
  * acknowledgements and their timeline entries; the caller frees arrays.
@@ -579,7 +633,6 @@ static void acks_params(struct ack *acks, size_t count, char *arrays[3])
 		ids[i] = acks[i].id;
 		depts[i] = acks[i].department;
 		principals[i] = acks[i].principal;
-		acks[i].row = -1;
 	}
 	arrays[0] = db_text_array(ids, count);
 	arrays[1] = db_text_array(depts, count);
@@ -591,13 +644,15 @@ static void acks_params(struct ack *acks, size_t count, char *arrays[3])
 
 /*
  * From res, the result of "acknowledge" (a row per delivery acknowledged
- * now), say which row each of acks[0..count) has (-1: none) and fill
+ * now), give each of acks[0..count) its outcome and fill
  * audit[0..*n_audit) with an entry per delivery acknowledged now.
  */
 static void acks_audit(struct ack *acks, size_t count, const struct db_result *res, struct audit_entry *audit,
                        size_t *n_audit)
 {
 	*n_audit = 0;
+	for (size_t i = 0; i < count; i++)
+		acks[i].outcome = ACK_UNCHANGED;
 	for (int r = 0; r < db_result_rows(res); r++) {
 		int64_t ord = db_result_int(res, r, 0);
 		struct ack *a;
@@ -605,42 +660,41 @@ static void acks_audit(struct ack *acks, size_t count, const struct db_result *r
 		if (ord < 1 || ord > (int64_t)count)
 			log_panic("acks=%zu ord=%lld event=acknowledge_bad_row", count, (long long)ord);
 		a = &acks[ord - 1];
-		a->row = r;
+		a->outcome = ACK_RECORDED;
+		snprintf(a->at, sizeof a->at, "%s", db_result_value(res, r, 1));
 		audit[(*n_audit)++] = (struct audit_entry){a->principal, "acknowledged", db_result_int(res, r, 3),
 		                                           a->delivery_id, NULL};
 	}
 }
 
 /*
- * Record, in one transaction with one audit append (one WAL flush, one hold
- * of the audit chain's lock), the acknowledgements acks[0..n_acks) and the
- * sendings of the rows sent[0..n_sent) of pushed; either may be empty. On
- * DB_OK *ack_res is the acknowledgements' result (see acks_audit), or
- * NULL without acknowledgements. Returns a db status; on failure it has
- * rolled back and *ack_res is NULL.
+ * Committer: record, in one transaction with one audit append (one WAL
+ * flush, one hold of the audit chain's lock), the acknowledgements
+ * acks[0..n_acks) and the sendings of the rows sent[0..n_sent) of pushed;
+ * either may be empty. On DB_OK each acknowledgement has its outcome.
+ * Returns a db status; on failure it has rolled back.
  */
 static int record_turn(struct notify *n, const struct db_result *pushed, const int *sent, size_t n_sent,
-                       struct ack *acks, size_t n_acks, struct db_result **ack_res)
+                       struct ack *acks, size_t n_acks)
 {
 	struct audit_entry *audit = xcalloc(n_sent + n_acks + 1, sizeof *audit);
 	struct audit_entry *sent_audit = xcalloc(n_sent + 1, sizeof *sent_audit);
 	char **details = xcalloc(n_sent + 1, sizeof *details);
 	char *ack_arrays[3] = {NULL, NULL, NULL};
 	struct sent_params sp = {0};
-	struct db_result *head = NULL;
+	struct db_result *head = NULL, *ack_res = NULL;
 	struct db_step steps[4];
 	size_t n_steps = 0, n_audit = 0;
 	int rc;
 
 	/* one round trip for the statements and the audit chain's head, one for the audit entries and COMMIT */
-	*ack_res = NULL;
 	steps[n_steps++] = (struct db_step){.sql = "BEGIN"};
 	if (n_acks > 0) {
 		acks_params(acks, n_acks, ack_arrays);
 		steps[n_steps++] = (struct db_step){.name = "acknowledge",
 		                                    .nparams = 3,
 		                                    .params = (const char *const *)ack_arrays,
-		                                    .out = ack_res};
+		                                    .out = &ack_res};
 	}
 	if (n_sent > 0)
 		steps[n_steps++] = (struct db_step){
@@ -648,22 +702,18 @@ static int record_turn(struct notify *n, const struct db_result *pushed, const i
 		        .nparams = 3,
 		        .params = sp.params};
 	steps[n_steps++] = AUDIT_HEAD_STEP(&n->svc.name, &head);
-	rc = db_exec_steps(n->db, steps, n_steps);
+	rc = db_exec_steps(n->commit_db, steps, n_steps);
 	if (rc == DB_OK) {
 		if (n_acks > 0)
-			acks_audit(acks, n_acks, *ack_res, audit, &n_audit);
+			acks_audit(acks, n_acks, ack_res, audit, &n_audit);
 		memcpy(audit + n_audit, sent_audit, n_sent * sizeof *audit);
 		n_audit += n_sent;
 		/* the acknowledgements are confirmed only after this COMMIT */
-		rc = audit_append_commit(n->db, head, n->keys, n->svc.name, audit, n_audit);
+		rc = audit_append_commit(n->commit_db, head, n->keys, n->svc.name, audit, n_audit);
 	}
-	if (rc == DB_OK && n_acks > 0) {
-		counter_add("ack_commits", 1);
-		counter_add("acknowledged", (uint64_t)db_result_rows(*ack_res));
-	} else if (rc != DB_OK) {
-		db_rollback(n->db);
-		db_result_free(ack_res);
-	}
+	if (rc != DB_OK)
+		db_rollback(n->commit_db);
+	db_result_free(&ack_res);
 	db_result_free(&head);
 	for (int c = 0; c < 3; c++)
 		free(ack_arrays[c]);
@@ -676,8 +726,196 @@ static int record_turn(struct notify *n, const struct db_result *pushed, const i
 	return rc;
 }
 
+/*
+ * Committer: record the turn in flight. When it fails as a whole for
+ * anything but a lost connection, an acknowledgement that cannot be
+ * recorded must not lose the record of the sendings, nor hold up the
+ * other acknowledgements: the sendings are recorded alone and each
+ * acknowledgement in a transaction of its own. An acknowledgement not
+ * recorded gets ACK_FAILED and its error.
+ */
+static void commit_turn(struct notify *n)
+{
+	struct turn *t = &n->flight;
+	int rc = db_ready(n->commit_db) ? record_turn(n, t->pushed, t->sent, t->n_sent, t->acks, t->n_acks)
+	                                : DB_ERR_CONNECTION;
+	bool parts = rc != DB_OK && rc != DB_ERR_CONNECTION && (t->n_acks > 1 || (t->n_acks > 0 && t->n_sent > 0));
+
+	t->ack_commits = rc == DB_OK && t->n_acks > 0;
+	t->sent_recorded = rc == DB_OK;
+	if (parts && t->n_sent > 0)
+		log_warn("deliveries=%zu acks=%zu event=turn_record_failed sqlstate=%s error=%s action=separately",
+		         t->n_sent, t->n_acks, db_last_sqlstate(n->commit_db), log_quote(db_last_error(n->commit_db)));
+	else if (parts)
+		log_warn("acks=%zu event=ack_batch_failed sqlstate=%s error=%s action=one_by_one", t->n_acks,
+		         db_last_sqlstate(n->commit_db), log_quote(db_last_error(n->commit_db)));
+	if (parts && t->n_sent > 0)
+		t->sent_recorded = record_turn(n, t->pushed, t->sent, t->n_sent, NULL, 0) == DB_OK;
+	if (t->n_sent > 0 && !t->sent_recorded) /* the clients have it; the record follows at the next sending */
+		log_warn("deliveries=%zu event=record_sent_failed sqlstate=%s error=%s", t->n_sent,
+		         db_last_sqlstate(n->commit_db), log_quote(db_last_error(n->commit_db)));
+	for (size_t i = 0; rc != DB_OK && i < t->n_acks; i++) {
+		struct ack *a = &t->acks[i];
+		int one = parts ? record_turn(n, NULL, NULL, 0, a, 1) : rc;
+
+		t->ack_commits += one == DB_OK;
+		if (one != DB_OK) {
+			a->outcome = ACK_FAILED;
+			db_failure(n->commit_db, "acknowledge", one, &a->err);
+		}
+	}
+}
+
+/* The committer thread: records each turn handed over on its end of the pipe, until "q". */
+static void *committer_main(void *arg)
+{
+	struct notify *n = arg;
+	void *pipe = zmq_socket(n->svc.zmq, ZMQ_PAIR);
+	char cmd = 0;
+
+	if (pipe == NULL || zmq_connect(pipe, "inproc://oro-notify-committer") != 0)
+		log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+	/* signals are blocked on this thread (main): no EINTR */
+	while (zmq_recv(pipe, &cmd, 1, 0) == 1 && cmd == 't') {
+		commit_turn(n);
+		if (zmq_send(pipe, "d", 1, 0) != 1)
+			break;
+	}
+	zmq_close(pipe);
+	return NULL;
+}
+
+/* Main thread: send the committer a command ('t': the turn in flight is yours; 'q': stop). */
+static void committer_tell(struct notify *n, const char *cmd)
+{
+	while (zmq_send(n->pipe, cmd, 1, 0) != 1)
+		if (zmq_errno() != EINTR)
+			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+}
+
+/* Main thread: start the committer, with the signals blocked on its thread. */
+static void committer_start(struct notify *n)
+{
+	sigset_t all, old;
+
+	n->pipe = zmq_socket(n->svc.zmq, ZMQ_PAIR);
+	if (n->pipe == NULL || zmq_bind(n->pipe, "inproc://oro-notify-committer") != 0)
+		log_fatal("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&n->committer, NULL, committer_main, n) != 0)
+		log_fatal("event=committer_failed error=\"cannot start a thread\"");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void settle(struct notify *n);
+static void acks_dispatch(struct notify *n);
+static void acks_answer(struct notify *n, const struct ack *acks, size_t count);
 static void acks_heard(struct notify *n);
-static void acks_answer(struct notify *n, const struct ack *acks, size_t count, const struct db_result *res);
+
+/* Main thread: stop the committer (after recording what is queued) and wait for it. */
+static void committer_stop(struct notify *n)
+{
+	settle(n);
+	acks_dispatch(n);
+	settle(n);
+	committer_tell(n, "q");
+	pthread_join(n->committer, NULL);
+	zmq_close(n->pipe);
+}
+
+/* Main thread: the committer is done with the turn in flight: answer its acknowledgements. */
+static void turn_done(struct notify *n)
+{
+	struct turn *t = &n->flight;
+	char cmd;
+	uint64_t recorded = 0;
+
+	while (zmq_recv(n->pipe, &cmd, 1, 0) != 1)
+		if (zmq_errno() != EINTR)
+			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+	n->busy = false;
+	/* the rows stay pending: not again page after page, but at the next sweep or prompt */
+	if (t->n_sent > 0 && !t->sent_recorded)
+		n->push_due = false;
+	for (size_t i = 0; i < t->n_acks; i++)
+		recorded += t->acks[i].outcome == ACK_RECORDED;
+	if (t->ack_commits > 0) {
+		counter_add("ack_commits", t->ack_commits);
+		counter_add("acknowledged", recorded);
+	}
+	acks_answer(n, t->acks, t->n_acks);
+	db_result_free(&t->pushed);
+	free(t->sent);
+	free(t->ids);
+	free(t->ids_text);
+	t->sent = NULL;
+	t->ids = NULL;
+	t->ids_text = NULL;
+	t->n_sent = t->n_acks = 0;
+}
+
+/* Main thread: wait until the committer is idle (answering the turn it held). */
+static void settle(struct notify *n)
+{
+	if (n->busy)
+		turn_done(n);
+}
+
+/*
+ * Main thread, the committer idle: hand it a turn: the sendings of the
+ * rows sent[0..n_sent) of pushed (both the turn's from now on; pushed may
+ * be NULL without sendings) and the acknowledgements queued.
+ */
+static void turn_start(struct notify *n, struct db_result *pushed, int *sent, size_t n_sent)
+{
+	struct turn *t = &n->flight;
+	struct ack *spare = t->acks;
+	const char **texts = xcalloc(n_sent + 1, sizeof *texts);
+
+	acks_heard(n);
+	t->acks = n->acks;
+	t->n_acks = n->n_acks;
+	n->acks = spare;
+	n->n_acks = 0;
+	t->pushed = pushed;
+	t->sent = sent;
+	t->n_sent = n_sent;
+	t->ids = xcalloc(n_sent + 1, sizeof *t->ids);
+	for (size_t i = 0; i < n_sent; i++) {
+		t->ids[i] = db_result_int(pushed, sent[i], COL_ID);
+		texts[i] = db_result_value(pushed, sent[i], COL_ID);
+	}
+	t->ids_text = db_text_array(texts, n_sent);
+	free(texts);
+	n->busy = true;
+	committer_tell(n, "t");
+}
+
+/* Main thread: hand the queued acknowledgements to the committer, if it is idle. */
+static void acks_dispatch(struct notify *n)
+{
+	if (!n->busy && n->n_acks > 0)
+		turn_start(n, NULL, NULL, 0);
+}
+
+/* Is delivery id among those whose sending the committer is recording? */
+static bool in_flight(const struct notify *n, int64_t id)
+{
+	size_t lo = 0, hi = n->busy ? n->flight.n_sent : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (n->flight.ids[mid] == id)
+			return true;
+		if (n->flight.ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
 
 /*
  * Send the rows of res, in id order, to every connected client of each
@@ -697,8 +935,12 @@ static int *push_rows(struct notify *n, const struct db_result *res, const struc
 	for (int row = 0; row < rows; row++) {
 		const char *dept = db_result_value(res, row, COL_DEPT);
 		int64_t id = db_result_int(res, row, COL_ID);
-		/* the backlog held it, unless nobody has sent it yet (its transaction committed later) */
-		bool held = fresh_only && strcmp(db_result_value(res, row, COL_STATE), "pending") != 0;
+		/*
+		 * the backlog held it, unless nobody has sent it yet (its transaction committed later);
+		 * one whose sending is being recorded was sent
+		 */
+		bool held =
+		        fresh_only && (strcmp(db_result_value(res, row, COL_STATE), "pending") != 0 || in_flight(n, id));
 		struct outgoing out;
 		bool built = false, delivered = false;
 
@@ -745,45 +987,23 @@ static int *push_rows(struct notify *n, const struct db_result *res, const struc
 }
 
 /*
- * Push the rows of res (see push_rows) and record the sendings in one
- * transaction, together with the acknowledgements queued meanwhile, which
- * are then answered (record_turn). When that transaction fails, the
- * sendings are recorded alone and the acknowledgements stay queued for
- * acks_flush. Returns how many rows were sent and recorded (0 when the
- * record failed).
+ * Push the rows of res (see push_rows; res is this function's from now
+ * on) and hand the committer the record of the sendings, together with the
+ * acknowledgements queued meanwhile (turn_start), once it is done with the
+ * turn before. Returns how many rows were sent.
  */
-static size_t push_and_mark(struct notify *n, const struct db_result *res, const struct wire_peer *only,
-                            bool fresh_only)
+static size_t push_and_mark(struct notify *n, struct db_result *res, const struct wire_peer *only, bool fresh_only)
 {
-	size_t count, n_acks = n->n_acks;
+	size_t count;
 	int *sent = push_rows(n, res, only, fresh_only, &count);
-	struct db_result *ack_res = NULL;
-	int rc;
 
 	if (count == 0) {
 		free(sent);
+		db_result_free(&res);
 		return 0;
 	}
-	acks_heard(n);
-	rc = db_ready(n->db) ? record_turn(n, res, sent, count, n->acks, n_acks, &ack_res) : DB_ERR_CONNECTION;
-	if (rc == DB_OK && n_acks > 0) {
-		acks_answer(n, n->acks, n_acks, ack_res);
-		n->n_acks = 0;
-	}
-	db_result_free(&ack_res);
-	/* an acknowledgement that cannot be recorded must not lose the record of the sendings */
-	if (rc != DB_OK && rc != DB_ERR_CONNECTION && n_acks > 0) {
-		log_warn("deliveries=%zu acks=%zu event=turn_record_failed sqlstate=%s error=%s action=separately",
-		         count, n_acks, db_last_sqlstate(n->db), log_quote(db_last_error(n->db)));
-		rc = record_turn(n, res, sent, count, NULL, 0, &ack_res);
-	}
-	if (rc != DB_OK) {
-		/* the clients have it; the record of sending follows at the next sending */
-		log_warn("deliveries=%zu event=record_sent_failed sqlstate=%s error=%s", count, db_last_sqlstate(n->db),
-		         log_quote(db_last_error(n->db)));
-		count = 0;
-	}
-	free(sent);
+	settle(n);
+	turn_start(n, res, sent, count);
 	return count;
 }
 
@@ -822,31 +1042,34 @@ static char *connected_departments(const struct notify *n)
 static void push_unsent(struct notify *n)
 {
 	char hwm[24];
-	const char *params[2] = {NULL, hwm};
+	const char *params[3] = {NULL, hwm, n->busy ? n->flight.ids_text : "{}"};
 	struct db_result *res;
 	char *array;
-	size_t recorded;
-	int rc;
+	int rows, rc;
 
 	n->push_due = false;
 	if (!n->ready || !db_ready(n->db) || (array = connected_departments(n)) == NULL)
 		return;
 	params[0] = array;
 	snprintf(hwm, sizeof hwm, "%lld", (long long)n->high_water);
-	rc = db_exec(n->db, "new_deliveries", 2, params, &res);
+	rc = db_exec(n->db, "new_deliveries", 3, params, &res);
 	free(array);
 	if (rc != DB_OK) {
 		log_warn("event=sweep_failed sqlstate=%s error=%s", db_last_sqlstate(n->db),
 		         log_quote(db_last_error(n->db)));
 		return;
 	}
-	for (int i = 0; i < db_result_rows(res); i++)
+	rows = db_result_rows(res);
+	for (int i = 0; i < rows; i++)
 		if (db_result_int(res, i, COL_ID) > n->high_water)
 			n->high_water = db_result_int(res, i, COL_ID);
-	recorded = push_and_mark(n, res, NULL, true);
-	/* a recorded row never comes back (sent, and at most the high-water mark): the pages end */
-	n->push_due = db_result_rows(res) == NOTIFY_PAGE && recorded > 0;
-	db_result_free(&res);
+	/*
+	 * a sent row never comes back (sent, or in flight, and at most the high-water mark): the
+	 * pages end; a record that failed stops them (turn_done), before or after this page
+	 */
+	n->push_due = rows == NOTIFY_PAGE;
+	if (push_and_mark(n, res, NULL, true) == 0)
+		n->push_due = false;
 }
 
 /*
@@ -863,6 +1086,7 @@ static void catch_up(struct notify *n, size_t i)
 	char from[24];
 	const char *params[2] = {c->department, from};
 	struct db_result *res;
+	int64_t last;
 	int rows, found;
 
 	snprintf(from, sizeof from, "%lld", (long long)c->resume_from);
@@ -873,14 +1097,13 @@ static void catch_up(struct notify *n, size_t i)
 		return;
 	}
 	rows = db_result_rows(res);
+	last = rows > 0 ? db_result_int(res, rows - 1, COL_ID) : 0;
 	c->resume_from = 0; /* push_rows sets it again at a row that does not fit */
 	push_and_mark(n, res, &peer, false);
 	found = client_find(n, &peer); /* push_rows forgets a client that is gone */
 	if (found >= 0 && rows > 0) {
 		c = &n->clients[found];
 		if (c->resume_from == 0) {
-			int64_t last = db_result_int(res, rows - 1, COL_ID);
-
 			c->backlog_upto = last > c->backlog_upto ? last : c->backlog_upto;
 			if (rows == NOTIFY_PAGE) { /* the next page at the next turn */
 				c->resume_from = last + 1;
@@ -888,7 +1111,6 @@ static void catch_up(struct notify *n, size_t i)
 			}
 		}
 	}
-	db_result_free(&res);
 }
 
 /* Catch up the clients that are behind and due (see catch_up). */
@@ -933,6 +1155,7 @@ static void send_reminders(struct notify *n)
 
 	if (array == NULL)
 		return;
+	settle(n);
 	rc = db_begin(n->db);
 	if (rc == DB_OK)
 		rc = db_exec(n->db, "reminders_due", 1, params, &res);
@@ -976,8 +1199,10 @@ static void escalate(struct notify *n)
 	struct audit_entry *audit = NULL;
 	char **details = NULL;
 	int rows = 0;
-	int rc = db_begin(n->db);
+	int rc;
 
+	settle(n);
+	rc = db_begin(n->db);
 	if (rc == DB_OK)
 		rc = db_exec(n->db, "escalate", 1, params, &res);
 	if (rc == DB_OK && (rows = db_result_rows(res)) > 0) {
@@ -990,7 +1215,7 @@ static void escalate(struct notify *n)
 			        xasprintf("{\"department\":\"%s\",\"to\":%s%s%s,\"new_delivery\":%s}",
 			                  db_result_value(res, i, 1), to ? "\"" : "", to ? to : "null", to ? "\"" : "",
 			                  db_result_value(res, i, 3) ? db_result_value(res, i, 3) : "null");
-			audit[i] = (struct audit_entry){self_actor(n), to ? "escalated" : "operator_alert",
+			audit[i] = (struct audit_entry){n->actor, to ? "escalated" : "operator_alert",
 			                                db_result_int(res, i, 5), db_result_int(res, i, 0), details[i]};
 		}
 		rc = audit_append(n->db, n->keys, n->svc.name, audit, (size_t)rows);
@@ -1054,18 +1279,6 @@ static bool check_name(const char *value, const char *field, struct oro_error *e
 		return false;
 	}
 	return true;
-}
-
-/* Set err for a database failure. */
-static void db_failure(struct notify *n, const char *what, int rc, struct oro_error *err)
-{
-	if (rc == DB_ERR_CONNECTION) {
-		oro_error_set(err, ORO_E_UNAVAILABLE, "", "the case store is temporarily unavailable: try again");
-		return;
-	}
-	log_error("request=%s db=failed sqlstate=%s error=%s", what, db_last_sqlstate(n->db),
-	          log_quote(db_last_error(n->db)));
-	oro_error_set(err, ORO_E_INTERNAL, "", "the request failed on our side and was logged");
 }
 
 /* Is `code` a department? Returns 1, 0, or a negative db status. */
@@ -1140,13 +1353,13 @@ static void handle_subscribe(struct notify *n, const struct wire_peer *peer, con
 			oro_error_set(&err, ORO_E_NOT_FOUND, "department", "no department has this code");
 		if (rc <= 0) {
 			if (rc < 0)
-				db_failure(n, "subscribe", rc, &err);
+				db_failure(n->db, "subscribe", rc, &err);
 			goto refuse;
 		}
 	}
 	rc = pending_of(n, m->department, &pending);
 	if (rc != DB_OK) {
-		db_failure(n, "subscribe", rc, &err);
+		db_failure(n->db, "subscribe", rc, &err);
 		goto refuse;
 	}
 	if (i < 0) {
@@ -1220,21 +1433,21 @@ static void ack_confirm(struct notify *n, const struct ack *a, const char *at, c
 }
 
 /*
- * Answer acks[0..count) after record_turn() committed (res its result):
- * those it recorded are confirmed; for the others the delivery's state
+ * Answer acks[0..count) after the committer recorded their turn: those it
+ * recorded are confirmed; for the others not failed the delivery's state
  * decides, read after that COMMIT: acknowledged earlier (confirmed as
  * `already`, with the first acknowledgement's time and principal; also a
  * second request for a delivery in the same batch), re-routed, or no such
  * delivery of that department.
  */
-static void acks_answer(struct notify *n, const struct ack *acks, size_t count, const struct db_result *res)
+static void acks_answer(struct notify *n, const struct ack *acks, size_t count)
 {
 	struct db_result *states = NULL;
 	size_t others = 0;
 	int rc = DB_OK;
 
 	for (size_t i = 0; i < count; i++)
-		others += acks[i].row < 0;
+		others += acks[i].outcome == ACK_UNCHANGED;
 	if (others > 0) {
 		const char **ids = xcalloc(others, sizeof *ids), **depts = xcalloc(others, sizeof *depts);
 		const char *params[2];
@@ -1242,14 +1455,14 @@ static void acks_answer(struct notify *n, const struct ack *acks, size_t count, 
 		size_t k = 0;
 
 		for (size_t i = 0; i < count; i++) {
-			if (acks[i].row < 0) {
+			if (acks[i].outcome == ACK_UNCHANGED) {
 				ids[k] = acks[i].id;
 				depts[k++] = acks[i].department;
 			}
 		}
 		params[0] = arrays[0] = db_text_array(ids, others);
 		params[1] = arrays[1] = db_text_array(depts, others);
-		rc = db_exec(n->db, "ack_state", 2, params, &states);
+		rc = db_ready(n->db) ? db_exec(n->db, "ack_state", 2, params, &states) : DB_ERR_CONNECTION;
 		free(arrays[0]);
 		free(arrays[1]);
 		free(depts);
@@ -1261,10 +1474,14 @@ static void acks_answer(struct notify *n, const struct ack *acks, size_t count, 
 		const char *state;
 		int row;
 
-		if (a->row >= 0) {
+		if (a->outcome == ACK_RECORDED) {
 			log_info("delivery=%s department=%s principal=%s event=acknowledged", a->id, a->department,
 			         log_quote(a->principal));
-			ack_confirm(n, a, db_result_value(res, a->row, 1), db_result_value(res, a->row, 2), false);
+			ack_confirm(n, a, a->at, a->principal, false);
+			continue;
+		}
+		if (a->outcome == ACK_FAILED) {
+			service_refuse(n->clients_sock, &a->peer, a->request_id, &a->err);
 			continue;
 		}
 		row = (int)k++;
@@ -1274,7 +1491,7 @@ static void acks_answer(struct notify *n, const struct ack *acks, size_t count, 
 			continue;
 		}
 		if (rc != DB_OK)
-			db_failure(n, "acknowledge", rc, &err);
+			db_failure(n->db, "acknowledge", rc, &err);
 		else if (state == NULL)
 			oro_error_set(&err, ORO_E_NOT_FOUND, "delivery_id", "department %.40s has no delivery %s",
 			              a->department, a->id);
@@ -1303,67 +1520,28 @@ static void acks_heard(struct notify *n)
 }
 
 /*
- * Group commit: record the acknowledgements queued since the last call
- * (record_turn, without sendings), answer each, and empty the queue. When
- * the batch as a whole fails for anything but a lost connection, each
- * acknowledgement is recorded in a transaction of its own, so that one
- * cannot hold up the others; a lost connection answers each `unavailable`.
- */
-static void acks_flush(struct notify *n)
-{
-	struct db_result *res = NULL;
-	size_t count = n->n_acks;
-	bool one_by_one;
-	int rc;
-
-	if (count == 0)
-		return;
-	acks_heard(n);
-	rc = db_ready(n->db) ? record_turn(n, NULL, NULL, 0, n->acks, count, &res) : DB_ERR_CONNECTION;
-	if (rc == DB_OK) {
-		acks_answer(n, n->acks, count, res);
-		db_result_free(&res);
-		n->n_acks = 0;
-		return;
-	}
-	one_by_one = rc != DB_ERR_CONNECTION && count > 1;
-	if (one_by_one)
-		log_warn("acks=%zu event=ack_batch_failed sqlstate=%s error=%s action=one_by_one", count,
-		         db_last_sqlstate(n->db), log_quote(db_last_error(n->db)));
-	for (size_t i = 0; i < count; i++) {
-		struct ack *a = &n->acks[i];
-		struct oro_error err = {0};
-		int one = one_by_one ? record_turn(n, NULL, NULL, 0, a, 1, &res) : rc;
-
-		if (one == DB_OK) {
-			acks_answer(n, a, 1, res);
-			db_result_free(&res);
-			continue;
-		}
-		db_failure(n, "acknowledge", one, &err);
-		service_refuse(n->clients_sock, &a->peer, a->request_id, &err);
-	}
-	n->n_acks = 0;
-}
-
-/*
  * Before answering a request of peer at once (anything but an
  * acknowledgement that is queued, refusals included): record and answer
- * the queued acknowledgements if one of them came from the same
- * connection, so that each connection gets its replies in the order of its
- * requests (docs/protocol.md §3).
+ * the acknowledgements queued or in flight if one of them came from the
+ * same connection, so that each connection gets its replies in the order
+ * of its requests (docs/protocol.md §3).
  */
 static void keep_order(struct notify *n, const struct wire_peer *peer)
 {
-	for (size_t i = 0; i < n->n_acks; i++) {
-		if (wire_peer_same(&n->acks[i].peer, peer)) {
-			acks_flush(n);
-			return;
-		}
-	}
+	bool queued = false;
+
+	for (size_t i = 0; i < n->n_acks && !queued; i++)
+		queued = wire_peer_same(&n->acks[i].peer, peer);
+	for (size_t i = 0; n->busy && i < n->flight.n_acks && !queued; i++)
+		queued = wire_peer_same(&n->flight.acks[i].peer, peer);
+	if (!queued)
+		return;
+	settle(n);
+	acks_dispatch(n);
+	settle(n);
 }
 
-/* Acknowledge: check it and queue it for the next group commit (acks_flush). */
+/* Acknowledge: check it and queue it for the next turn (acks_dispatch). */
 static void handle_ack(struct notify *n, const struct wire_peer *peer, const char *request_id,
                        const Oro__Acknowledge *m)
 {
@@ -1381,8 +1559,10 @@ static void handle_ack(struct notify *n, const struct wire_peer *peer, const cha
 	a->delivery_id = m->delivery_id;
 	snprintf(a->department, sizeof a->department, "%s", m->department);
 	snprintf(a->principal, sizeof a->principal, "%s", m->principal);
-	if (++n->n_acks == (size_t)n->svc.cfg.batch_max)
-		acks_flush(n);
+	if (++n->n_acks == (size_t)n->svc.cfg.batch_max) {
+		settle(n);
+		acks_dispatch(n);
+	}
 }
 
 /* ShowDelivery: one delivery of the asking department, with content if full. */
@@ -1399,6 +1579,7 @@ static void handle_show(struct notify *n, const struct wire_peer *peer, const ch
 	    !check_name(m->principal, "principal", &err))
 		goto refuse;
 	/* the read is recorded in the audit trail before the content leaves */
+	settle(n);
 	rc = db_ready(n->db) ? db_begin(n->db) : DB_ERR_CONNECTION;
 	if (rc == DB_OK)
 		rc = db_exec(n->db, "show", 2, params, &res);
@@ -1415,7 +1596,7 @@ static void handle_show(struct notify *n, const struct wire_peer *peer, const ch
 	if (rc != DB_OK) {
 		db_rollback(n->db);
 		db_result_free(&res);
-		db_failure(n, "show", rc, &err);
+		db_failure(n->db, "show", rc, &err);
 		goto refuse;
 	}
 	if (db_result_rows(res) == 0) {
@@ -1456,7 +1637,7 @@ static void handle_inbox(struct notify *n, const struct wire_peer *peer, const c
 	else if (rc == 0)
 		goto refuse;
 	if (rc != DB_OK) {
-		db_failure(n, "inbox", rc, &err);
+		db_failure(n->db, "inbox", rc, &err);
 		goto refuse;
 	}
 
@@ -1522,6 +1703,7 @@ static void handle_reroute(struct notify *n, const struct wire_peer *peer, const
 		              NOTIFY_REASON_MAX);
 		goto refuse;
 	}
+	settle(n);
 	rc = db_ready(n->db) ? db_begin(n->db) : DB_ERR_CONNECTION;
 	if (rc == DB_OK)
 		rc = db_exec(n->db, "reroute_lock", 3, lock_params, &res);
@@ -1604,7 +1786,7 @@ static void handle_reroute(struct notify *n, const struct wire_peer *peer, const
 	push_unsent(n); /* the new delivery, to the target's connected clients */
 	return;
 db_error:
-	db_failure(n, "reroute", rc, &err);
+	db_failure(n->db, "reroute", rc, &err);
 rollback:
 	db_rollback(n->db);
 	db_result_free(&res);
@@ -1619,6 +1801,7 @@ static void audit_forbidden(struct notify *n, const char *who, const char *what,
 	char *detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 	struct audit_entry e = {who, "forbidden", 0, 0, detail};
 
+	settle(n);
 	if (db_ready(n->db))
 		audit_record(n->db, n->keys, n->svc.name, &e);
 	free(detail);
@@ -1810,14 +1993,19 @@ int main(int argc, char **argv)
 	service_start(&n.svc, argc, argv);
 	content_keys_follow(&n.keys, n.svc.cfg.key_file);
 	n.db = service_db(&n.svc, statements, sizeof statements / sizeof statements[0]);
+	n.commit_db = service_db(&n.svc, statements, sizeof statements / sizeof statements[0]);
+	snprintf(n.actor, sizeof n.actor, "oro-notify/%s", n.svc.cfg.instance);
 	n.clients = xcalloc(NOTIFY_MAX_CLIENTS, sizeof *n.clients);
 	n.acks = xcalloc((size_t)n.svc.cfg.batch_max, sizeof *n.acks);
+	n.flight.acks = xcalloc((size_t)n.svc.cfg.batch_max, sizeof *n.flight.acks);
 	n.clients_sock = service_socket(&n.svc, ZMQ_ROUTER, n.svc.cfg.notify_endpoint, true);
 	n.prompts = service_socket(&n.svc, ZMQ_SUB, n.svc.cfg.router_prompt_endpoint, false);
+	committer_start(&n);
 
 	while (service_running()) {
 		zmq_pollitem_t items[] = {{n.clients_sock, 0, ZMQ_POLLIN, 0},
 		                          {n.prompts, 0, ZMQ_POLLIN, 0},
+		                          {n.pipe, 0, ZMQ_POLLIN, 0},
 		                          {n.svc.auth ? auth_socket(n.svc.auth) : NULL, 0, ZMQ_POLLIN, 0}};
 		int64_t wait = catch_up_wait(&n, n.push_due ? 0 : n.next_sweep - service_now_ms());
 
@@ -1825,20 +2013,23 @@ int main(int argc, char **argv)
 			wait = 0;
 		if (wait > 1000)
 			wait = 1000;
-		if (zmq_poll(items, n.svc.auth ? 3 : 2, (long)wait) > 0) {
+		if (zmq_poll(items, n.svc.auth ? 4 : 3, (long)wait) > 0) {
+			if (items[2].revents & ZMQ_POLLIN)
+				turn_done(&n);
 			service_auth_poll(&n.svc);
 			take_requests(&n);
 			if (wire_drain_prompts(n.prompts, 1000))
 				n.push_due = true;
 		}
 		if (n.push_due)
-			push_unsent(&n); /* records the queued acknowledgements with its sendings */
-		acks_flush(&n);          /* or alone: when nothing was pushed, or that record failed */
+			push_unsent(&n); /* the record of its sendings takes the queued acknowledgements along */
+		acks_dispatch(&n);       /* or they go alone, when the committer is idle */
 		catch_up_clients(&n);
 		if (service_status_requested())
 			write_status(&n, true);
 		if (service_now_ms() >= n.next_sweep) {
 			n.next_sweep = service_now_ms() + n.svc.cfg.sweep_interval_ms;
+			settle(&n); /* the committer uses the keyring that a changed key file replaces */
 			if (!db_ready(n.db))
 				continue;
 			service_auth_refresh(&n.svc, n.db); /* before ready: principals are known when clients come */
@@ -1862,12 +2053,15 @@ int main(int argc, char **argv)
 		}
 	}
 	log_info("event=stopping");
+	committer_stop(&n);
 	zmq_close(n.clients_sock);
 	zmq_close(n.prompts);
 	free(n.clients);
 	free(n.counts);
 	free(n.acks);
+	free(n.flight.acks);
 	keyring_destroy(&n.keys);
+	db_destroy(&n.commit_db);
 	db_destroy(&n.db);
 	service_stop(&n.svc);
 	return 0;

@@ -10,7 +10,9 @@
 # locked past lock_timeout) is retried one acknowledgement at a time, so
 # only the locked one fails; when new deliveries were pushed in the same
 # turn, their sendings (recorded in that transaction) are recorded alone
-# and pushed once. Timeline, audit entries and the audit chain stay exact.
+# and pushed once. While one turn is being recorded (held up by a lock),
+# what is routed meanwhile is pushed, and the deliveries of the turn are
+# not pushed again. Timeline, audit entries and the audit chain stay exact.
 #
 # To make the batches, oro-notify runs with batch_wait_ms = 100 and is
 # stopped (SIGSTOP) while the `oro ack` clients send, then continued.
@@ -33,11 +35,16 @@ notify_counter_now() {
 	sleep 1.2
 	notify_counter "$1"
 }
-# File concern KEY: propaganda goes to slf-samordnare (full), an association
-# case to akf (full) and slf-samordnare (notice). Prints the case number.
+# File concern KEY: propaganda goes to slf-samordnare (full), an employee's
+# to hr (full) and others, an association case to akf (full) and
+# slf-samordnare (notice). Prints the case number.
 file_propaganda() {
 	oro report --json --client-key "$1" --category propaganda --urgency concern --subject-kind adult --age 30 \
 		--setting online --district Råsunda --description "Posts propaganda." | jq -r .case_number
+}
+file_employee() {
+	oro report --json --client-key "$1" --category propaganda --urgency concern --subject-kind employee \
+		--age 40 --setting workplace --district Råsunda --description "Shares propaganda at work." | jq -r .case_number
 }
 file_association() {
 	oro report --json --client-key "$1" --category association_activity --urgency concern \
@@ -231,9 +238,7 @@ client_pids+=($!)
 ORO_PRINCIPAL=clerk-s oro ack "$t_slf" --department slf-samordnare --json >"$T/t2.json" 2>/dev/null &
 client_pids+=($!)
 # an employee: hr (and slf-sakerhet and slf-samordnare, which have no client)
-u_cn=$(oro report --json --client-key employee-u --category propaganda --urgency concern --subject-kind employee \
-	--age 40 --setting workplace --district Råsunda --description "Shares propaganda at work." | jq -r .case_number)
-u_hr=$(delivery_of "$u_cn" hr)
+u_hr=$(delivery_of "$(file_employee employee-u)" hr)
 [ "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'locker' AND wait_event = 'PgSleep'")" = 1 ] ||
 	fail "the locker ended before the acknowledgements and the prompt were queued"
 wait "$locker" || fail "the locker failed"
@@ -254,6 +259,76 @@ check "[ '$(psql_q "SELECT (SELECT count(*) FROM timeline WHERE delivery_id = $u
 	"with one delivered entry and one audit entry"
 out=$(ORO_PRINCIPAL=handlaggare-1 oro ack "$t_akf" --department akf --json)
 check_json "$out" '.acknowledged.already == false' "the refused one is acknowledged once the trigger is gone"
+
+# ---------------------------------------------------------------- pushing while a turn is recorded
+# The committer records a turn on its own connection while the main thread
+# pushes what is routed meanwhile. A lock on oro-notify's audit chain holds
+# a turn up after its statements: its deliveries stay pending to every
+# other session until it commits, yet the next push must not send them
+# again. Two ways in: (1) the rows of a new client's backlog, above notify's
+# high-water mark; (2) a delivery pushed as new, below it once pushed.
+lock_chain() {
+	PGAPPNAME=locker psql -XAtq -d "$ORO_DB" \
+		-c "BEGIN; SELECT pg_advisory_xact_lock(727001, hashtext('oro-notify')); SELECT pg_sleep(5); COMMIT" \
+		>/dev/null &
+	locker=$!
+	wait_sql 1 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'locker' AND wait_event = 'PgSleep'" ||
+		fail "the locker did not start"
+}
+notify_waits() {
+	wait_sql 1 "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'oro-notify%' AND wait_event_type = 'Lock'" ||
+		fail "oro-notify's turn did not wait for the audit chain: $1"
+}
+locked() {
+	[ "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'locker' AND wait_event = 'PgSleep'")" = 1 ]
+}
+# how many times the client whose output is $1 got delivery $2 (grep's status: whether at all)
+received() { jq -r 'select(.delivery) | .delivery.delivery_id' "$1" | grep -cx "$2"; }
+# wait until the client whose output is $1 got delivery $2
+await() {
+	wait_for received "$1" "$2" >/dev/null ||
+		fail "delivery $2 did not reach the client, which got: $(jq -r 'select(.delivery) | .delivery.delivery_id' "$1" | xargs)"
+}
+# the state and sendings of deliveries $@, as "state count,..."
+sendings() { psql_q "SELECT string_agg(state || ' ' || send_count, ',' ORDER BY id) FROM delivery WHERE id IN ($(IFS=,; echo "$*"))"; }
+open_hr() { psql_q "SELECT count(*) FROM delivery WHERE department = 'hr' AND state IN ('pending', 'sent')"; }
+
+# (1) E waits for an hr client, above the high-water mark of a restarted notify
+daemon_stop notify
+daemon_start notify --heartbeat-ms 5000
+e_hr=$(delivery_of "$(file_employee flight-e)" hr)
+lock_chain
+oro inbox --department hr --follow --json --for 30 --max $(($(open_hr) + 1)) >"$T/flight1.out" 2>"$T/flight1.err" &
+follower=$!
+notify_waits "the backlog's sendings"
+f_hr=$(delivery_of "$(file_employee flight-f)" hr)
+await "$T/flight1.out" "$f_hr"
+check locked "$f_hr reached the client while the backlog's sendings (with $e_hr) were being recorded"
+wait "$locker" || fail "the locker failed"
+wait "$follower" || fail "the hr client failed: $(cat "$T/flight1.err")"
+check "[ $(received "$T/flight1.out" "$e_hr") = 1 ] && [ $(received "$T/flight1.out" "$f_hr") = 1 ]" \
+	"the client got each of $e_hr and $f_hr once"
+check "[ '$(sendings "$e_hr" "$f_hr")' = 'sent 1,sent 1' ]" "both sendings are recorded, once each"
+
+# (2) G is pushed as new, and H while the sending of G is being recorded
+oro inbox --department hr --follow --json --for 30 --max $(($(open_hr) + 2)) >"$T/flight2.out" 2>"$T/flight2.err" &
+follower=$!
+wait_sql 2 "SELECT send_count FROM delivery WHERE id = $e_hr" >/dev/null ||
+	fail "the second hr client's backlog was not recorded"
+lock_chain
+g_hr=$(delivery_of "$(file_employee flight-g)" hr)
+await "$T/flight2.out" "$g_hr"
+notify_waits "the sending of $g_hr"
+h_hr=$(delivery_of "$(file_employee flight-h)" hr)
+await "$T/flight2.out" "$h_hr"
+check locked "$h_hr reached the client while the sending of $g_hr was being recorded"
+wait "$locker" || fail "the locker failed"
+wait "$follower" || fail "the hr client failed: $(cat "$T/flight2.err")"
+check "[ $(received "$T/flight2.out" "$g_hr") = 1 ] && [ $(received "$T/flight2.out" "$h_hr") = 1 ]" \
+	"the client got each of $g_hr and $h_hr once"
+check "[ '$(sendings "$g_hr" "$h_hr")' = 'sent 1,sent 1' ]" "both sendings are recorded, once each"
+check "[ $(psql_q "SELECT count(*) FROM timeline WHERE delivery_id IN ($e_hr, $f_hr, $g_hr, $h_hr)
+                   AND event = 'delivered'") = 4 ]" "with one delivered entry each"
 
 # ---------------------------------------------------------------- the records
 check "[ $(psql_q "SELECT count(*) FROM delivery d WHERE d.state = 'acknowledged' AND (
