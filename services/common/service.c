@@ -5,6 +5,7 @@
 #include "service.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,4 +239,70 @@ void service_refuse(void *sock, const struct wire_peer *peer, const char *reques
 	log_info("request=refused code=%s field=%s", err->code, log_quote(err->field));
 	counter_add(err->code, 1);
 	wire_send_error(sock, peer, request_id, err);
+}
+
+/* The committer's thread: runs each job handed over on its end of the pipe, until "q". */
+static void *committer_main(void *arg)
+{
+	struct committer *c = arg;
+	void *pipe = zmq_socket(c->zmq, ZMQ_PAIR);
+	char cmd = 0;
+
+	if (pipe == NULL || zmq_connect(pipe, c->endpoint) != 0)
+		log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+	/* signals are blocked on this thread (main): no EINTR */
+	while (zmq_recv(pipe, &cmd, 1, 0) == 1 && cmd == 'j') {
+		c->run(c->arg);
+		if (zmq_send(pipe, "d", 1, 0) != 1)
+			break;
+	}
+	zmq_close(pipe);
+	return NULL;
+}
+
+/* Send the committer a command ('j': the job is yours; 'q': stop). */
+static void committer_tell(struct committer *c, const char *cmd)
+{
+	while (zmq_send(c->pipe, cmd, 1, 0) != 1)
+		if (zmq_errno() != EINTR)
+			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+}
+
+void committer_start(struct committer *c, const struct service *svc, void (*run)(void *arg), void *arg)
+{
+	sigset_t all, old;
+
+	c->run = run;
+	c->arg = arg;
+	c->zmq = svc->zmq;
+	snprintf(c->endpoint, sizeof c->endpoint, "inproc://%s-committer", svc->name);
+	c->pipe = zmq_socket(svc->zmq, ZMQ_PAIR);
+	if (c->pipe == NULL || zmq_bind(c->pipe, c->endpoint) != 0)
+		log_fatal("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&c->thread, NULL, committer_main, c) != 0)
+		log_fatal("event=committer_failed error=\"cannot start a thread\"");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void committer_hand(struct committer *c)
+{
+	committer_tell(c, "j");
+}
+
+void committer_done(struct committer *c)
+{
+	char cmd;
+
+	while (zmq_recv(c->pipe, &cmd, 1, 0) != 1)
+		if (zmq_errno() != EINTR)
+			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+}
+
+void committer_stop(struct committer *c)
+{
+	committer_tell(c, "q");
+	pthread_join(c->thread, NULL);
+	zmq_close(c->pipe);
 }

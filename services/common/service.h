@@ -7,6 +7,7 @@
 #ifndef ORO_SERVICE_H
 #define ORO_SERVICE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -89,6 +90,32 @@ const struct principal *service_principal(const struct service *svc, const char 
  * and with database_roles its own role (oro_intake, ...), with the
  * statements stmts (a static table) prepared on every connection. */
 struct db *service_db(const struct service *svc, const struct db_statement *stmts, size_t n_stmts);
+
+/*
+ * A committer: a second thread that runs one job at a time for the main
+ * thread (a daemon's transactions, on a database connection of its own),
+ * with every signal blocked on it. The main thread hands a job over
+ * (committer_hand), may poll `pipe` for ZMQ_POLLIN (the job is done), and
+ * takes it back with committer_done (which waits for it); in between the
+ * job's data is the committer's. One committer per process.
+ */
+struct committer {
+	void *pipe; /* the main thread's end of an inproc PAIR */
+	pthread_t thread;
+	void (*run)(void *arg);
+	void *arg;
+	void *zmq;
+	char endpoint[96];
+};
+
+/* Start c, which runs run(arg) for each job. Fatal when it cannot. */
+void committer_start(struct committer *c, const struct service *svc, void (*run)(void *arg), void *arg);
+/* Hand c a job (it must be idle). */
+void committer_hand(struct committer *c);
+/* Wait until c has done the job handed over. */
+void committer_done(struct committer *c);
+/* Stop c (idle) and wait for its thread. */
+void committer_stop(struct committer *c);
 
 /* Close the context and free the configuration. */
 void service_stop(struct service *svc);

@@ -39,8 +39,6 @@
  * the decision is the record).
  */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +168,7 @@ struct filing {
  * connection (commit_db), one batch at a time: while it commits one batch,
  * the main thread reads and seals the next, so that the two overlap. The
  * batch in flight (flight, n_flight) is the committer's from the message
- * that hands it over (pipe) until the one that hands it back; meanwhile
+ * that hands it over (committer_hand) until it is done; meanwhile
  * the main thread neither touches it nor replaces the keyring, whose audit
  * MAC the committer uses.
  */
@@ -187,8 +185,7 @@ struct intake {
 	size_t n_flight;
 	bool busy;            /* the committer holds flight */
 	struct db *commit_db; /* the committer's connection */
-	void *pipe;           /* PAIR to the committer */
-	pthread_t committer;
+	struct committer committer;
 	int64_t next_refresh;
 	unsigned db_generation; /* connection the ruleset was last checked on */
 	bool ready;
@@ -526,8 +523,9 @@ static int file_batch(struct intake *in, struct filing *batch, size_t n)
  * filing the same client_key at the same moment: a unique violation), each
  * filing is tried alone, twice, so one cannot hold up the others.
  */
-static void commit_batch(struct intake *in)
+static void commit_batch(void *arg)
 {
+	struct intake *in = arg;
 	int rc = db_ready(in->commit_db) ? file_batch(in, in->flight, in->n_flight) : DB_ERR_CONNECTION;
 
 	for (size_t i = 0; i < in->n_flight; i++) {
@@ -546,56 +544,6 @@ static void commit_batch(struct intake *in)
 			f->outcome = OUTCOME_FAILED;
 		}
 	}
-}
-
-/* The committer thread: commits each batch handed over on its end of the pipe, until "q". */
-static void *committer_main(void *arg)
-{
-	struct intake *in = arg;
-	void *pipe = zmq_socket(in->svc.zmq, ZMQ_PAIR);
-	char cmd = 0;
-
-	if (pipe == NULL || zmq_connect(pipe, "inproc://oro-intake-committer") != 0)
-		log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
-	/* signals are blocked on this thread (main): no EINTR */
-	while (zmq_recv(pipe, &cmd, 1, 0) == 1 && cmd == 'b') {
-		commit_batch(in);
-		if (zmq_send(pipe, "d", 1, 0) != 1)
-			break;
-	}
-	zmq_close(pipe);
-	return NULL;
-}
-
-/* Main thread: send the committer a command ('b': the batch in flight is yours; 'q': stop). */
-static void committer_tell(struct intake *in, const char *cmd)
-{
-	while (zmq_send(in->pipe, cmd, 1, 0) != 1)
-		if (zmq_errno() != EINTR)
-			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
-}
-
-/* Main thread: start the committer, with the signals blocked on its thread. */
-static void committer_start(struct intake *in)
-{
-	sigset_t all, old;
-
-	in->pipe = zmq_socket(in->svc.zmq, ZMQ_PAIR);
-	if (in->pipe == NULL || zmq_bind(in->pipe, "inproc://oro-intake-committer") != 0)
-		log_fatal("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	if (pthread_create(&in->committer, NULL, committer_main, in) != 0)
-		log_fatal("event=committer_failed error=\"cannot start a thread\"");
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-/* Main thread: stop the committer (idle: see settle) and wait for it. */
-static void committer_stop(struct intake *in)
-{
-	committer_tell(in, "q");
-	pthread_join(in->committer, NULL);
-	zmq_close(in->pipe);
 }
 
 /* Main thread: answer a filing the committer settled. */
@@ -668,17 +616,13 @@ static void dispatch(struct intake *in)
 	in->batch = b;
 	in->n_batch = 0;
 	in->busy = true;
-	committer_tell(in, "b");
+	committer_hand(&in->committer);
 }
 
 /* Main thread: wait for the committer to hand back the batch in flight, and answer it. */
 static void committed(struct intake *in)
 {
-	char cmd;
-
-	while (zmq_recv(in->pipe, &cmd, 1, 0) != 1)
-		if (zmq_errno() != EINTR)
-			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+	committer_done(&in->committer);
 	answer_batch(in);
 }
 
@@ -973,14 +917,14 @@ int main(int argc, char **argv)
 	in.batch = xcalloc((size_t)in.svc.cfg.batch_max, sizeof *in.batch);
 	in.flight = xcalloc((size_t)in.svc.cfg.batch_max, sizeof *in.flight);
 	db_listen(in.db, STRATEGY_CHANNEL);
-	committer_start(&in);
+	committer_start(&in.committer, &in.svc, commit_batch, &in);
 
 	while (service_running()) {
 		/* the database socket carries NOTIFY oro_ruleset: follow a publish at once */
 		zmq_pollitem_t items[4];
 		int n_items = 0;
 
-		items[n_items++] = (zmq_pollitem_t){in.pipe, 0, ZMQ_POLLIN, 0};
+		items[n_items++] = (zmq_pollitem_t){in.committer.pipe, 0, ZMQ_POLLIN, 0};
 		if (in.n_batch < (size_t)in.svc.cfg.batch_max) /* else wait for the committer first */
 			items[n_items++] = (zmq_pollitem_t){in.clients, 0, ZMQ_POLLIN, 0};
 		if (in.svc.auth != NULL) /* the ZAP handler: connections authenticate on this loop */
@@ -1015,7 +959,7 @@ int main(int argc, char **argv)
 	settle(&in);
 	dispatch(&in);
 	settle(&in);
-	committer_stop(&in);
+	committer_stop(&in.committer);
 	zmq_close(in.clients);
 	zmq_close(in.prompts);
 	free(in.batch);

@@ -65,8 +65,6 @@
  * instance.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,12 +372,12 @@ struct outgoing {
  * push and pushes them, and answers each acknowledgement once the
  * committer has recorded it. The committer thread only records turns, on
  * its own connection (commit_db), one at a time: the turn in flight
- * (flight) is the committer's from the message that hands it over (pipe)
- * until the one that hands it back. Meanwhile the main thread reads only
- * (new_deliveries skips the rows in flight) and waits for the committer
- * (settle) before it writes anything, audits anything (the keyring's
- * audit MAC is the committer's), or replaces the keyring; so the two
- * connections never wait for each other's locks.
+ * (flight) is the committer's from committer_hand until it is done.
+ * Meanwhile the main thread reads only (new_deliveries skips the rows in
+ * flight) and waits for the committer (settle) before it writes anything,
+ * audits anything (the keyring's audit MAC is the committer's), or
+ * replaces the keyring; so the two connections never wait for each other's
+ * locks.
  */
 struct notify {
 	struct service svc;
@@ -394,8 +392,7 @@ struct notify {
 	struct turn flight; /* the turn the committer holds while busy */
 	bool busy;
 	struct db *commit_db; /* the committer's connection */
-	void *pipe;           /* PAIR to the committer */
-	pthread_t committer;
+	struct committer committer;
 	char actor[128]; /* what this daemon does by itself is done by "oro-notify/INSTANCE" */
 	struct pending_count *counts; /* Subscribed.pending per department, kept a while (pending_of) */
 	size_t n_counts;
@@ -734,8 +731,9 @@ static int record_turn(struct notify *n, const struct db_result *pushed, const i
  * acknowledgement in a transaction of its own. An acknowledgement not
  * recorded gets ACK_FAILED and its error.
  */
-static void commit_turn(struct notify *n)
+static void commit_turn(void *arg)
 {
+	struct notify *n = arg;
 	struct turn *t = &n->flight;
 	int rc = db_ready(n->commit_db) ? record_turn(n, t->pushed, t->sent, t->n_sent, t->acks, t->n_acks)
 	                                : DB_ERR_CONNECTION;
@@ -766,74 +764,16 @@ static void commit_turn(struct notify *n)
 	}
 }
 
-/* The committer thread: records each turn handed over on its end of the pipe, until "q". */
-static void *committer_main(void *arg)
-{
-	struct notify *n = arg;
-	void *pipe = zmq_socket(n->svc.zmq, ZMQ_PAIR);
-	char cmd = 0;
-
-	if (pipe == NULL || zmq_connect(pipe, "inproc://oro-notify-committer") != 0)
-		log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
-	/* signals are blocked on this thread (main): no EINTR */
-	while (zmq_recv(pipe, &cmd, 1, 0) == 1 && cmd == 't') {
-		commit_turn(n);
-		if (zmq_send(pipe, "d", 1, 0) != 1)
-			break;
-	}
-	zmq_close(pipe);
-	return NULL;
-}
-
-/* Main thread: send the committer a command ('t': the turn in flight is yours; 'q': stop). */
-static void committer_tell(struct notify *n, const char *cmd)
-{
-	while (zmq_send(n->pipe, cmd, 1, 0) != 1)
-		if (zmq_errno() != EINTR)
-			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
-}
-
-/* Main thread: start the committer, with the signals blocked on its thread. */
-static void committer_start(struct notify *n)
-{
-	sigset_t all, old;
-
-	n->pipe = zmq_socket(n->svc.zmq, ZMQ_PAIR);
-	if (n->pipe == NULL || zmq_bind(n->pipe, "inproc://oro-notify-committer") != 0)
-		log_fatal("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	if (pthread_create(&n->committer, NULL, committer_main, n) != 0)
-		log_fatal("event=committer_failed error=\"cannot start a thread\"");
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-static void settle(struct notify *n);
-static void acks_dispatch(struct notify *n);
 static void acks_answer(struct notify *n, const struct ack *acks, size_t count);
 static void acks_heard(struct notify *n);
-
-/* Main thread: stop the committer (after recording what is queued) and wait for it. */
-static void committer_stop(struct notify *n)
-{
-	settle(n);
-	acks_dispatch(n);
-	settle(n);
-	committer_tell(n, "q");
-	pthread_join(n->committer, NULL);
-	zmq_close(n->pipe);
-}
 
 /* Main thread: the committer is done with the turn in flight: answer its acknowledgements. */
 static void turn_done(struct notify *n)
 {
 	struct turn *t = &n->flight;
-	char cmd;
 	uint64_t recorded = 0;
 
-	while (zmq_recv(n->pipe, &cmd, 1, 0) != 1)
-		if (zmq_errno() != EINTR)
-			log_panic("event=committer_failed error=%s", log_quote(zmq_strerror(zmq_errno())));
+	committer_done(&n->committer);
 	n->busy = false;
 	/* the rows stay pending: not again page after page, but at the next sweep or prompt */
 	if (t->n_sent > 0 && !t->sent_recorded)
@@ -889,7 +829,7 @@ static void turn_start(struct notify *n, struct db_result *pushed, int *sent, si
 	t->ids_text = db_text_array(texts, n_sent);
 	free(texts);
 	n->busy = true;
-	committer_tell(n, "t");
+	committer_hand(&n->committer);
 }
 
 /* Main thread: hand the queued acknowledgements to the committer, if it is idle. */
@@ -2000,12 +1940,12 @@ int main(int argc, char **argv)
 	n.flight.acks = xcalloc((size_t)n.svc.cfg.batch_max, sizeof *n.flight.acks);
 	n.clients_sock = service_socket(&n.svc, ZMQ_ROUTER, n.svc.cfg.notify_endpoint, true);
 	n.prompts = service_socket(&n.svc, ZMQ_SUB, n.svc.cfg.router_prompt_endpoint, false);
-	committer_start(&n);
+	committer_start(&n.committer, &n.svc, commit_turn, &n);
 
 	while (service_running()) {
 		zmq_pollitem_t items[] = {{n.clients_sock, 0, ZMQ_POLLIN, 0},
 		                          {n.prompts, 0, ZMQ_POLLIN, 0},
-		                          {n.pipe, 0, ZMQ_POLLIN, 0},
+		                          {n.committer.pipe, 0, ZMQ_POLLIN, 0},
 		                          {n.svc.auth ? auth_socket(n.svc.auth) : NULL, 0, ZMQ_POLLIN, 0}};
 		int64_t wait = catch_up_wait(&n, n.push_due ? 0 : n.next_sweep - service_now_ms());
 
@@ -2053,7 +1993,10 @@ int main(int argc, char **argv)
 		}
 	}
 	log_info("event=stopping");
-	committer_stop(&n);
+	settle(&n); /* what is queued is recorded and answered first */
+	acks_dispatch(&n);
+	settle(&n);
+	committer_stop(&n.committer);
 	zmq_close(n.clients_sock);
 	zmq_close(n.prompts);
 	free(n.clients);
