@@ -1,8 +1,8 @@
 /*
  * service: the skeleton every Oro program shares: configuration and --help,
- * logging, signals, the ZeroMQ context and socket set-up, and clocks. A
- * daemon's main() declares what it is and runs its own poll loop between
- * service_start() and service_stop().
+ * logging, signals, the ZeroMQ context and socket set-up, clocks, and a
+ * daemon's committer thread. A daemon's main() declares what it is and runs
+ * its own poll loop between service_start() and service_stop().
  */
 #ifndef ORO_SERVICE_H
 #define ORO_SERVICE_H
