@@ -341,8 +341,7 @@ struct turn {
 	struct db_result *pushed;
 	int *sent;
 	size_t n_sent;
-	int64_t *ids;   /* the ids of the rows sent, ascending */
-	char *ids_text; /* the same, as a bigint[] literal */
+	int64_t *ids;     /* the ids of the rows sent, ascending */
 	struct ack *acks; /* batch_max */
 	size_t n_acks;
 	/* set by the committer */
@@ -788,10 +787,8 @@ static void turn_done(struct notify *n)
 	db_result_free(&t->pushed);
 	free(t->sent);
 	free(t->ids);
-	free(t->ids_text);
 	t->sent = NULL;
 	t->ids = NULL;
-	t->ids_text = NULL;
 	t->n_sent = t->n_acks = 0;
 }
 
@@ -811,7 +808,6 @@ static void turn_start(struct notify *n, struct db_result *pushed, int *sent, si
 {
 	struct turn *t = &n->flight;
 	struct ack *spare = t->acks;
-	const char **texts = xcalloc(n_sent + 1, sizeof *texts);
 
 	acks_heard(n);
 	t->acks = n->acks;
@@ -822,12 +818,8 @@ static void turn_start(struct notify *n, struct db_result *pushed, int *sent, si
 	t->sent = sent;
 	t->n_sent = n_sent;
 	t->ids = xcalloc(n_sent + 1, sizeof *t->ids);
-	for (size_t i = 0; i < n_sent; i++) {
+	for (size_t i = 0; i < n_sent; i++)
 		t->ids[i] = db_result_int(pushed, sent[i], COL_ID);
-		texts[i] = db_result_value(pushed, sent[i], COL_ID);
-	}
-	t->ids_text = db_text_array(texts, n_sent);
-	free(texts);
 	n->busy = true;
 	committer_hand(&n->committer);
 }
@@ -837,6 +829,20 @@ static void acks_dispatch(struct notify *n)
 {
 	if (!n->busy && n->n_acks > 0)
 		turn_start(n, NULL, NULL, 0);
+}
+
+/* The ids whose sending the committer is recording, as a bigint[] literal; the caller frees it. */
+static char *in_flight_array(const struct notify *n)
+{
+	size_t count = n->busy ? n->flight.n_sent : 0;
+	const char **texts = xcalloc(count + 1, sizeof *texts);
+	char *array;
+
+	for (size_t i = 0; i < count; i++)
+		texts[i] = db_result_value(n->flight.pushed, n->flight.sent[i], COL_ID);
+	array = db_text_array(texts, count);
+	free(texts);
+	return array;
 }
 
 /* Is delivery id among those whose sending the committer is recording? */
@@ -982,9 +988,9 @@ static char *connected_departments(const struct notify *n)
 static void push_unsent(struct notify *n)
 {
 	char hwm[24];
-	const char *params[3] = {NULL, hwm, n->busy ? n->flight.ids_text : "{}"};
+	const char *params[3] = {NULL, hwm, NULL};
 	struct db_result *res;
-	char *array;
+	char *array, *skip;
 	int rows, rc;
 
 	n->push_due = false;
@@ -992,7 +998,9 @@ static void push_unsent(struct notify *n)
 		return;
 	params[0] = array;
 	snprintf(hwm, sizeof hwm, "%lld", (long long)n->high_water);
+	params[2] = skip = in_flight_array(n);
 	rc = db_exec(n->db, "new_deliveries", 3, params, &res);
+	free(skip);
 	free(array);
 	if (rc != DB_OK) {
 		log_warn("event=sweep_failed sqlstate=%s error=%s", db_last_sqlstate(n->db),
