@@ -29,12 +29,14 @@
  * together (up to batch_max; with batch_wait_ms > 0, also those arriving
  * that long after the first) are recorded in one transaction by one
  * statement, with one audit append, so they share one WAL flush and one
- * hold of the audit chain's lock; when the same turn of the loop pushes
- * new deliveries, the record of those sendings joins that transaction and
- * that append. A second thread, the committer, runs these transactions
- * (the turns) on its own connection, one at a time: while it records one
- * turn, the main thread reads requests and pushes the deliveries routed
- * meanwhile (struct notify). Each client's AckConfirmed goes out only
+ * hold of the audit chain's lock; the record of the sendings of the
+ * deliveries pushed meanwhile joins that transaction and that append. A
+ * second thread, the committer, runs these transactions (the turns) on its
+ * own connection, one at a time: while it records one turn, the main
+ * thread reads requests and pushes the deliveries routed meanwhile, whose
+ * sendings and acknowledgements wait for the next turn (struct notify); a
+ * delivery sent and acknowledged by then is written once. Each client's
+ * AckConfirmed goes out only
  * after the COMMIT that holds its acknowledgement. Two acknowledgements of
  * one delivery in a batch behave as if sent one after the other: the
  * first is recorded, the second confirmed as `already`. A connection's
@@ -245,7 +247,9 @@ static const struct db_statement statements[] = {
          * Acknowledge a batch: element i of the arrays is the request numbered
          * i + 1 (ord). Of several requests for one delivery the first is
          * recorded; the later ones find it acknowledged (ack_state), as if each
-         * had come in a transaction of its own.
+         * had come in a transaction of its own. $4: the deliveries whose
+         * sending the same transaction records (mark_sent, after this: it
+         * leaves the ones acknowledged here alone), sent by $5.
          */
         {"acknowledge",
          "WITH q AS ("
@@ -259,11 +263,15 @@ static const struct db_statement statements[] = {
          "  FROM q WHERE d.id = q.id AND d.department = q.department AND d.state IN ('pending', 'sent')"
          "  RETURNING q.ord, d.id, d.report_id, d.department, d.acknowledged_at, d.acknowledged_by,"
          "   d.send_count = 0 AS unrecorded),"
-         /* an instance may record the acknowledgement before the one that sent it records the sending */
-         " s AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
-         "  SELECT report_id, 'delivered', id, department, acknowledged_by FROM a WHERE unrecorded ORDER BY ord),"
+         /*
+          * delivered (when no sending was recorded: one in $4, or by another
+          * instance that has not recorded it yet), then acknowledged
+          */
          " t AS (INSERT INTO timeline (report_id, event, delivery_id, department, actor)"
-         "  SELECT report_id, 'acknowledged', id, department, acknowledged_by FROM a ORDER BY ord)"
+         "  SELECT report_id, e.event, id, department,"
+         "   CASE WHEN e.event = 'delivered' AND id = ANY ($4::bigint[]) THEN $5 ELSE acknowledged_by END"
+         "  FROM a, (VALUES (1, 'delivered'), (2, 'acknowledged')) AS e(k, event)"
+         "  WHERE unrecorded OR e.event = 'acknowledged' ORDER BY ord, e.k)"
          " SELECT ord, " DB_RFC3339("acknowledged_at") ", acknowledged_by, report_id FROM a ORDER BY ord"},
         /* The state of each delivery named (element i of the arrays: row i), NULL for none. */
         {"ack_state",
@@ -319,7 +327,7 @@ enum ack_outcome {
 	ACK_FAILED,    /* not recorded: err */
 };
 
-/* An authorised Acknowledge waiting for the next turn (acks_dispatch), then its outcome. */
+/* An authorised Acknowledge waiting for the next turn (dispatch), then its outcome. */
 struct ack {
 	struct wire_peer peer;
 	char request_id[64];
@@ -333,15 +341,30 @@ struct ack {
 	struct oro_error err; /* failed */
 };
 
-/*
- * A turn for the committer: the sendings of the rows sent[0..n_sent) of
- * pushed, and the acknowledgements acks[0..n_acks); either may be empty.
- */
-struct turn {
+/* The rows sent[0..n_sent) of a page, pushed (in id order): their sending is to be recorded. */
+struct sendings {
 	struct db_result *pushed;
 	int *sent;
 	size_t n_sent;
-	int64_t *ids;     /* the ids of the rows sent, ascending */
+};
+
+/* One sending to record: row `row` of res, delivery id. */
+struct sent_row {
+	const struct db_result *res;
+	int row;
+	int64_t id;
+};
+
+/*
+ * A turn for the committer: the sendings of the pages in groups (its own
+ * from turn_start on), sent[0..n_sent) their rows by id, and the
+ * acknowledgements acks[0..n_acks); either may be empty.
+ */
+struct turn {
+	struct sendings *groups;
+	size_t n_groups;
+	struct sent_row *sent;
+	size_t n_sent;
 	struct ack *acks; /* batch_max */
 	size_t n_acks;
 	/* set by the committer */
@@ -369,11 +392,14 @@ struct outgoing {
  * Two threads. The main thread owns the sockets, the clients, the key
  * file and its connection (db): it reads requests, reads the deliveries to
  * push and pushes them, and answers each acknowledgement once the
- * committer has recorded it. The committer thread only records turns, on
+ * committer has recorded it. What it pushes while a turn is in flight
+ * waits for the next turn (queue), as the acknowledgements do; a delivery
+ * acknowledged by then is written once, acknowledged, not sent and then
+ * acknowledged. The committer thread only records turns, on
  * its own connection (commit_db), one at a time: the turn in flight
  * (flight) is the committer's from committer_hand until it is done.
- * Meanwhile the main thread reads only (new_deliveries skips the rows in
- * flight) and waits for the committer (settle) before it writes anything,
+ * Meanwhile the main thread reads only (new_deliveries skips the rows
+ * whose sending is queued or in flight) and waits for the committer (settle) before it writes anything,
  * audits anything (the keyring's audit MAC is the committer's), or
  * replaces the keyring; so the two connections never wait for each other's
  * locks.
@@ -388,6 +414,8 @@ struct notify {
 	size_t n_clients;
 	struct ack *acks; /* batch_max acknowledgements, queued for the next turn: group commit */
 	size_t n_acks;
+	struct sendings *queue; /* pushed while a turn was in flight: the next turn records them */
+	size_t n_queue, queue_cap, queued_rows;
 	struct turn flight; /* the turn the committer holds while busy */
 	bool busy;
 	struct db *commit_db; /* the committer's connection */
@@ -553,30 +581,42 @@ struct sent_params {
 	const char *params[3];
 };
 
+/* The rows sent[0..count) of res as sent rows (in the same order); the caller frees them. */
+static struct sent_row *sent_rows(const struct db_result *res, const int *sent, size_t count)
+{
+	struct sent_row *rows = xcalloc(count + 1, sizeof *rows);
+
+	for (size_t i = 0; i < count; i++)
+		rows[i] = (struct sent_row){res, sent[i], db_result_int(res, sent[i], COL_ID)};
+	return rows;
+}
+
 /*
- * The statement that records that the given rows of res were handed to at
- * least one client: the sending (first, or a reminder that backs off the
- * next one); fills p and audit[0..count) with an entry per delivery, which
- * names the disclosure basis of a full delivery to the police (details[i]
- * its detail, which the caller frees, as p->ids). Returns its name.
+ * The statement that records that rows[0..count) (in id order) were
+ * handed to at least one client: the sending (first, or a reminder that
+ * backs off the next one); fills p and audit[0..count) with an entry per
+ * delivery, which names the disclosure basis of a full delivery to the
+ * police (details[i] its detail, which the caller frees, as p->ids).
+ * Returns its name.
  */
-static const char *sent_params(struct notify *n, const struct db_result *res, const int *rows, size_t count,
-                               bool reminder, struct audit_entry *audit, char **details, struct sent_params *p)
+static const char *sent_params(struct notify *n, const struct sent_row *rows, size_t count, bool reminder,
+                               struct audit_entry *audit, char **details, struct sent_params *p)
 {
 	const char **ids = xcalloc(count + 1, sizeof *ids);
 
 	for (size_t i = 0; i < count; i++) {
-		json_t *d = json_pack("{s:s, s:s, s:b}", "department", db_result_value(res, rows[i], COL_DEPT), "view",
-		                      db_result_value(res, rows[i], COL_VIEW), "reminder", reminder);
+		const struct db_result *res = rows[i].res;
+		int row = rows[i].row;
+		json_t *d = json_pack("{s:s, s:s, s:b}", "department", db_result_value(res, row, COL_DEPT), "view",
+		                      db_result_value(res, row, COL_VIEW), "reminder", reminder);
 
-		if (db_result_value(res, rows[i], COL_BASIS) != NULL)
-			json_object_set_new(d, "disclosure_basis",
-			                    json_string(db_result_value(res, rows[i], COL_BASIS)));
-		ids[i] = db_result_value(res, rows[i], COL_ID);
+		if (db_result_value(res, row, COL_BASIS) != NULL)
+			json_object_set_new(d, "disclosure_basis", json_string(db_result_value(res, row, COL_BASIS)));
+		ids[i] = db_result_value(res, row, COL_ID);
 		details[i] = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(d);
-		audit[i] = (struct audit_entry){n->actor, "delivery_sent", db_result_int(res, rows[i], COL_REPORT),
-		                                db_result_int(res, rows[i], COL_ID), details[i]};
+		audit[i] = (struct audit_entry){n->actor, "delivery_sent", db_result_int(res, row, COL_REPORT),
+		                                rows[i].id, details[i]};
 	}
 	snprintf(p->first, sizeof p->first, "%.3f", n->svc.cfg.reminder_initial_ms / 1000.0);
 	snprintf(p->max, sizeof p->max, "%.3f", n->svc.cfg.reminder_max_ms / 1000.0);
@@ -592,15 +632,17 @@ static const char *sent_params(struct notify *n, const struct db_result *res, co
 	return "mark_sent";
 }
 
-/* sent_params, run inside the caller's transaction. Returns a db status. */
-static int sent_statement(struct notify *n, const struct db_result *res, const int *rows, size_t count, bool reminder,
+/* sent_params for the rows sent[0..count) of res, run inside the caller's transaction. Returns a db status. */
+static int sent_statement(struct notify *n, const struct db_result *res, const int *sent, size_t count, bool reminder,
                           struct audit_entry *audit, char **details)
 {
 	struct sent_params p;
-	const char *name = sent_params(n, res, rows, count, reminder, audit, details, &p);
+	struct sent_row *rows = sent_rows(res, sent, count);
+	const char *name = sent_params(n, rows, count, reminder, audit, details, &p);
 	int rc = db_exec(n->db, name, 3, p.params, NULL);
 
 	free(p.ids);
+	free(rows);
 	return rc;
 }
 
@@ -665,21 +707,23 @@ static void acks_audit(struct ack *acks, size_t count, const struct db_result *r
 
 /*
  * Committer: record, in one transaction with one audit append (one WAL
- * flush, one hold of the audit chain's lock), the acknowledgements
- * acks[0..n_acks) and the sendings of the rows sent[0..n_sent) of pushed;
- * either may be empty. On DB_OK each acknowledgement has its outcome.
- * Returns a db status; on failure it has rolled back.
+ * flush, one hold of the audit chain's lock), the sendings sent[0..n_sent)
+ * (by id) and the acknowledgements acks[0..n_acks); either may be empty.
+ * A delivery both sent and acknowledged is written once, by "acknowledge";
+ * its audit entries say sent, then acknowledged. On DB_OK each
+ * acknowledgement has its outcome. Returns a db status; on failure it has
+ * rolled back.
  */
-static int record_turn(struct notify *n, const struct db_result *pushed, const int *sent, size_t n_sent,
-                       struct ack *acks, size_t n_acks)
+static int record_turn(struct notify *n, const struct sent_row *sent, size_t n_sent, struct ack *acks, size_t n_acks)
 {
 	struct audit_entry *audit = xcalloc(n_sent + n_acks + 1, sizeof *audit);
-	struct audit_entry *sent_audit = xcalloc(n_sent + 1, sizeof *sent_audit);
 	char **details = xcalloc(n_sent + 1, sizeof *details);
 	char *ack_arrays[3] = {NULL, NULL, NULL};
+	const char *ack_params[5];
 	struct sent_params sp = {0};
 	struct db_result *head = NULL, *ack_res = NULL;
 	struct db_step steps[4];
+	const char *sent_name = n_sent > 0 ? sent_params(n, sent, n_sent, false, audit, details, &sp) : NULL;
 	size_t n_steps = 0, n_audit = 0;
 	int rc;
 
@@ -687,22 +731,19 @@ static int record_turn(struct notify *n, const struct db_result *pushed, const i
 	steps[n_steps++] = (struct db_step){.sql = "BEGIN"};
 	if (n_acks > 0) {
 		acks_params(acks, n_acks, ack_arrays);
-		steps[n_steps++] = (struct db_step){.name = "acknowledge",
-		                                    .nparams = 3,
-		                                    .params = (const char *const *)ack_arrays,
-		                                    .out = &ack_res};
+		memcpy(ack_params, ack_arrays, sizeof ack_arrays);
+		ack_params[3] = n_sent > 0 ? sp.ids : "{}";
+		ack_params[4] = n->svc.cfg.instance;
+		steps[n_steps++] =
+		        (struct db_step){.name = "acknowledge", .nparams = 5, .params = ack_params, .out = &ack_res};
 	}
 	if (n_sent > 0)
-		steps[n_steps++] = (struct db_step){
-		        .name = sent_params(n, pushed, sent, n_sent, false, sent_audit, details, &sp),
-		        .nparams = 3,
-		        .params = sp.params};
+		steps[n_steps++] = (struct db_step){.name = sent_name, .nparams = 3, .params = sp.params};
 	steps[n_steps++] = AUDIT_HEAD_STEP(&n->svc.name, &head);
 	rc = db_exec_steps(n->commit_db, steps, n_steps);
 	if (rc == DB_OK) {
 		if (n_acks > 0)
-			acks_audit(acks, n_acks, ack_res, audit, &n_audit);
-		memcpy(audit + n_audit, sent_audit, n_sent * sizeof *audit);
+			acks_audit(acks, n_acks, ack_res, audit + n_sent, &n_audit);
 		n_audit += n_sent;
 		/* the acknowledgements are confirmed only after this COMMIT */
 		rc = audit_append_commit(n->commit_db, head, n->keys, n->svc.name, audit, n_audit);
@@ -717,7 +758,6 @@ static int record_turn(struct notify *n, const struct db_result *pushed, const i
 	for (size_t i = 0; i < n_sent; i++)
 		free(details[i]);
 	free(details);
-	free(sent_audit);
 	free(audit);
 	return rc;
 }
@@ -734,7 +774,7 @@ static void commit_turn(void *arg)
 {
 	struct notify *n = arg;
 	struct turn *t = &n->flight;
-	int rc = db_ready(n->commit_db) ? record_turn(n, t->pushed, t->sent, t->n_sent, t->acks, t->n_acks)
+	int rc = db_ready(n->commit_db) ? record_turn(n, t->sent, t->n_sent, t->acks, t->n_acks)
 	                                : DB_ERR_CONNECTION;
 	bool parts = rc != DB_OK && rc != DB_ERR_CONNECTION && (t->n_acks > 1 || (t->n_acks > 0 && t->n_sent > 0));
 
@@ -747,13 +787,13 @@ static void commit_turn(void *arg)
 		log_warn("acks=%zu event=ack_batch_failed sqlstate=%s error=%s action=one_by_one", t->n_acks,
 		         db_last_sqlstate(n->commit_db), log_quote(db_last_error(n->commit_db)));
 	if (parts && t->n_sent > 0)
-		t->sent_recorded = record_turn(n, t->pushed, t->sent, t->n_sent, NULL, 0) == DB_OK;
+		t->sent_recorded = record_turn(n, t->sent, t->n_sent, NULL, 0) == DB_OK;
 	if (t->n_sent > 0 && !t->sent_recorded) /* the clients have it; the record follows at the next sending */
 		log_warn("deliveries=%zu event=record_sent_failed sqlstate=%s error=%s", t->n_sent,
 		         db_last_sqlstate(n->commit_db), log_quote(db_last_error(n->commit_db)));
 	for (size_t i = 0; rc != DB_OK && i < t->n_acks; i++) {
 		struct ack *a = &t->acks[i];
-		int one = parts ? record_turn(n, NULL, NULL, 0, a, 1) : rc;
+		int one = parts ? record_turn(n, NULL, 0, a, 1) : rc;
 
 		t->ack_commits += one == DB_OK;
 		if (one != DB_OK) {
@@ -784,12 +824,15 @@ static void turn_done(struct notify *n)
 		counter_add("acknowledged", recorded);
 	}
 	acks_answer(n, t->acks, t->n_acks);
-	db_result_free(&t->pushed);
+	for (size_t g = 0; g < t->n_groups; g++) {
+		db_result_free(&t->groups[g].pushed);
+		free(t->groups[g].sent);
+	}
+	free(t->groups);
 	free(t->sent);
-	free(t->ids);
+	t->groups = NULL;
 	t->sent = NULL;
-	t->ids = NULL;
-	t->n_sent = t->n_acks = 0;
+	t->n_groups = t->n_sent = t->n_acks = 0;
 }
 
 /* Main thread: wait until the committer is idle (answering the turn it held). */
@@ -799,53 +842,72 @@ static void settle(struct notify *n)
 		turn_done(n);
 }
 
+static int sent_row_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct sent_row *)a)->id, y = ((const struct sent_row *)b)->id;
+
+	return (x > y) - (x < y);
+}
+
 /*
- * Main thread, the committer idle: hand it a turn: the sendings of the
- * rows sent[0..n_sent) of pushed (both the turn's from now on; pushed may
- * be NULL without sendings) and the acknowledgements queued.
+ * Main thread, the committer idle: hand it a turn: the sendings queued
+ * (the turn's from now on) and the acknowledgements queued.
  */
-static void turn_start(struct notify *n, struct db_result *pushed, int *sent, size_t n_sent)
+static void turn_start(struct notify *n)
 {
 	struct turn *t = &n->flight;
 	struct ack *spare = t->acks;
+	size_t k = 0;
 
 	acks_heard(n);
 	t->acks = n->acks;
 	t->n_acks = n->n_acks;
 	n->acks = spare;
 	n->n_acks = 0;
-	t->pushed = pushed;
-	t->sent = sent;
-	t->n_sent = n_sent;
-	t->ids = xcalloc(n_sent + 1, sizeof *t->ids);
-	for (size_t i = 0; i < n_sent; i++)
-		t->ids[i] = db_result_int(pushed, sent[i], COL_ID);
+	t->groups = n->queue;
+	t->n_groups = n->n_queue;
+	t->n_sent = n->queued_rows;
+	n->queue = NULL;
+	n->n_queue = n->queue_cap = n->queued_rows = 0;
+	t->sent = xcalloc(t->n_sent + 1, sizeof *t->sent);
+	for (size_t g = 0; g < t->n_groups; g++) {
+		struct sent_row *rows = sent_rows(t->groups[g].pushed, t->groups[g].sent, t->groups[g].n_sent);
+
+		memcpy(t->sent + k, rows, t->groups[g].n_sent * sizeof *rows);
+		k += t->groups[g].n_sent;
+		free(rows);
+	}
+	/* mark_sent locks its rows in the order of its array: by id, as the other writers of delivery do */
+	qsort(t->sent, t->n_sent, sizeof *t->sent, sent_row_cmp);
 	n->busy = true;
 	committer_hand(&n->committer);
 }
 
-/* Main thread: hand the queued acknowledgements to the committer, if it is idle. */
-static void acks_dispatch(struct notify *n)
+/* Main thread: hand the queued sendings and acknowledgements to the committer, if it is idle. */
+static void dispatch(struct notify *n)
 {
-	if (!n->busy && n->n_acks > 0)
-		turn_start(n, NULL, NULL, 0);
+	if (!n->busy && (n->n_acks > 0 || n->n_queue > 0))
+		turn_start(n);
 }
 
-/* The ids whose sending the committer is recording, as a bigint[] literal; the caller frees it. */
+/* The ids whose sending is queued or in flight, as a bigint[] literal; the caller frees it. */
 static char *in_flight_array(const struct notify *n)
 {
-	size_t count = n->busy ? n->flight.n_sent : 0;
+	size_t count = (n->busy ? n->flight.n_sent : 0) + n->queued_rows, k = 0;
 	const char **texts = xcalloc(count + 1, sizeof *texts);
 	char *array;
 
-	for (size_t i = 0; i < count; i++)
-		texts[i] = db_result_value(n->flight.pushed, n->flight.sent[i], COL_ID);
+	for (size_t i = 0; n->busy && i < n->flight.n_sent; i++)
+		texts[k++] = db_result_value(n->flight.sent[i].res, n->flight.sent[i].row, COL_ID);
+	for (size_t g = 0; g < n->n_queue; g++)
+		for (size_t i = 0; i < n->queue[g].n_sent; i++)
+			texts[k++] = db_result_value(n->queue[g].pushed, n->queue[g].sent[i], COL_ID);
 	array = db_text_array(texts, count);
 	free(texts);
 	return array;
 }
 
-/* Is delivery id among those whose sending the committer is recording? */
+/* Is delivery id among those whose sending is queued or in flight? */
 static bool in_flight(const struct notify *n, int64_t id)
 {
 	size_t lo = 0, hi = n->busy ? n->flight.n_sent : 0;
@@ -853,12 +915,28 @@ static bool in_flight(const struct notify *n, int64_t id)
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (n->flight.ids[mid] == id)
+		if (n->flight.sent[mid].id == id)
 			return true;
-		if (n->flight.ids[mid] < id)
+		if (n->flight.sent[mid].id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
+	}
+	/* each page queued was pushed in id order */
+	for (size_t g = 0; g < n->n_queue; g++) {
+		const struct sendings *q = &n->queue[g];
+
+		for (lo = 0, hi = q->n_sent; lo < hi;) {
+			size_t mid = lo + (hi - lo) / 2;
+			int64_t at = db_result_int(q->pushed, q->sent[mid], COL_ID);
+
+			if (at == id)
+				return true;
+			if (at < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
 	}
 	return false;
 }
@@ -934,9 +1012,10 @@ static int *push_rows(struct notify *n, const struct db_result *res, const struc
 
 /*
  * Push the rows of res (see push_rows; res is this function's from now
- * on) and hand the committer the record of the sendings, together with the
- * acknowledgements queued meanwhile (turn_start), once it is done with the
- * turn before. Returns how many rows were sent.
+ * on) and queue the record of the sendings for the next turn, which takes
+ * the acknowledgements queued meanwhile along: at once when the committer
+ * is idle. The queue holds a page's worth: beyond it, the push waits for
+ * the turn in flight. Returns how many rows were sent.
  */
 static size_t push_and_mark(struct notify *n, struct db_result *res, const struct wire_peer *only, bool fresh_only)
 {
@@ -948,8 +1027,15 @@ static size_t push_and_mark(struct notify *n, struct db_result *res, const struc
 		db_result_free(&res);
 		return 0;
 	}
-	settle(n);
-	turn_start(n, res, sent, count);
+	if (n->n_queue == n->queue_cap) {
+		n->queue_cap = n->queue_cap ? 2 * n->queue_cap : 4;
+		n->queue = xrealloc(n->queue, n->queue_cap * sizeof *n->queue);
+	}
+	n->queue[n->n_queue++] = (struct sendings){res, sent, count};
+	n->queued_rows += count;
+	if (n->queued_rows >= NOTIFY_PAGE)
+		settle(n);
+	dispatch(n);
 	return count;
 }
 
@@ -1485,11 +1571,11 @@ static void keep_order(struct notify *n, const struct wire_peer *peer)
 	if (!queued)
 		return;
 	settle(n);
-	acks_dispatch(n);
+	dispatch(n);
 	settle(n);
 }
 
-/* Acknowledge: check it and queue it for the next turn (acks_dispatch). */
+/* Acknowledge: check it and queue it for the next turn (dispatch). */
 static void handle_ack(struct notify *n, const struct wire_peer *peer, const char *request_id,
                        const Oro__Acknowledge *m)
 {
@@ -1509,7 +1595,7 @@ static void handle_ack(struct notify *n, const struct wire_peer *peer, const cha
 	snprintf(a->principal, sizeof a->principal, "%s", m->principal);
 	if (++n->n_acks == (size_t)n->svc.cfg.batch_max) {
 		settle(n);
-		acks_dispatch(n);
+		dispatch(n);
 	}
 }
 
@@ -1970,8 +2056,8 @@ int main(int argc, char **argv)
 				n.push_due = true;
 		}
 		if (n.push_due)
-			push_unsent(&n); /* the record of its sendings takes the queued acknowledgements along */
-		acks_dispatch(&n);       /* or they go alone, when the committer is idle */
+			push_unsent(&n);
+		dispatch(&n); /* what was queued: sendings and acknowledgements, once the committer is idle */
 		catch_up_clients(&n);
 		if (service_status_requested())
 			write_status(&n, true);
@@ -2002,7 +2088,7 @@ int main(int argc, char **argv)
 	}
 	log_info("event=stopping");
 	settle(&n); /* what is queued is recorded and answered first */
-	acks_dispatch(&n);
+	dispatch(&n);
 	settle(&n);
 	committer_stop(&n.committer);
 	zmq_close(n.clients_sock);

@@ -334,6 +334,41 @@ pushed_meanwhile "$T/flight2.out" "$g_hr" "$(delivery_of "$(file_employee flight
 check "[ $(psql_q "SELECT count(*) FROM timeline WHERE report_id IN (SELECT id FROM report WHERE client_key LIKE 'flight-%')
                    AND department = 'hr' AND event = 'delivered'") = 4 ]" "with one delivered entry each"
 
+# (3) While the sending of K is being recorded, L is pushed (its sending queued for the next
+# turn) and acknowledged, and then M is pushed: pushing does not wait for the turn in flight.
+# The next turn records L's sending and acknowledgement together, in one write of the row.
+oro inbox --department hr --follow --json --for 30 --max $(($(open_hr) + 3)) >"$T/flight3.out" 2>"$T/flight3.err" &
+follower=$!
+wait_sql 0 "SELECT count(*) FROM delivery WHERE department = 'hr' AND state = 'pending'" >/dev/null ||
+	fail "the third hr client's backlog was not recorded"
+lock_chain
+k_hr=$(delivery_of "$(file_employee flight-k)" hr)
+await "$T/flight3.out" "$k_hr"
+notify_waits "the sending of $k_hr"
+l_hr=$(delivery_of "$(file_employee flight-l)" hr)
+await "$T/flight3.out" "$l_hr"
+ORO_PRINCIPAL=handlaggare-1 oro ack "$l_hr" --department hr --json >"$T/flight3.ack" 2>/dev/null &
+acker=$!
+m_hr=$(delivery_of "$(file_employee flight-m)" hr)
+pushed_meanwhile_acked() {
+	await "$T/flight3.out" "$m_hr"
+	check locked "$l_hr and $m_hr reached the client one after the other while the sending of $k_hr was being recorded"
+	wait "$locker" || fail "the locker failed"
+	wait "$acker" || fail "the acknowledgement of $l_hr failed"
+	wait "$follower" || fail "the hr client failed: $(cat "$T/flight3.err")"
+}
+pushed_meanwhile_acked
+check "[ $(received "$T/flight3.out" "$k_hr")$(received "$T/flight3.out" "$l_hr")$(received "$T/flight3.out" "$m_hr") = 111 ]" \
+	"the client got each of $k_hr, $l_hr and $m_hr once"
+check_json "$(cat "$T/flight3.ack")" '.acknowledged.already == false' "the acknowledgement of $l_hr is confirmed"
+check "[ '$(sendings "$k_hr" "$l_hr" "$m_hr")' = 'sent 1,acknowledged 0,sent 1' ]" \
+	"$l_hr was written once, acknowledged with its sending (no separate sending record)"
+check "[ '$(psql_q "SELECT string_agg(event || ' ' || (actor = (SELECT actor FROM timeline WHERE delivery_id = $m_hr
+                    AND event = 'delivered')), ',' ORDER BY id) FROM timeline WHERE delivery_id = $l_hr")' = 'delivered true,acknowledged false' ]" \
+	"its timeline: delivered, by oro-notify as $m_hr was, then acknowledged"
+check "[ '$(psql_q "SELECT string_agg(action, ',' ORDER BY id) FROM audit WHERE delivery_id = $l_hr")' = 'delivery_sent,acknowledged' ]" \
+	"its audit entries: sent, then acknowledged"
+
 # ---------------------------------------------------------------- the records
 check "[ $(psql_q "SELECT count(*) FROM delivery d WHERE d.state = 'acknowledged' AND (
 	(SELECT count(*) FROM timeline t WHERE t.delivery_id = d.id AND t.event = 'acknowledged') <> 1 OR
