@@ -399,10 +399,10 @@ struct outgoing {
  * its own connection (commit_db), one at a time: the turn in flight
  * (flight) is the committer's from committer_hand until it is done.
  * Meanwhile the main thread reads only (new_deliveries skips the rows
- * whose sending is queued or in flight) and waits for the committer (settle) before it writes anything,
- * audits anything (the keyring's audit MAC is the committer's), or
- * replaces the keyring; so the two connections never wait for each other's
- * locks.
+ * whose sending is queued or in flight) and waits for the committer
+ * (settle) before it writes anything, audits anything (the keyring's
+ * audit MAC is the committer's), or replaces the keyring; so the two
+ * connections never wait for each other's locks.
  */
 struct notify {
 	struct service svc;
@@ -581,14 +581,11 @@ struct sent_params {
 	const char *params[3];
 };
 
-/* The rows sent[0..count) of res as sent rows (in the same order); the caller frees them. */
-static struct sent_row *sent_rows(const struct db_result *res, const int *sent, size_t count)
+/* Fill rows[0..count) with the rows sent[0..count) of res, in the same order. */
+static void sent_rows(struct sent_row *rows, const struct db_result *res, const int *sent, size_t count)
 {
-	struct sent_row *rows = xcalloc(count + 1, sizeof *rows);
-
 	for (size_t i = 0; i < count; i++)
 		rows[i] = (struct sent_row){res, sent[i], db_result_int(res, sent[i], COL_ID)};
-	return rows;
 }
 
 /*
@@ -637,10 +634,13 @@ static int sent_statement(struct notify *n, const struct db_result *res, const i
                           struct audit_entry *audit, char **details)
 {
 	struct sent_params p;
-	struct sent_row *rows = sent_rows(res, sent, count);
-	const char *name = sent_params(n, rows, count, reminder, audit, details, &p);
-	int rc = db_exec(n->db, name, 3, p.params, NULL);
+	struct sent_row *rows = xcalloc(count + 1, sizeof *rows);
+	const char *name;
+	int rc;
 
+	sent_rows(rows, res, sent, count);
+	name = sent_params(n, rows, count, reminder, audit, details, &p);
+	rc = db_exec(n->db, name, 3, p.params, NULL);
 	free(p.ids);
 	free(rows);
 	return rc;
@@ -870,13 +870,8 @@ static void turn_start(struct notify *n)
 	n->queue = NULL;
 	n->n_queue = n->queue_cap = n->queued_rows = 0;
 	t->sent = xcalloc(t->n_sent + 1, sizeof *t->sent);
-	for (size_t g = 0; g < t->n_groups; g++) {
-		struct sent_row *rows = sent_rows(t->groups[g].pushed, t->groups[g].sent, t->groups[g].n_sent);
-
-		memcpy(t->sent + k, rows, t->groups[g].n_sent * sizeof *rows);
-		k += t->groups[g].n_sent;
-		free(rows);
-	}
+	for (size_t g = 0; g < t->n_groups; k += t->groups[g++].n_sent)
+		sent_rows(t->sent + k, t->groups[g].pushed, t->groups[g].sent, t->groups[g].n_sent);
 	/* mark_sent locks its rows in the order of its array: by id, as the other writers of delivery do */
 	qsort(t->sent, t->n_sent, sizeof *t->sent, sent_row_cmp);
 	n->busy = true;
@@ -1588,6 +1583,7 @@ static void handle_ack(struct notify *n, const struct wire_peer *peer, const cha
 		service_refuse(n->clients_sock, peer, request_id, &err);
 		return;
 	}
+	counter_add("ack_requests", 1);
 	a->peer = *peer;
 	snprintf(a->request_id, sizeof a->request_id, "%s", request_id);
 	a->delivery_id = m->delivery_id;

@@ -35,6 +35,15 @@ notify_counter_now() {
 	sleep 1.2
 	notify_counter "$1"
 }
+# A counter as it is now: oro-notify writes its status at once on SIGUSR1.
+notify_counter_fresh() {
+	local before
+	before=$(psql_q "SELECT heartbeat_at FROM daemon_status WHERE daemon = 'oro-notify'")
+	kill -USR1 "$(daemon_pid notify)"
+	wait_sql t "SELECT heartbeat_at > '$before' FROM daemon_status WHERE daemon = 'oro-notify'" >/dev/null ||
+		fail "oro-notify wrote no status"
+	notify_counter "$1"
+}
 # File concern KEY: propaganda goes to slf-samordnare (full), an employee's
 # to hr (full) and others, an association case to akf (full) and
 # slf-samordnare (notice). Prints the case number.
@@ -272,13 +281,18 @@ check_json "$out" '.acknowledged.already == false' "the refused one is acknowled
 # other session until it commits, yet the next push must not send them
 # again. Two ways in: (1) the rows of a new client's backlog, above notify's
 # high-water mark; (2) a delivery pushed as new, below it once pushed.
+# Held for 5 s, or for $1 s unless release_chain ends it first.
 lock_chain() {
 	PGAPPNAME=locker psql -XAtq -d "$ORO_DB" \
-		-c "BEGIN; SELECT pg_advisory_xact_lock(727001, hashtext('oro-notify')); SELECT pg_sleep(5); COMMIT" \
+		-c "BEGIN; SELECT pg_advisory_xact_lock(727001, hashtext('oro-notify')); SELECT pg_sleep(${1:-5}); COMMIT" \
 		>/dev/null &
 	locker=$!
 	wait_sql 1 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'locker' AND wait_event = 'PgSleep'" ||
 		fail "the locker did not start"
+}
+release_chain() {
+	psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'locker'" >/dev/null
+	wait "$locker" 2>/dev/null || true
 }
 notify_waits() {
 	wait_sql 1 "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'oro-notify%' AND wait_event_type = 'Lock'" ||
@@ -341,23 +355,23 @@ oro inbox --department hr --follow --json --for 30 --max $(($(open_hr) + 3)) >"$
 follower=$!
 wait_sql 0 "SELECT count(*) FROM delivery WHERE department = 'hr' AND state = 'pending'" >/dev/null ||
 	fail "the third hr client's backlog was not recorded"
-lock_chain
+lock_chain 60 # until release_chain
 k_hr=$(delivery_of "$(file_employee flight-k)" hr)
 await "$T/flight3.out" "$k_hr"
 notify_waits "the sending of $k_hr"
 l_hr=$(delivery_of "$(file_employee flight-l)" hr)
 await "$T/flight3.out" "$l_hr"
+acks0=$(notify_counter_fresh ack_requests)
 ORO_PRINCIPAL=handlaggare-1 oro ack "$l_hr" --department hr --json >"$T/flight3.ack" 2>/dev/null &
 acker=$!
+ack_read() { (($(notify_counter_fresh ack_requests) > acks0)); }
+wait_for ack_read || fail "oro-notify did not read the acknowledgement of $l_hr"
 m_hr=$(delivery_of "$(file_employee flight-m)" hr)
-pushed_meanwhile_acked() {
-	await "$T/flight3.out" "$m_hr"
-	check locked "$l_hr and $m_hr reached the client one after the other while the sending of $k_hr was being recorded"
-	wait "$locker" || fail "the locker failed"
-	wait "$acker" || fail "the acknowledgement of $l_hr failed"
-	wait "$follower" || fail "the hr client failed: $(cat "$T/flight3.err")"
-}
-pushed_meanwhile_acked
+await "$T/flight3.out" "$m_hr"
+check locked "$l_hr and $m_hr reached the client one after the other, and the acknowledgement of $l_hr was read, while the sending of $k_hr was being recorded"
+release_chain
+wait "$acker" || fail "the acknowledgement of $l_hr failed"
+wait "$follower" || fail "the hr client failed: $(cat "$T/flight3.err")"
 check "[ $(received "$T/flight3.out" "$k_hr")$(received "$T/flight3.out" "$l_hr")$(received "$T/flight3.out" "$m_hr") = 111 ]" \
 	"the client got each of $k_hr, $l_hr and $m_hr once"
 check_json "$(cat "$T/flight3.ack")" '.acknowledged.already == false' "the acknowledgement of $l_hr is confirmed"
