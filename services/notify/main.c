@@ -341,18 +341,18 @@ struct ack {
 	struct oro_error err; /* failed */
 };
 
-/* The rows sent[0..n_sent) of a page, pushed (in id order): their sending is to be recorded. */
-struct sendings {
-	struct db_result *pushed;
-	int *sent;
-	size_t n_sent;
-};
-
 /* One sending to record: row `row` of res, delivery id. */
 struct sent_row {
 	const struct db_result *res;
 	int row;
 	int64_t id;
+};
+
+/* The rows of page `pushed` that reached a client, rows[0..n_sent) in id order: their sending is to be recorded. */
+struct sendings {
+	struct db_result *pushed;
+	struct sent_row *rows;
+	size_t n_sent;
 };
 
 /*
@@ -826,7 +826,7 @@ static void turn_done(struct notify *n)
 	acks_answer(n, t->acks, t->n_acks);
 	for (size_t g = 0; g < t->n_groups; g++) {
 		db_result_free(&t->groups[g].pushed);
-		free(t->groups[g].sent);
+		free(t->groups[g].rows);
 	}
 	free(t->groups);
 	free(t->sent);
@@ -871,7 +871,7 @@ static void turn_start(struct notify *n)
 	n->n_queue = n->queue_cap = n->queued_rows = 0;
 	t->sent = xcalloc(t->n_sent + 1, sizeof *t->sent);
 	for (size_t g = 0; g < t->n_groups; k += t->groups[g++].n_sent)
-		sent_rows(t->sent + k, t->groups[g].pushed, t->groups[g].sent, t->groups[g].n_sent);
+		memcpy(t->sent + k, t->groups[g].rows, t->groups[g].n_sent * sizeof *t->sent);
 	/* mark_sent locks its rows in the order of its array: by id, as the other writers of delivery do */
 	qsort(t->sent, t->n_sent, sizeof *t->sent, sent_row_cmp);
 	n->busy = true;
@@ -896,44 +896,28 @@ static char *in_flight_array(const struct notify *n)
 		texts[k++] = db_result_value(n->flight.sent[i].res, n->flight.sent[i].row, COL_ID);
 	for (size_t g = 0; g < n->n_queue; g++)
 		for (size_t i = 0; i < n->queue[g].n_sent; i++)
-			texts[k++] = db_result_value(n->queue[g].pushed, n->queue[g].sent[i], COL_ID);
+			texts[k++] = db_result_value(n->queue[g].pushed, n->queue[g].rows[i].row, COL_ID);
 	array = db_text_array(texts, count);
 	free(texts);
 	return array;
 }
 
+/* Is delivery id among rows[0..count), which are in id order? */
+static bool rows_have(const struct sent_row *rows, size_t count, int64_t id)
+{
+	struct sent_row key = {.id = id};
+
+	return bsearch(&key, rows, count, sizeof *rows, sent_row_cmp) != NULL;
+}
+
 /* Is delivery id among those whose sending is queued or in flight? */
 static bool in_flight(const struct notify *n, int64_t id)
 {
-	size_t lo = 0, hi = n->busy ? n->flight.n_sent : 0;
+	bool found = n->busy && rows_have(n->flight.sent, n->flight.n_sent, id);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (n->flight.sent[mid].id == id)
-			return true;
-		if (n->flight.sent[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	/* each page queued was pushed in id order */
-	for (size_t g = 0; g < n->n_queue; g++) {
-		const struct sendings *q = &n->queue[g];
-
-		for (lo = 0, hi = q->n_sent; lo < hi;) {
-			size_t mid = lo + (hi - lo) / 2;
-			int64_t at = db_result_int(q->pushed, q->sent[mid], COL_ID);
-
-			if (at == id)
-				return true;
-			if (at < id)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-	}
-	return false;
+	for (size_t g = 0; g < n->n_queue && !found; g++)
+		found = rows_have(n->queue[g].rows, n->queue[g].n_sent, id);
+	return found;
 }
 
 /*
@@ -1026,8 +1010,10 @@ static size_t push_and_mark(struct notify *n, struct db_result *res, const struc
 		n->queue_cap = n->queue_cap ? 2 * n->queue_cap : 4;
 		n->queue = xrealloc(n->queue, n->queue_cap * sizeof *n->queue);
 	}
-	n->queue[n->n_queue++] = (struct sendings){res, sent, count};
+	n->queue[n->n_queue] = (struct sendings){res, xcalloc(count, sizeof(struct sent_row)), count};
+	sent_rows(n->queue[n->n_queue++].rows, res, sent, count);
 	n->queued_rows += count;
+	free(sent);
 	if (n->queued_rows >= NOTIFY_PAGE)
 		settle(n);
 	dispatch(n);
