@@ -82,6 +82,10 @@ const struct config_key config_keys[] = {
         {"client_queue_max", CONFIG_INT, KEY(client_queue_max), "1000", 10, 1000000, CFG_NOTIFY,
          "deliveries queued for one department connection that is slow to read; beyond them notify holds "
          "the rest back and sends them, in order, once the queue has room"},
+        {"record_wait_ms", CONFIG_INT, KEY(record_wait_ms), "5", 0, 10000, CFG_NOTIFY,
+         "oro-notify records a sending (state sent) this long after the push at the earliest, and an "
+         "acknowledgement this long after it came, so that a delivery acknowledged meanwhile is written "
+         "once; 0: record at once what is waiting"},
 };
 
 const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];

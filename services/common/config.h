@@ -60,6 +60,7 @@ struct config {
 	int batch_max;                /* group commit: most items written in one transaction */
 	int batch_wait_ms;            /* group commit: wait this long for more items once one is waiting */
 	int client_queue_max;         /* notify: messages queued for one department connection (ZMQ_SNDHWM) */
+	int record_wait_ms;           /* notify: record a sending or an acknowledgement no sooner than this */
 };
 
 enum config_type { CONFIG_STRING, CONFIG_INT };

@@ -35,7 +35,11 @@
  * own connection, one at a time: while it records one turn, the main
  * thread reads requests and pushes the deliveries routed meanwhile, whose
  * sendings and acknowledgements wait for the next turn (struct notify); a
- * delivery sent and acknowledged by then is written once. Each client's
+ * delivery sent and acknowledged by then is written once. A turn waits
+ * until the oldest sending or acknowledgement queued is record_wait_ms old
+ * (default 5), and records the sendings pushed that long ago, so that the
+ * acknowledgements of most deliveries join the record of their sending;
+ * pushing does not wait for it. Each client's
  * AckConfirmed goes out only
  * after the COMMIT that holds its acknowledgement. Two acknowledgements of
  * one delivery in a batch behave as if sent one after the other: the
@@ -63,7 +67,7 @@
  * sweep_interval_ms, heartbeat_ms (clients silent for three intervals are
  * forgotten), reminder_initial_ms, reminder_max_ms, batch_max (default 256
  * acknowledgements per transaction), batch_wait_ms (default 0: record at
- * once what has arrived), max_message_size, db_retry_max_ms, log_level,
+ * once what has arrived), record_wait_ms, max_message_size, db_retry_max_ms, log_level,
  * instance.
  */
 #include <errno.h>
@@ -335,6 +339,7 @@ struct ack {
 	char id[24]; /* delivery_id as text */
 	char department[NOTIFY_NAME_MAX + 1];
 	char principal[NOTIFY_NAME_MAX + 1];
+	int64_t came; /* when it came (ms) */
 	/* set by the committer */
 	enum ack_outcome outcome;
 	char at[48];          /* recorded: acknowledged_at (acknowledged_by is principal) */
@@ -348,11 +353,15 @@ struct sent_row {
 	int64_t id;
 };
 
-/* The rows of page `pushed` that reached a client, rows[0..n_sent) in id order: their sending is to be recorded. */
+/*
+ * The rows of page `pushed` that reached a client, rows[0..n_sent) in id
+ * order, at time `at` (ms): their sending is to be recorded.
+ */
 struct sendings {
 	struct db_result *pushed;
 	struct sent_row *rows;
 	size_t n_sent;
+	int64_t at;
 };
 
 /*
@@ -392,8 +401,8 @@ struct outgoing {
  * Two threads. The main thread owns the sockets, the clients, the key
  * file and its connection (db): it reads requests, reads the deliveries to
  * push and pushes them, and answers each acknowledgement once the
- * committer has recorded it. What it pushes while a turn is in flight
- * waits for the next turn (queue), as the acknowledgements do; a delivery
+ * committer has recorded it. What it pushes waits for a later turn
+ * (queue; turn_due, pages_due), as the acknowledgements do; a delivery
  * acknowledged by then is written once, acknowledged, not sent and then
  * acknowledged. The committer thread only records turns, on
  * its own connection (commit_db), one at a time: the turn in flight
@@ -849,26 +858,61 @@ static int sent_row_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Is delivery id among rows[0..count), which are in id order? */
+static bool rows_have(const struct sent_row *rows, size_t count, int64_t id)
+{
+	struct sent_row key = {.id = id};
+
+	return bsearch(&key, rows, count, sizeof *rows, sent_row_cmp) != NULL;
+}
+
 /*
- * Main thread, the committer idle: hand it a turn: the sendings queued
- * (the turn's from now on) and the acknowledgements queued.
+ * How many of the queued pages the next turn takes (a turn keeps the
+ * order of the pushes): all of them when `all`; else those pushed
+ * record_wait_ms ago, whose acknowledgements had that long to come, and
+ * those before a page that holds a delivery acknowledged in this turn.
  */
-static void turn_start(struct notify *n)
+static size_t pages_due(const struct notify *n, bool all)
+{
+	int64_t old = service_now_ms() - n->svc.cfg.record_wait_ms;
+	size_t take = 0;
+
+	for (size_t g = 0; g < n->n_queue; g++) {
+		bool due = all || n->queue[g].at <= old;
+
+		for (size_t i = 0; i < n->n_acks && !due; i++)
+			due = rows_have(n->queue[g].rows, n->queue[g].n_sent, n->acks[i].delivery_id);
+		if (due)
+			take = g + 1;
+	}
+	return take;
+}
+
+/*
+ * Main thread, the committer idle: hand it a turn: the sendings of the
+ * pages due (pages_due; the turn's from now on) and the acknowledgements
+ * queued.
+ */
+static void turn_start(struct notify *n, bool all)
 {
 	struct turn *t = &n->flight;
 	struct ack *spare = t->acks;
-	size_t k = 0;
+	size_t take = pages_due(n, all), k = 0;
 
+	t->groups = xcalloc(take + 1, sizeof *t->groups);
+	t->n_groups = take;
+	memcpy(t->groups, n->queue, take * sizeof *t->groups);
+	n->n_queue -= take;
+	memmove(n->queue, n->queue + take, n->n_queue * sizeof *n->queue);
+	t->n_sent = 0;
+	for (size_t g = 0; g < take; g++)
+		t->n_sent += t->groups[g].n_sent;
+	n->queued_rows -= t->n_sent;
 	acks_heard(n);
 	t->acks = n->acks;
 	t->n_acks = n->n_acks;
 	n->acks = spare;
 	n->n_acks = 0;
-	t->groups = n->queue;
-	t->n_groups = n->n_queue;
-	t->n_sent = n->queued_rows;
-	n->queue = NULL;
-	n->n_queue = n->queue_cap = n->queued_rows = 0;
 	t->sent = xcalloc(t->n_sent + 1, sizeof *t->sent);
 	for (size_t g = 0; g < t->n_groups; k += t->groups[g++].n_sent)
 		memcpy(t->sent + k, t->groups[g].rows, t->groups[g].n_sent * sizeof *t->sent);
@@ -878,11 +922,32 @@ static void turn_start(struct notify *n)
 	committer_hand(&n->committer);
 }
 
-/* Main thread: hand the queued sendings and acknowledgements to the committer, if it is idle. */
-static void dispatch(struct notify *n)
+/*
+ * When the next turn is due (ms; INT64_MAX: nothing queued): when the
+ * oldest queued sending or acknowledgement is record_wait_ms old, so that
+ * the acknowledgements of the deliveries just pushed can join the record
+ * of their sending (written once), and one turn holds what came meanwhile.
+ */
+static int64_t turn_due(const struct notify *n)
 {
-	if (!n->busy && (n->n_acks > 0 || n->n_queue > 0))
-		turn_start(n);
+	int64_t first = INT64_MAX;
+
+	if (n->n_queue > 0)
+		first = n->queue[0].at;
+	if (n->n_acks > 0 && n->acks[0].came < first)
+		first = n->acks[0].came;
+	return first == INT64_MAX ? first : first + n->svc.cfg.record_wait_ms;
+}
+
+/*
+ * Main thread: hand the queued sendings and acknowledgements to the
+ * committer, if it is idle: those due (turn_due, pages_due), or all of
+ * them at once when `now`.
+ */
+static void dispatch(struct notify *n, bool now)
+{
+	if (!n->busy && (n->n_acks > 0 || n->n_queue > 0) && (now || service_now_ms() >= turn_due(n)))
+		turn_start(n, now);
 }
 
 /* The ids whose sending is queued or in flight, as a bigint[] literal; the caller frees it. */
@@ -900,14 +965,6 @@ static char *in_flight_array(const struct notify *n)
 	array = db_text_array(texts, count);
 	free(texts);
 	return array;
-}
-
-/* Is delivery id among rows[0..count), which are in id order? */
-static bool rows_have(const struct sent_row *rows, size_t count, int64_t id)
-{
-	struct sent_row key = {.id = id};
-
-	return bsearch(&key, rows, count, sizeof *rows, sent_row_cmp) != NULL;
 }
 
 /* Is delivery id among those whose sending is queued or in flight? */
@@ -1010,13 +1067,14 @@ static size_t push_and_mark(struct notify *n, struct db_result *res, const struc
 		n->queue_cap = n->queue_cap ? 2 * n->queue_cap : 4;
 		n->queue = xrealloc(n->queue, n->queue_cap * sizeof *n->queue);
 	}
-	n->queue[n->n_queue] = (struct sendings){res, xcalloc(count, sizeof(struct sent_row)), count};
+	n->queue[n->n_queue] = (struct sendings){res, xcalloc(count, sizeof(struct sent_row)), count, service_now_ms()};
 	sent_rows(n->queue[n->n_queue++].rows, res, sent, count);
 	n->queued_rows += count;
 	free(sent);
-	if (n->queued_rows >= NOTIFY_PAGE)
+	if (n->queued_rows >= NOTIFY_PAGE) {
 		settle(n);
-	dispatch(n);
+		dispatch(n, true);
+	}
 	return count;
 }
 
@@ -1552,7 +1610,7 @@ static void keep_order(struct notify *n, const struct wire_peer *peer)
 	if (!queued)
 		return;
 	settle(n);
-	dispatch(n);
+	dispatch(n, true);
 	settle(n);
 }
 
@@ -1575,9 +1633,10 @@ static void handle_ack(struct notify *n, const struct wire_peer *peer, const cha
 	a->delivery_id = m->delivery_id;
 	snprintf(a->department, sizeof a->department, "%s", m->department);
 	snprintf(a->principal, sizeof a->principal, "%s", m->principal);
+	a->came = service_now_ms();
 	if (++n->n_acks == (size_t)n->svc.cfg.batch_max) {
 		settle(n);
-		dispatch(n);
+		dispatch(n, true);
 	}
 }
 
@@ -2025,6 +2084,8 @@ int main(int argc, char **argv)
 		                          {n.svc.auth ? auth_socket(n.svc.auth) : NULL, 0, ZMQ_POLLIN, 0}};
 		int64_t wait = catch_up_wait(&n, n.push_due ? 0 : n.next_sweep - service_now_ms());
 
+		if (!n.busy && turn_due(&n) - service_now_ms() < wait)
+			wait = turn_due(&n) - service_now_ms();
 		if (wait < 0)
 			wait = 0;
 		if (wait > 1000)
@@ -2039,7 +2100,7 @@ int main(int argc, char **argv)
 		}
 		if (n.push_due)
 			push_unsent(&n);
-		dispatch(&n); /* what was queued: sendings and acknowledgements, once the committer is idle */
+		dispatch(&n, false); /* what was queued and is due, once the committer is idle */
 		catch_up_clients(&n);
 		if (service_status_requested())
 			write_status(&n, true);
@@ -2070,7 +2131,7 @@ int main(int argc, char **argv)
 	}
 	log_info("event=stopping");
 	settle(&n); /* what is queued is recorded and answered first */
-	dispatch(&n);
+	dispatch(&n, true);
 	settle(&n);
 	committer_stop(&n.committer);
 	zmq_close(n.clients_sock);
@@ -2078,6 +2139,7 @@ int main(int argc, char **argv)
 	free(n.clients);
 	free(n.counts);
 	free(n.acks);
+	free(n.queue);
 	free(n.flight.acks);
 	keyring_destroy(&n.keys);
 	db_destroy(&n.commit_db);

@@ -12,7 +12,9 @@
 # turn, their sendings (recorded in that transaction) are recorded alone
 # and pushed once. While one turn is being recorded (held up by a lock),
 # what is routed meanwhile is pushed, and the deliveries of the turn are
-# not pushed again. Timeline, audit entries and the audit chain stay exact.
+# not pushed again. With record_wait_ms a sending is recorded that long
+# after the push, written once with an acknowledgement that came meanwhile.
+# Timeline, audit entries and the audit chain stay exact.
 #
 # To make the batches, oro-notify runs with batch_wait_ms = 100 and is
 # stopped (SIGSTOP) while the `oro ack` clients send, then continued.
@@ -230,8 +232,9 @@ psql_q "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS \$\$
         EXECUTE FUNCTION test_refuse()" >/dev/null
 daemon_stop notify
 # heartbeats of 5 s: the client must not take notify's wait for a lost connection; no sweep
-# meanwhile, which would push the new delivery before the acknowledgements are read
-daemon_start notify --heartbeat-ms 5000 --sweep-interval-ms 60000
+# meanwhile, which would push the new delivery before the acknowledgements are read; no
+# record_wait_ms, which would leave the sending just pushed for a turn of its own
+daemon_start notify --heartbeat-ms 5000 --sweep-interval-ms 60000 --record-wait-ms 0
 oro inbox --department hr --follow --json --for 20 --max 1 >"$T/follow.out" 2>"$T/follow.err" &
 follower=$!
 wait_for grep -q "department=hr .*event=subscribed" "$T/notify.log" || fail "the hr client did not subscribe"
@@ -382,6 +385,33 @@ check "[ '$(psql_q "SELECT string_agg(event || ' ' || (actor = (SELECT actor FRO
 	"its timeline: delivered, by oro-notify as $m_hr was, then acknowledged"
 check "[ '$(psql_q "SELECT string_agg(action, ',' ORDER BY id) FROM audit WHERE delivery_id = $l_hr")' = 'delivery_sent,acknowledged' ]" \
 	"its audit entries: sent, then acknowledged"
+
+# (4) record_wait_ms: a sending is recorded that long after the push, and the acknowledgement
+# that comes meanwhile joins it (the row written once); one not acknowledged is recorded as sent.
+daemon_stop notify
+daemon_start notify --heartbeat-ms 5000 --sweep-interval-ms 60000 --record-wait-ms 3000
+oro inbox --department hr --follow --json --for 30 --max $(($(open_hr) + 2)) >"$T/wait.out" 2>"$T/wait.err" &
+follower=$!
+WAIT_FOR_TRIES=200 wait_sql 0 "SELECT count(*) FROM delivery WHERE department = 'hr' AND state = 'pending'" >/dev/null ||
+	fail "the fourth hr client's backlog was not recorded"
+p_hr=$(delivery_of "$(file_employee wait-p)" hr)
+await "$T/wait.out" "$p_hr"
+check "[ '$(sendings "$p_hr")' = 'pending 0' ]" "$p_hr reached the client and its sending is not recorded yet"
+ORO_PRINCIPAL=handlaggare-1 oro ack "$p_hr" --department hr --json >"$T/wait.ack" 2>/dev/null &
+acker=$!
+q_hr=$(delivery_of "$(file_employee wait-q)" hr)
+await "$T/wait.out" "$q_hr"
+check "[ '$(sendings "$q_hr")' = 'pending 0' ]" "$q_hr reached the client and its sending is not recorded yet"
+wait "$acker" || fail "the acknowledgement of $p_hr failed"
+check_json "$(cat "$T/wait.ack")" '.acknowledged.already == false' "the acknowledgement of $p_hr is confirmed"
+check "[ '$(sendings "$p_hr")' = 'acknowledged 0' ]" "$p_hr was written once, acknowledged with its sending"
+WAIT_FOR_TRIES=100 wait_sql 'sent 1' "SELECT state || ' ' || send_count FROM delivery WHERE id = $q_hr" >/dev/null ||
+	fail "the sending of $q_hr was not recorded"
+echo "ok: $q_hr, not acknowledged, is recorded as sent once the wait is over"
+check "[ '$(psql_q "SELECT string_agg(event || ' ' || (actor = (SELECT actor FROM timeline WHERE delivery_id = $q_hr
+                    AND event = 'delivered')), ',' ORDER BY id) FROM timeline WHERE delivery_id = $p_hr")' = 'delivered true,acknowledged false' ]" \
+	"the timeline of $p_hr: delivered, by oro-notify as $q_hr was, then acknowledged"
+wait "$follower" || fail "the hr client failed: $(cat "$T/wait.err")"
 
 # ---------------------------------------------------------------- the records
 check "[ $(psql_q "SELECT count(*) FROM delivery d WHERE d.state = 'acknowledged' AND (
