@@ -36,11 +36,10 @@
  * thread reads requests and pushes the deliveries routed meanwhile, whose
  * sendings and acknowledgements wait for the next turn (struct notify); a
  * delivery sent and acknowledged by then is written once. A turn waits
- * until the oldest sending or acknowledgement queued is record_wait_ms old
- * (default 5), and records the sendings pushed that long ago, so that the
+ * until the oldest sending or acknowledgement queued is record_wait_ms old,
+ * and records the sendings pushed that long ago, so that the
  * acknowledgements of most deliveries join the record of their sending;
- * pushing does not wait for it. Each client's
- * AckConfirmed goes out only
+ * pushing does not wait for it. Each client's AckConfirmed goes out only
  * after the COMMIT that holds its acknowledgement. Two acknowledgements of
  * one delivery in a batch behave as if sent one after the other: the
  * first is recorded, the second confirmed as `already`. A connection's
@@ -67,8 +66,8 @@
  * sweep_interval_ms, heartbeat_ms (clients silent for three intervals are
  * forgotten), reminder_initial_ms, reminder_max_ms, batch_max (default 256
  * acknowledgements per transaction), batch_wait_ms (default 0: record at
- * once what has arrived), record_wait_ms, max_message_size, db_retry_max_ms, log_level,
- * instance.
+ * once what has arrived), record_wait_ms (default 5), max_message_size,
+ * db_retry_max_ms, log_level, instance.
  */
 #include <errno.h>
 #include <stdio.h>
