@@ -900,12 +900,14 @@ static void turn_start(struct notify *n, bool all)
 
 	t->groups = xcalloc(take + 1, sizeof *t->groups);
 	t->n_groups = take;
-	memcpy(t->groups, n->queue, take * sizeof *t->groups);
-	n->n_queue -= take;
-	memmove(n->queue, n->queue + take, n->n_queue * sizeof *n->queue);
 	t->n_sent = 0;
-	for (size_t g = 0; g < take; g++)
+	for (size_t g = 0; g < take; g++) {
+		t->groups[g] = n->queue[g];
 		t->n_sent += t->groups[g].n_sent;
+	}
+	n->n_queue -= take;
+	for (size_t g = 0; g < n->n_queue; g++)
+		n->queue[g] = n->queue[g + take];
 	n->queued_rows -= t->n_sent;
 	acks_heard(n);
 	t->acks = n->acks;
