@@ -153,22 +153,18 @@ static const struct db_statement statements[] = {
         /*
          * New to this instance (open, above its high-water mark) or sent by
          * nobody yet (pending, at most the mark, and not among $3: those this
-         * instance sent, whose sending the committer is recording): index
+         * instance sent, whose sending the committer is recording): two index
          * ranges merged in id order, so that the cost is the page's, not that
          * of every open or every acknowledged delivery (as one OR condition
-         * was). The unsent ones are read one department of $1 at a time
-         * (delivery_unsent is by department and id), so that the pending
-         * deliveries of departments without a client are not read at all.
+         * was).
          */
         {"new_deliveries",
          "SELECT " DELIVERY_COLUMNS " FROM ("
          "  (SELECT * FROM delivery WHERE id > $2 AND state IN ('pending', 'sent') AND department = ANY ($1::text[])"
          "   ORDER BY id" PAGE_LIMIT ")"
          "  UNION ALL"
-         "  (SELECT u.* FROM unnest($1::text[]) AS k(department),"
-         "   LATERAL (SELECT * FROM delivery x WHERE x.department = k.department AND x.state = 'pending'"
-         "    AND x.id <= $2 AND x.id <> ALL ($3::bigint[]) ORDER BY x.id" PAGE_LIMIT ") u"
-         "   ORDER BY u.id" PAGE_LIMIT ")"
+         "  (SELECT * FROM delivery WHERE id <= $2 AND state = 'pending' AND department = ANY ($1::text[])"
+         "   AND id <> ALL ($3::bigint[]) ORDER BY id" PAGE_LIMIT ")"
          "  ORDER BY id" PAGE_LIMIT ") d" DELIVERY_JOINS " ORDER BY d.id"},
         /* Open deliveries whose reminder is due, claimed so that one instance sends each. */
         {"reminders_due", "SELECT " DELIVERY_COLUMNS DELIVERY_FROM

@@ -14,14 +14,6 @@
 #      100 rows of report and of report_content are read per concern
 #      (sequentially or through an index: a plan that reads a whole
 #      index is caught too).
-# oro-notify, at each push, looks for the deliveries nobody has sent yet
-# of the departments it has clients for; it must read neither those of the
-# departments without one nor the ones it has sent:
-#   4. 20,000 pending deliveries to akf, which has no client, below
-#      notify's high-water mark (notify starts after them), and a client of
-#      slf-samordnare connected, which does not acknowledge;
-#   5. 40 more concerns, filed, routed and pushed to it: at most 25 rows
-#      of delivery are read per concern.
 set -euo pipefail
 . "$(dirname "$0")/../lib/stack.sh"
 
@@ -69,33 +61,3 @@ report_rows=$(($(rows_read report) - report0)) content_rows=$(($(rows_read repor
 check "[ $report_rows -le 4000 ]" "40 concerns filed and routed reading $report_rows rows of report (at most 4,000)"
 check "[ $content_rows -le 4000 ]" "40 concerns filed and routed reading $content_rows rows of report_content (at most 4,000)"
 check "[ $(jq -s '[.[] | select(.case != null)] | length' "$ORO_TEST_DIR/grown.jsonl") = 40 ]" "all 40 filed"
-
-# 4. akf's backlog; notify and a client of slf-samordnare, which receives its own backlog first
-psql_q "INSERT INTO delivery (report_id, department, view, priority, ack_within, deadline)
-        SELECT id, 'akf', 'notice', 'P3', 86400, now() + interval '1 day'
-        FROM report WHERE case_number LIKE 'GROWN-%';
-        ANALYZE delivery" >/dev/null
-daemon_start notify
-oro inbox --department slf-samordnare --follow --json --for 60 >"$ORO_TEST_DIR/inbox.out" 2>"$ORO_TEST_DIR/inbox.err" &
-follower=$!
-wait_for grep -q "department=slf-samordnare .*event=subscribed" "$ORO_TEST_DIR/notify.log" ||
-	fail "the slf-samordnare client did not subscribe"
-unsent() { psql_q "SELECT count(*) FROM delivery WHERE department = '$1' AND state = 'pending'"; }
-wait_sql 0 "SELECT count(*) FROM delivery WHERE department = 'slf-samordnare' AND state = 'pending'" >/dev/null ||
-	fail "the backlog of slf-samordnare was not sent"
-received() { jq -r 'select(.delivery) | .delivery.delivery_id' "$ORO_TEST_DIR/inbox.out" | wc -l; }
-sleep 1.5
-delivery0=$(rows_read delivery) sent0=$(received)
-
-# 5. each concern prompts notify to read new deliveries
-file late 40
-wait_sql 100 "SELECT count(*) FROM decision" || fail "the last 40 concerns not routed"
-wait_sql 0 "SELECT count(*) FROM delivery WHERE department = 'slf-samordnare' AND state = 'pending'" >/dev/null ||
-	fail "the new deliveries to slf-samordnare were not sent"
-sleep 1.5
-delivery_rows=$(($(rows_read delivery) - delivery0))
-check "[ $(unsent akf) -ge 20000 ]" "akf's $(unsent akf) deliveries are still unsent (it has no client)"
-check "[ $(($(received) - sent0)) -ge 20 ]" "$(($(received) - sent0)) new deliveries reached the slf-samordnare client"
-check "[ $delivery_rows -le 1000 ]" "40 concerns filed, routed and pushed reading $delivery_rows rows of delivery (at most 1,000)"
-kill "$follower" 2>/dev/null || true
-wait "$follower" 2>/dev/null || true
