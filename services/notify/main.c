@@ -876,8 +876,10 @@ static size_t pages_due(const struct notify *n, bool all)
 	int64_t old = service_now_ms() - n->svc.cfg.record_wait_ms;
 	size_t take = 0;
 
+	if (all)
+		return n->n_queue;
 	for (size_t g = 0; g < n->n_queue; g++) {
-		bool due = all || n->queue[g].at <= old;
+		bool due = n->queue[g].at <= old;
 
 		for (size_t i = 0; i < n->n_acks && !due; i++)
 			due = rows_have(n->queue[g].rows, n->queue[g].n_sent, n->acks[i].delivery_id);
@@ -2084,9 +2086,10 @@ int main(int argc, char **argv)
 		                          {n.committer.pipe, 0, ZMQ_POLLIN, 0},
 		                          {n.svc.auth ? auth_socket(n.svc.auth) : NULL, 0, ZMQ_POLLIN, 0}};
 		int64_t wait = catch_up_wait(&n, n.push_due ? 0 : n.next_sweep - service_now_ms());
+		int64_t turn_wait = n.busy ? INT64_MAX : turn_due(&n) - service_now_ms();
 
-		if (!n.busy && turn_due(&n) - service_now_ms() < wait)
-			wait = turn_due(&n) - service_now_ms();
+		if (turn_wait < wait)
+			wait = turn_wait;
 		if (wait < 0)
 			wait = 0;
 		if (wait > 1000)
